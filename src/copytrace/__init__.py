@@ -1,0 +1,23 @@
+"""copytrace: find which registered works a suspect file copies, and exactly where.
+
+Importing this package is cheap: no torch, no model load. ``copytrace.open(db)`` returns a
+``Library`` (see ``copytrace.engine``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from copytrace.engine import Library
+
+
+def open(db: "str | None" = None, **options) -> "Library":  # noqa: A001 - mirrors builtins.open
+    """Open (or create) a copytrace library at ``db`` (a directory). See ``Library``."""
+    from copytrace.engine import Library
+
+    return Library.open(db, **options)
+
+
+__all__ = ["open", "__version__"]

@@ -1,0 +1,29 @@
+"""Errors users see. Each names the file (when there is one) and the cause."""
+from __future__ import annotations
+
+
+class CopytraceError(Exception):
+    """Base class for every error copytrace raises on purpose."""
+
+
+class MediaError(CopytraceError):
+    """A file could not be decoded: corrupt, truncated, unsupported, or over a limit."""
+
+    def __init__(self, path: str, cause: str) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+class UnknownWorkError(CopytraceError):
+    def __init__(self, work_id: str) -> None:
+        super().__init__(f"no registered work with id {work_id!r}")
+        self.work_id = work_id
+
+
+class StoreError(CopytraceError):
+    """The catalogue or index is unusable (wrong model, corrupt file, locked too long)."""
+
+
+class ModelError(CopytraceError):
+    """A descriptor model is missing, or its files disagree with its registry entry."""

@@ -1,0 +1,123 @@
+"""The descriptor contract, stored as JSON beside the weights.
+
+Preprocessing, dimensions, metric and score calibration all come from the entry, so they can
+never drift from the weights they belong to.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from copytrace.errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_IMAGE_MODEL = "ct-image-r18s"
+RESIZE_RULES = ("squash",)
+
+
+@dataclass(frozen=True)
+class DescriptorSpec:
+    """Everything needed to run a descriptor and read its output.
+
+    ``score = sigmoid(score_slope * (similarity - threshold_similarity))``: a score of 0.5 is the
+    default decision threshold, reached at ``threshold_similarity`` (cosine), which gave
+    ``threshold_precision`` on the calibration set named in ``calibration``.
+    """
+
+    name: str
+    version: str
+    media: str
+    file: str
+    input_size: tuple[int, int]
+    resize: str
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    dims: int
+    metric: str = "cosine"
+    normalise: str = "l2"
+    threshold_similarity: float = 0.5
+    score_slope: float = 20.0
+    threshold_precision: float | None = None
+    calibration: str = ""
+    int8_file: str | None = None
+    int8_u8_file: str | None = None
+    training: dict = field(default_factory=dict)
+    directory: str = ""
+
+    def __post_init__(self) -> None:
+        if self.resize not in RESIZE_RULES:
+            raise ModelError(f"{self.name}: resize rule {self.resize!r} not in {RESIZE_RULES}")
+        if len(self.input_size) != 2 or min(self.input_size) < 16:
+            raise ModelError(f"{self.name}: input_size must be (height, width) >= 16")
+        if self.metric != "cosine" or self.normalise != "l2":
+            raise ModelError(f"{self.name}: only cosine on L2-normalised vectors is supported")
+        if self.dims <= 0 or self.score_slope <= 0:
+            raise ModelError(f"{self.name}: dims and score_slope must be positive")
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def path(self, precision: str = "fp32") -> Path:
+        name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(
+            precision
+        )
+        if name is None:
+            raise ModelError(f"{self.name}: no {precision} weights in its registry entry")
+        p = Path(self.directory or WEIGHTS_DIR) / name
+        if not p.is_file():
+            raise ModelError(f"{self.name}: weights file {p} is missing")
+        return p
+
+    def score(self, similarity):
+        """Map cosine similarity (scalar or array) to a calibrated score in [0, 1]."""
+        import numpy as np
+
+        z = self.score_slope * (np.asarray(similarity, dtype=np.float64) - self.threshold_similarity)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+    def similarity_for_score(self, score: float) -> float:
+        score = min(max(score, 1e-9), 1 - 1e-9)
+        return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("directory")
+        return d
+
+    @classmethod
+    def from_file(cls, path: Path) -> "DescriptorSpec":
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"cannot read registry entry {path}: {e}") from e
+        raw["input_size"] = tuple(raw["input_size"])
+        raw["mean"] = tuple(raw["mean"])
+        raw["std"] = tuple(raw["std"])
+        raw.setdefault("directory", str(Path(path).resolve().parent))
+        try:
+            return cls(**raw)
+        except TypeError as e:
+            raise ModelError(f"registry entry {path} has unexpected fields: {e}") from e
+
+
+def list_specs(directory: Path | None = None) -> list[DescriptorSpec]:
+    d = Path(directory or WEIGHTS_DIR)
+    return [DescriptorSpec.from_file(p) for p in sorted(d.glob("*.json"))]
+
+
+def get_spec(name: str, directory: Path | None = None) -> DescriptorSpec:
+    d = Path(directory or WEIGHTS_DIR)
+    p = d / f"{name}.json"
+    if not p.is_file():
+        known = ", ".join(s.name for s in list_specs(d)) or "none"
+        raise ModelError(f"unknown descriptor model {name!r} (known: {known})")
+    return DescriptorSpec.from_file(p)
+
+
+def default_spec(media: str = "image") -> DescriptorSpec:
+    if media in ("image", "video"):
+        return get_spec(DEFAULT_IMAGE_MODEL)
+    raise ModelError(f"no default descriptor for media type {media!r}")

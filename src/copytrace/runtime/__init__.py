@@ -1,0 +1,4 @@
+"""Run a descriptor: one ``Encoder`` interface, backends chosen by name."""
+from copytrace.runtime.base import Encoder, load_encoder, prepare_images
+
+__all__ = ["Encoder", "load_encoder", "prepare_images"]

@@ -1,0 +1,86 @@
+"""The Encoder interface, the shared preprocessing, and the backend registry."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from copytrace.errors import ModelError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from copytrace.models.registry import DescriptorSpec
+
+PRECISIONS = ("fp32", "int8")
+
+
+def prepare_images(images: "list[Image.Image]", spec: "DescriptorSpec") -> np.ndarray:
+    """RGB PIL images -> float32 NCHW batch, resized and normalised as the spec says."""
+    from PIL import Image
+
+    h, w = spec.input_size
+    out = np.empty((len(images), 3, h, w), dtype=np.float32)
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    for i, im in enumerate(images):
+        if im.mode != "RGB":
+            im = im.convert("RGB")
+        if im.size != (w, h):
+            im = im.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
+        a = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
+        out[i] = (a - mean) / std
+    return out
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+class Encoder(ABC):
+    """Turns a preprocessed batch into L2-normalised descriptors."""
+
+    spec: "DescriptorSpec"
+    precision: str
+
+    @abstractmethod
+    def encode(self, batch: np.ndarray) -> np.ndarray:
+        """float32 [N, 3, H, W] -> float32 [N, dims], unit L2 norm."""
+
+    def encode_images(self, images: "list[Image.Image]", batch_size: int = 32) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.spec.dims), dtype=np.float32)
+        parts = [
+            self.encode(prepare_images(images[i : i + batch_size], self.spec))
+            for i in range(0, len(images), batch_size)
+        ]
+        return np.concatenate(parts, axis=0)
+
+
+_BACKENDS: dict[str, Callable[..., Encoder]] = {}
+
+
+def register_backend(name: str) -> Callable:
+    def deco(factory: Callable[..., Encoder]) -> Callable[..., Encoder]:
+        _BACKENDS[name] = factory
+        return factory
+
+    return deco
+
+
+def load_encoder(
+    spec: "DescriptorSpec", backend: str = "openvino", precision: str = "fp32", threads: int = 0
+) -> Encoder:
+    """Build an encoder. ``threads=0`` lets the runtime choose."""
+    if precision not in PRECISIONS:
+        raise ModelError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    # Importing the backend modules registers them; they import their runtime lazily.
+    from copytrace.runtime import onnxruntime as _ort  # noqa: F401
+    from copytrace.runtime import openvino as _ov  # noqa: F401
+
+    if backend not in _BACKENDS:
+        raise ModelError(f"unknown backend {backend!r} (known: {', '.join(sorted(_BACKENDS))})")
+    return _BACKENDS[backend](spec, precision, threads)

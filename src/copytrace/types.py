@@ -1,0 +1,128 @@
+"""Typed values that travel between the pipeline stages. Times are float seconds."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MEDIA_TYPES = ("image", "video", "audio", "text")
+
+
+@dataclass(frozen=True)
+class Descriptors:
+    """Descriptors of one file: row i of ``vectors`` covers ``starts_s[i]``..``ends_s[i]``.
+
+    Still images have one row with start = end = 0.0. Vectors are float32 and L2-normalised.
+    """
+
+    vectors: np.ndarray
+    starts_s: np.ndarray
+    ends_s: np.ndarray
+    model: str
+    signal: str = "visual"
+
+    def __post_init__(self) -> None:
+        n = self.vectors.shape[0]
+        if self.vectors.ndim != 2 or self.starts_s.shape != (n,) or self.ends_s.shape != (n,):
+            raise ValueError(
+                f"Descriptors shapes disagree: vectors {self.vectors.shape}, "
+                f"starts {self.starts_s.shape}, ends {self.ends_s.shape}"
+            )
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+
+@dataclass(frozen=True)
+class Segment:
+    query_start_s: float
+    query_end_s: float
+    ref_start_s: float
+    ref_end_s: float
+    score: float
+
+    def to_json(self) -> dict:
+        return {
+            "query_start_s": round(float(self.query_start_s), 6),
+            "query_end_s": round(float(self.query_end_s), 6),
+            "ref_start_s": round(float(self.ref_start_s), 6),
+            "ref_end_s": round(float(self.ref_end_s), 6),
+            "score": round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True)
+class Work:
+    work_id: str
+    title: str
+    path: str
+    media_type: str
+    sha256: str
+    duration_s: float | None
+    added_at: float
+    model: str
+    n_descriptors: int = 0
+
+    def to_json(self) -> dict:
+        return {
+            "work_id": self.work_id,
+            "title": self.title,
+            "path": self.path,
+            "media_type": self.media_type,
+            "sha256": self.sha256,
+            "duration_s": self.duration_s,
+            "added_at": self.added_at,
+            "model": self.model,
+            "n_descriptors": self.n_descriptors,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    work_id: str
+    title: str
+    path: str
+    media_type: str
+    score: float
+    similarity: float
+    segments: tuple[Segment, ...] = ()
+    signal: str = "visual"
+
+    def to_json(self) -> dict:
+        return {
+            "work_id": self.work_id,
+            "title": self.title,
+            "path": self.path,
+            "media_type": self.media_type,
+            "score": round(float(self.score), 6),
+            "similarity": round(float(self.similarity), 6),
+            "signal": self.signal,
+            "segments": [s.to_json() for s in self.segments],
+        }
+
+
+@dataclass(frozen=True)
+class QueryInfo:
+    path: str
+    media_type: str
+    duration_s: float | None
+    sha256: str
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    query: QueryInfo
+    elapsed_s: float
+    matches: tuple[Match, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict:
+        return {
+            "query": {
+                "path": self.query.path,
+                "media_type": self.query.media_type,
+                "duration_s": self.query.duration_s,
+                "sha256": self.query.sha256,
+            },
+            "elapsed_s": round(float(self.elapsed_s), 6),
+            "matches": [m.to_json() for m in self.matches],
+        }
