@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from copytrace.engine import Library
+    from copytrace.engine import EngineConfig, Library
 
 
-def open(db: "str | None" = None, **options) -> "Library":  # noqa: A001 - mirrors builtins.open
+def open(db: "str | None" = None, config: "EngineConfig | None" = None) -> "Library":  # noqa: A001
     """Open (or create) a copytrace library at ``db`` (a directory). See ``Library``."""
-    from copytrace.engine import Library
+    from copytrace.engine import EngineConfig, Library
 
-    return Library.open(db, **options)
+    return Library.open(db, config)
 
 
 __all__ = ["open", "__version__"]

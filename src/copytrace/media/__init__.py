@@ -1,0 +1,1 @@
+"""Decoding only: files in, frames/windows with times in seconds out."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,13 +104,19 @@ class DescriptorSpec:
             raise ModelError(f"registry entry {path} has unexpected fields: {e}") from e
 
 
+def models_dir() -> Path:
+    """Shipped weights, unless ``$COPYTRACE_MODELS_DIR`` points at another registry folder."""
+    env = os.environ.get("COPYTRACE_MODELS_DIR")
+    return Path(env) if env else WEIGHTS_DIR
+
+
 def list_specs(directory: Path | None = None) -> list[DescriptorSpec]:
-    d = Path(directory or WEIGHTS_DIR)
+    d = Path(directory or models_dir())
     return [DescriptorSpec.from_file(p) for p in sorted(d.glob("*.json"))]
 
 
 def get_spec(name: str, directory: Path | None = None) -> DescriptorSpec:
-    d = Path(directory or WEIGHTS_DIR)
+    d = Path(directory or models_dir())
     p = d / f"{name}.json"
     if not p.is_file():
         known = ", ".join(s.name for s in list_specs(d)) or "none"

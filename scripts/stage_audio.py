@@ -1,0 +1,202 @@
+"""Stage the audio sets of DATA.md: download the Debian music packages, unpack them, list
+the tracks per split, and pack the *train* music for the GPU as 8 kHz mu-law u8 .npy shards.
+
+    python scripts/stage_audio.py download          # apt-get download + dpkg-deb -x into .stage/
+    python scripts/stage_audio.py list              # data/audio/{train,eval}/tracks.json (+ licences)
+    python scripts/stage_audio.py pack --budget-mb 44  # data/audio/train/pack/ (carried to the GPU)
+    python scripts/stage_audio.py dedup             # fingerprint pass for near-duplicate tracks
+
+Media never goes into git: raw packages live in .stage/, packed data in data/ (both ignored).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+STAGE = ROOT / ".stage"
+DATA = ROOT / "data" / "audio"
+AUDIO_EXT = (".ogg", ".opus", ".mp3", ".flac", ".wav", ".m4a")
+
+# Splits from /work/shared/DATA.md: never mix.
+TRAIN_PKGS = ("wesnoth-1.16-music", "warzone2100-music", "ufoai-music")
+EVAL_PKGS = ("nexuiz-music", "singularity-music", "drascula-music")
+# Pieces that exist twice in a package (DATA.md): one copy is kept, the other is a known copy.
+KNOWN_COPIES = {"track3_enhanced": "track3", "menu_enhanced": "menu"}
+
+log = logging.getLogger("stage_audio")
+
+
+def download(pkgs: tuple[str, ...]) -> None:
+    debs = STAGE / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    missing = [p for p in pkgs if not list(debs.glob(f"{p}_*.deb"))]
+    if missing:
+        subprocess.run(
+            ["apt-get", "-o", "APT::Sandbox::User=root", "download", *missing], cwd=debs, check=True
+        )
+    for p in pkgs:
+        out = STAGE / "pkgs" / p
+        if out.is_dir():
+            continue
+        (deb,) = debs.glob(f"{p}_*.deb")
+        out.mkdir(parents=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(out)], check=True)
+
+
+def _extract_zip_members(pk3: Path, dest: Path) -> list[Path]:
+    """Game data archives (.pk3) are zips: pull out the audio members."""
+    out = []
+    with zipfile.ZipFile(pk3) as z:
+        for name in z.namelist():
+            if name.lower().endswith(AUDIO_EXT):
+                target = dest / pk3.stem / name
+                if not target.is_file():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(z.read(name))
+                out.append(target)
+    return out
+
+
+def package_tracks(pkg: str) -> list[Path]:
+    root = STAGE / "pkgs" / pkg
+    tracks = [p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXT]
+    for pk3 in root.rglob("*.pk3"):
+        tracks += _extract_zip_members(pk3, STAGE / "pk3" / pkg)
+    return sorted(tracks)
+
+
+def licence(pkg: str) -> str:
+    p = STAGE / "pkgs" / pkg / "usr" / "share" / "doc" / pkg / "copyright"
+    return p.read_text(errors="replace") if p.is_file() else ""
+
+
+def build_lists() -> None:
+    from copytrace.media.audio import probe_audio
+
+    for split, pkgs in (("train", TRAIN_PKGS), ("eval", EVAL_PKGS)):
+        rows = []
+        for pkg in pkgs:
+            seen: set[str] = set()
+            for t in package_tracks(pkg):
+                # drascula-music ships the same tracks once per language folder: keep one.
+                if t.stem in seen:
+                    continue
+                seen.add(t.stem)
+                info = probe_audio(t)
+                copy_of = KNOWN_COPIES.get(t.stem)
+                rows.append(
+                    {
+                        "id": f"{pkg}/{t.stem}",
+                        "package": pkg,
+                        "path": str(t.relative_to(ROOT)),
+                        "duration_s": round(info.duration_s or 0.0, 3),
+                        "codec": info.codec,
+                        "copy_of": f"{pkg}/{copy_of}" if copy_of else None,
+                    }
+                )
+        (DATA / split).mkdir(parents=True, exist_ok=True)
+        (DATA / split / "tracks.json").write_text(json.dumps(rows, indent=1))
+        lic = {pkg: licence(pkg) for pkg in pkgs}
+        (DATA / split / "licences.json").write_text(json.dumps(lic, indent=1))
+        hours = sum(r["duration_s"] for r in rows) / 3600
+        log.info("%s: %d tracks, %.2f h", split, len(rows), hours)
+
+
+def mulaw_encode(x: np.ndarray, mu: int = 255) -> np.ndarray:
+    x = np.clip(x, -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    return np.round((y + 1.0) * 127.5).astype(np.uint8)
+
+
+def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int) -> None:
+    """Spread the byte budget evenly over distinct train tracks: several pieces per track
+    from different places, so the GPU sees every track's range of sounds, not just its intro."""
+    from copytrace.media.audio import load_audio
+
+    rows = [r for r in json.loads((DATA / "train" / "tracks.json").read_text()) if not r["copy_of"]]
+    budget_s = budget_mb * 1e6 / sample_rate
+    per_track_s = budget_s / len(rows)
+    rng = np.random.default_rng(seed)
+    pieces, index = [], []
+    pos = 0
+    for r in rows:
+        x = load_audio(ROOT / r["path"], sample_rate)
+        dur = len(x) / sample_rate
+        n = max(1, int(round(min(per_track_s, dur) / piece_s)))
+        # Skip the first and last 3 s (fades, silence) where the track is long enough.
+        lo, hi = (3.0, dur - 3.0 - piece_s) if dur > piece_s + 8 else (0.0, max(0.0, dur - piece_s))
+        starts = np.sort(lo + (hi - lo) * (np.arange(n) + rng.uniform(0.1, 0.9, n)) / n)
+        for s in starts:
+            a = int(s * sample_rate)
+            seg = x[a : a + int(piece_s * sample_rate)]
+            if len(seg) < sample_rate * 2 or np.sqrt(np.mean(seg**2)) < 1e-3:
+                continue
+            pieces.append(mulaw_encode(seg / max(1e-3, float(np.abs(seg).max()))))
+            index.append({"track": r["id"], "start_s": round(float(s), 3), "offset": pos,
+                          "length": len(seg)})
+            pos += len(seg)
+    out = DATA / "train" / "pack"
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "audio_mulaw_u8.npy", np.concatenate(pieces))
+    (out / "pieces.json").write_text(json.dumps({"sample_rate": sample_rate, "pieces": index}))
+    log.info("packed %d pieces, %.2f h, %.1f MB", len(index), pos / sample_rate / 3600, pos / 1e6)
+
+
+def dedup(threshold: float) -> None:
+    """Near-duplicate pass over every staged track with a coarse chroma-like fingerprint:
+    mean band energies of 2 s blocks, compared by best-aligned cosine. Prints suspicious pairs."""
+    from copytrace.media.audio import load_audio
+    from copytrace.models.audio_frontend import MelFrontend
+
+    fe = MelFrontend()
+    feats = {}
+    for split in ("train", "eval"):
+        for r in json.loads((DATA / split / "tracks.json").read_text()):
+            x = load_audio(ROOT / r["path"], 8000)
+            m = fe.log_mel(x[: 8000 * 120])  # first two minutes are enough to catch copies
+            blocks = m[:, : m.shape[1] // 200 * 200].reshape(m.shape[0], -1, 200).mean(2).T
+            blocks = blocks - blocks.mean(1, keepdims=True)
+            blocks /= np.linalg.norm(blocks, axis=1, keepdims=True) + 1e-9
+            feats[r["id"]] = blocks
+    ids = sorted(feats)
+    found = []
+    for i, a in enumerate(ids):
+        for b in ids[i + 1 :]:
+            s = feats[a] @ feats[b].T
+            score = float(np.mean(np.sort(s.max(1))[-5:])) if s.size else 0.0
+            if score > threshold:
+                found.append((score, a, b))
+    for score, a, b in sorted(found, reverse=True):
+        print(f"{score:.3f}  {a}  {b}")
+    (DATA / "near_duplicates.json").write_text(json.dumps(sorted(found, reverse=True), indent=1))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", choices=("download", "list", "pack", "dedup", "all"))
+    ap.add_argument("--budget-mb", type=float, default=44.0)
+    ap.add_argument("--sample-rate", type=int, default=8000)
+    ap.add_argument("--piece-s", type=float, default=12.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dup-threshold", type=float, default=0.97)
+    a = ap.parse_args()
+    if a.step in ("download", "all"):
+        download(TRAIN_PKGS + EVAL_PKGS)
+    if a.step in ("list", "all"):
+        build_lists()
+    if a.step in ("pack", "all"):
+        pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed)
+    if a.step in ("dedup",):
+        dedup(a.dup_threshold)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,202 @@
+"""``copytrace`` command line: a thin layer over ``copytrace.engine.Library``.
+
+Exit codes: 0 success, 1 when some input failed (each failure is one line on stderr naming the
+file and the cause; the other inputs are still processed), 2 usage error.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+
+from copytrace.errors import CopytraceError
+
+DB_HELP = "Library directory (default: $COPYTRACE_DB, else ~/.local/share/copytrace)."
+
+
+def _open(db: str | None, backend: str = "openvino", precision: str = "auto"):
+    from copytrace.engine import EngineConfig, Library
+
+    return Library.open(db, EngineConfig(backend=backend, precision=precision))
+
+
+def _fail(message: str) -> None:
+    click.echo(f"copytrace: error: {message}", err=True)
+
+
+def _fmt_time(t: float) -> str:
+    m, s = divmod(max(t, 0.0), 60.0)
+    return f"{int(m):02d}:{s:06.3f}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.version_option(package_name="copytrace")
+def main(verbose: int) -> None:
+    """Register works and find where suspect files copy them."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--title", help="Title for the work(s) (default: the file name).")
+@click.option("--db", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per added file.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
+def add(paths, title, db, as_json, precision) -> None:
+    """Register files or folders (recursively) as reference works. Idempotent by content."""
+    from rich.progress import Progress
+
+    try:
+        lib = _open(db, precision=precision)
+    except CopytraceError as e:
+        _fail(str(e))
+        sys.exit(1)
+    n_failed = 0
+    with lib, Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("adding", total=None)
+
+        def report(path, res) -> None:
+            nonlocal n_failed
+            progress.advance(task)
+            if isinstance(res, CopytraceError):
+                n_failed += 1
+                _fail(str(res))
+            elif as_json:
+                click.echo(json.dumps({"path": path, "created": res.created, **res.work.to_json()}))
+            else:
+                state = "added" if res.created else "exists"
+                click.echo(f"{res.work.work_id}\t{state}\t{path}")
+
+        try:
+            lib.add_many(paths, title=title, on_result=report)
+        except CopytraceError as e:
+            _fail(str(e))
+            sys.exit(1)
+    sys.exit(1 if n_failed else 0)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--db", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query per line.")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--min-score", type=click.FloatRange(0.0, 1.0), default=None,
+    help="Hide matches below this calibrated score (default 0.5; 0 shows every candidate).",
+)
+@click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
+@click.option("--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino")
+def query(paths, db, as_json, top_k, min_score, precision, backend) -> None:
+    """Rank registered works for each query file."""
+    from copytrace.engine import iter_media_paths
+
+    try:
+        lib = _open(db, backend=backend, precision=precision)
+    except CopytraceError as e:
+        _fail(str(e))
+        sys.exit(1)
+    n_failed = 0
+    with lib:
+        for path, _explicit in iter_media_paths(paths):
+            try:
+                result = lib.query(path, top_k=top_k, min_score=min_score)
+            except CopytraceError as e:
+                n_failed += 1
+                _fail(str(e))
+                continue
+            if as_json:
+                click.echo(json.dumps(result.to_json()))
+            else:
+                _print_result(result)
+    sys.exit(1 if n_failed else 0)
+
+
+def _print_result(result) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    q = result.query
+    table = Table(title=f"{q.path}  ({q.media_type}, {result.elapsed_s * 1000:.0f} ms)")
+    for col in ("score", "work", "title", "path", "segments"):
+        table.add_column(col)
+    for m in result.matches:
+        segs = "; ".join(
+            f"{_fmt_time(s.query_start_s)}-{_fmt_time(s.query_end_s)} -> "
+            f"{_fmt_time(s.ref_start_s)}-{_fmt_time(s.ref_end_s)}"
+            for s in m.segments
+        )
+        table.add_row(f"{m.score:.3f}", m.work_id, m.title, m.path, segs or "-")
+    if not result.matches:
+        table.add_row("-", "no match", "", "", "")
+    Console().print(table)
+
+
+@main.command("list")
+@click.option("--db", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True)
+def list_works(db, as_json) -> None:
+    """List registered works."""
+    with _open(db) as lib:
+        works = lib.works()
+    if as_json:
+        for w in works:
+            click.echo(json.dumps(w.to_json()))
+        return
+    for w in works:
+        click.echo(f"{w.work_id}\t{w.media_type}\t{w.title}\t{w.path}")
+    click.echo(f"{len(works)} works", err=True)
+
+
+@main.command()
+@click.argument("work_id")
+@click.option("--db", help=DB_HELP)
+def show(work_id, db) -> None:
+    """Show one work as JSON."""
+    with _open(db) as lib:
+        try:
+            click.echo(json.dumps(lib.get(work_id).to_json(), indent=2))
+        except CopytraceError as e:
+            _fail(str(e))
+            sys.exit(1)
+
+
+@main.command()
+@click.argument("work_ids", nargs=-1, required=True)
+@click.option("--db", help=DB_HELP)
+def remove(work_ids, db) -> None:
+    """Remove works (their descriptors leave the index too)."""
+    failed = 0
+    with _open(db) as lib:
+        for work_id in work_ids:
+            try:
+                w = lib.remove(work_id)
+                click.echo(f"{w.work_id}\tremoved\t{w.path}")
+            except CopytraceError as e:
+                failed += 1
+                _fail(str(e))
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--db", help=DB_HELP)
+def check(db) -> None:
+    """Verify that the catalogue and the index files agree; repair the index files if not."""
+    with _open(db) as lib:
+        problems = lib.store.check()
+        for p in problems:
+            click.echo(f"found: {p}")
+        if problems:
+            lib.store.flush()
+            remaining = lib.store.check()
+            for p in remaining:
+                _fail(f"still inconsistent after repair: {p}")
+            sys.exit(1 if remaining else 0)
+        click.echo(f"ok: {lib.store.catalog.count()} works, index files agree")
+
+
+if __name__ == "__main__":
+    main()

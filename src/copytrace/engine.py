@@ -1,0 +1,280 @@
+"""The Library: the only place where decode, describe, index, align and report meet.
+
+    lib = copytrace.open("~/my-library")
+    lib.add("poster.jpg", title="Poster")
+    result = lib.query("suspect.png")
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from copytrace.errors import CopytraceError, MediaError, StoreError
+from copytrace.media.image import ImageLimits
+from copytrace.media.probe import sniff
+from copytrace.models.registry import DEFAULT_IMAGE_MODEL, DescriptorSpec, get_spec
+from copytrace.store import Store
+from copytrace.types import Descriptors, Match, QueryInfo, QueryResult, Work
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_SCORE = 0.5
+FLUSH_EVERY_WORKS = 256
+FLUSH_EVERY_S = 30.0
+
+
+def default_db_path() -> Path:
+    """``$COPYTRACE_DB``, else ``$XDG_DATA_HOME/copytrace``, else ``~/.local/share/copytrace``."""
+    env = os.environ.get("COPYTRACE_DB")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "copytrace"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """How a Library describes and matches media.
+
+    precision: 'auto' uses INT8 weights when the model's registry entry ships them (they are only
+    shipped when they passed the accuracy gate), else FP32.
+    """
+
+    image_model: str = DEFAULT_IMAGE_MODEL
+    backend: str = "openvino"
+    precision: str = "auto"
+    threads: int = 0
+    candidates: int = 64
+    image_limits: ImageLimits = field(default_factory=ImageLimits)
+    models_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision not in ("auto", "fp32", "int8"):
+            raise ValueError("EngineConfig.precision must be 'auto', 'fp32' or 'int8'")
+        if self.candidates < 1:
+            raise ValueError("EngineConfig.candidates must be >= 1")
+        if self.threads < 0:
+            raise ValueError("EngineConfig.threads must be >= 0 (0 = runtime default)")
+
+
+@dataclass(frozen=True)
+class AddResult:
+    path: str
+    work: Work
+    created: bool
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise MediaError(path, f"cannot read: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def iter_media_paths(paths: Iterable[str]) -> Iterator[tuple[str, bool]]:
+    """Expand folders recursively (sorted). Yields (path, named_explicitly)."""
+    for p in paths:
+        if os.path.isdir(p):
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    if not name.startswith("."):
+                        yield os.path.join(dirpath, name), False
+        else:
+            yield p, True
+
+
+class Library:
+    """A registry of works on disk plus the descriptor models that search it."""
+
+    def __init__(self, store: Store, config: EngineConfig) -> None:
+        self.store = store
+        self.config = config
+        self._encoder = None
+        self._image_spec: DescriptorSpec | None = None
+
+    @classmethod
+    def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> "Library":
+        return cls(Store(db if db is not None else default_db_path()), config or EngineConfig())
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Library":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- models -----------------------------------------------------------------------------
+    @property
+    def image_spec(self) -> DescriptorSpec:
+        if self._image_spec is None:
+            d = Path(self.config.models_dir) if self.config.models_dir else None
+            self._image_spec = get_spec(self.config.image_model, d)
+        return self._image_spec
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from copytrace.runtime import load_encoder
+
+            spec = self.image_spec
+            precision = self.config.precision
+            if precision == "auto":
+                precision = "int8" if spec.int8_file else "fp32"
+            self._encoder = load_encoder(spec, self.config.backend, precision, self.config.threads)
+        return self._encoder
+
+    # -- describe ---------------------------------------------------------------------------
+    def describe(self, path: str, media_type: str) -> tuple[list[Descriptors], float | None]:
+        """Decode and describe a file. Returns (descriptors per signal, duration_s)."""
+        if media_type == "image":
+            from copytrace.media.image import load_image
+
+            h, w = self.image_spec.input_size
+            image = load_image(path, self.config.image_limits, draft_size=2 * max(h, w))
+            vectors = self.encoder.encode_images([image])
+            zero = np.zeros(1, np.float64)
+            return [Descriptors(vectors, zero, zero, self.image_spec.model_id, "visual")], None
+        if media_type == "text":
+            raise MediaError(path, "content is plain text, not an image, video or audio file")
+        raise MediaError(path, f"{media_type} files are not supported yet")
+
+    # -- add --------------------------------------------------------------------------------
+    def add(self, path: str, title: str | None = None) -> AddResult:
+        result = self._add_one(path, title)
+        if result.created:
+            self.store.flush()
+        return result
+
+    def add_many(
+        self,
+        paths: Iterable[str],
+        title: str | None = None,
+        on_result: Callable[[str, AddResult | CopytraceError], None] | None = None,
+    ) -> tuple[list[AddResult], list[CopytraceError]]:
+        """Add files and folders (recursively). Bad files are reported and skipped.
+
+        Inside folders, files whose content is not media at all are skipped silently (logged);
+        files named explicitly always count.
+        """
+        added: list[AddResult] = []
+        failed: list[CopytraceError] = []
+        pending, last_flush = 0, time.monotonic()
+        try:
+            for path, explicit in iter_media_paths(paths):
+                try:
+                    res = self._add_one(path, title)
+                except MediaError as e:
+                    if not explicit and e.cause.startswith("unrecognised file content"):
+                        log.info("skipping non-media file %s", path)
+                        continue
+                    failed.append(e)
+                    if on_result:
+                        on_result(path, e)
+                    continue
+                added.append(res)
+                pending += res.created
+                if pending >= FLUSH_EVERY_WORKS or time.monotonic() - last_flush > FLUSH_EVERY_S:
+                    self.store.flush()
+                    pending, last_flush = 0, time.monotonic()
+                if on_result:
+                    on_result(path, res)
+        finally:
+            if pending:
+                self.store.flush()
+        return added, failed
+
+    def _add_one(self, path: str, title: str | None) -> AddResult:
+        sniffed = sniff(path)
+        sha = file_sha256(path)
+        existing = self.store.catalog.find_sha(sha)
+        if existing is not None:
+            return AddResult(path, existing, False)
+        descriptors, duration_s = self.describe(path, sniffed.media_type)
+        work = Work(
+            work_id=sha[:16],
+            title=title or Path(path).stem,
+            path=str(Path(path).resolve()),
+            media_type=sniffed.media_type,
+            sha256=sha,
+            duration_s=duration_s,
+            added_at=time.time(),
+            model=self.image_spec.model_id,
+        )
+        stored, created = self.store.add(work, descriptors)
+        return AddResult(path, stored, created)
+
+    # -- catalogue --------------------------------------------------------------------------
+    def works(self) -> list[Work]:
+        return self.store.catalog.works()
+
+    def get(self, work_id: str) -> Work:
+        return self.store.catalog.get(work_id)
+
+    def remove(self, work_id: str) -> Work:
+        return self.store.remove(work_id)
+
+    # -- query ------------------------------------------------------------------------------
+    def query(self, path: str, top_k: int = 10, min_score: float | None = None) -> QueryResult:
+        """Rank registered works for one file. ``min_score`` defaults to the calibrated 0.5."""
+        if top_k < 1:
+            raise ValueError("top_k must be >= 1")
+        min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
+        t0 = time.perf_counter()
+        sniffed = sniff(path)
+        sha = file_sha256(path)
+        descriptors, duration_s = self.describe(path, sniffed.media_type)
+        self._check_models(descriptors)
+        matches = []
+        for d in descriptors:
+            matches.extend(self._match_signal(d, top_k))
+        matches.sort(key=lambda m: -m.score)
+        matches = [m for m in matches if m.score >= min_score][:top_k]
+        info = QueryInfo(path=path, media_type=sniffed.media_type, duration_s=duration_s, sha256=sha)
+        return QueryResult(info, time.perf_counter() - t0, tuple(matches))
+
+    def _check_models(self, descriptors: list[Descriptors]) -> None:
+        stored = self.store.catalog.signals()
+        for d in descriptors:
+            others = stored.get(d.signal, set()) - {d.model}
+            if others:
+                raise StoreError(
+                    f"library {self.store.root} holds {d.signal} descriptors of model "
+                    f"{', '.join(sorted(others))}, but this copytrace describes with {d.model}; "
+                    "re-register the works with this model or use the matching copytrace version"
+                )
+
+    def _match_signal(self, d: Descriptors, top_k: int) -> list[Match]:
+        k = max(self.config.candidates, top_k)
+        sims, work_ids, offsets = self.store.search(d.signal, d.vectors, k)
+        best: dict[str, tuple[float, int]] = {}
+        for row_sims, row_works, row_offsets in zip(sims, work_ids, offsets):
+            for s, w, o in zip(row_sims.tolist(), row_works.tolist(), row_offsets.tolist()):
+                if w is not None and (w not in best or s > best[w][0]):
+                    best[w] = (s, o)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:top_k]
+        spec = self.image_spec
+        out = []
+        for work_id, (sim, _offset) in ranked:
+            work = self.get(work_id)
+            out.append(
+                Match(
+                    work_id=work.work_id, title=work.title, path=work.path,
+                    media_type=work.media_type, score=float(spec.score(sim)),
+                    similarity=float(sim), segments=(), signal=d.signal,
+                )
+            )
+        return out

@@ -1,0 +1,78 @@
+"""Decode still images: content-detected formats, EXIF orientation, alpha on white, bomb limit."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from copytrace.errors import MediaError
+
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """``max_pixels`` bounds width*height read from the header, before any pixel is decoded."""
+
+    max_pixels: int = 100_000_000
+    max_side: int = 30_000
+
+    def __post_init__(self) -> None:
+        if self.max_pixels <= 0 or self.max_side <= 0:
+            raise ValueError("ImageLimits.max_pixels and max_side must be positive")
+
+
+def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int | None = None):
+    """Return an RGB PIL image. ``draft_size`` lets JPEG decode at a reduced scale (faster)."""
+    from PIL import Image, ImageOps
+
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise MediaError(path, "no such file") from None
+    except Image.DecompressionBombError as e:
+        raise MediaError(path, f"image too large (decompression bomb guard): {e}") from None
+    except (Image.UnidentifiedImageError, OSError, ValueError) as e:
+        raise MediaError(path, f"not a readable image: {e}") from None
+    try:
+        if im.format not in IMAGE_FORMATS:
+            raise MediaError(path, f"unsupported image format {im.format}")
+        w, h = im.size
+        if w <= 0 or h <= 0:
+            raise MediaError(path, f"invalid image dimensions {w}x{h}")
+        if w * h > limits.max_pixels or max(w, h) > limits.max_side:
+            raise MediaError(
+                path,
+                f"image is {w}x{h} = {w * h:,} pixels, over the limit of {limits.max_pixels:,} "
+                f"pixels / {limits.max_side} per side (decompression bomb guard)",
+            )
+        if getattr(im, "n_frames", 1) > 1:
+            im.seek(0)  # animated GIF/WebP/TIFF: the first frame stands for the image
+        if draft_size and im.format == "JPEG":
+            im.draft("RGB", (draft_size, draft_size))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im.load()
+            im = ImageOps.exif_transpose(im)
+        return _to_rgb(im)
+    except MediaError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombWarning) as e:
+        raise MediaError(path, f"corrupt or truncated image: {e}") from None
+    finally:
+        im.close()
+
+
+def _to_rgb(im):
+    from PIL import Image
+
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if im.mode == "I;16" or im.mode == "I":
+        import numpy as np
+
+        a = np.asarray(im, dtype=np.float64)
+        a = (a - a.min()) / max(a.max() - a.min(), 1.0) * 255.0
+        return Image.fromarray(a.astype("uint8")).convert("RGB")
+    return im.convert("RGB")

@@ -1,0 +1,273 @@
+"""Video decoding with PyAV: probe, sampled frames with real timestamps, boundary neighbourhoods.
+
+Times are float seconds of presentation time (``pts * time_base``) measured from the start of
+the file (the container's start time, else the video stream's), so they match what a player
+shows. Frames come out upright: the display matrix (or the legacy ``rotate`` tag) is applied.
+Decoding streams: memory stays constant whatever the length of the file.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from copytrace.errors import MediaError
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+log = logging.getLogger(__name__)
+
+# A decode that stops this far before the announced end is a truncated file, not a rounding
+# difference between container and stream clocks.
+TRUNCATION_SLACK_S = 1.0
+TRUNCATION_SLACK_FRACTION = 0.05
+# Sampling at most a quarter of the native rate lets the decoder skip non-reference frames:
+# the frames we keep are still stamped with their own pts, only the choice among them changes.
+SKIP_NONREF_RATIO = 4.0
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ``probe_video`` learns without decoding pictures.
+
+    ``width``/``height`` are as displayed (after rotation); ``rotation`` is the display rotation
+    in degrees counter-clockwise (FFmpeg's display-matrix convention), one of 0/90/180/270.
+    """
+
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    rotation: int
+    has_audio: bool
+    codec: str = ""
+
+
+def _open(path: str):
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise MediaError(str(path), f"cannot open as a media file ({e})") from e
+
+
+def _video_stream(container, path: str):
+    streams = [s for s in container.streams.video if s.codec_context is not None]
+    if not streams:
+        raise MediaError(str(path), "no video stream")
+    # Cover art in mp4/mkv is an attached picture, not a video.
+    moving = [s for s in streams if not (s.disposition and "attached_pic" in str(s.disposition))]
+    if not moving:
+        raise MediaError(str(path), "no video stream (only attached pictures)")
+    return moving[0]
+
+
+def _stream_rotation(stream) -> int:
+    """Display rotation from the legacy ``rotate`` tag (newer files carry it per frame)."""
+    tag = stream.metadata.get("rotate") if stream.metadata else None
+    try:
+        return int(round(-float(tag))) % 360 if tag is not None else 0
+    except ValueError:
+        return 0
+
+
+def _norm_rotation(deg: float | None) -> int:
+    if deg is None or (isinstance(deg, float) and math.isnan(deg)):
+        return 0
+    return int(90 * round(float(deg) / 90.0)) % 360
+
+
+def _origin_s(container, stream) -> float:
+    if container.start_time is not None:
+        return container.start_time / 1_000_000.0
+    if stream.start_time is not None and stream.time_base is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.0
+
+
+def _rate(stream) -> float:
+    for r in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if r is not None and float(r) > 0 and float(r) < 1000:
+            return float(r)
+    return 0.0
+
+
+def _last_packet_time_s(container, stream) -> float | None:
+    """Demux (without decoding) to the last packet: duration of files whose headers omit it."""
+    last = None
+    for pkt in container.demux(stream):
+        if pkt.pts is not None and pkt.time_base is not None:
+            end = pkt.pts + (pkt.duration or 0)
+            last = end if last is None else max(last, end)
+    return None if last is None else float(last * stream.time_base)
+
+
+def probe_video(path: str) -> VideoInfo:
+    """Duration, rate, displayed size, rotation and audio presence; MediaError if unusable."""
+    import av
+
+    with _open(path) as c:
+        s = _video_stream(c, path)
+        cc = s.codec_context
+        fps = _rate(s)
+        origin = _origin_s(c, s)
+        duration = None
+        if s.duration is not None and s.time_base is not None:
+            duration = float(s.duration * s.time_base)
+            # Stream duration is from its own start; the file origin may lie earlier.
+            if s.start_time is not None:
+                duration += float(s.start_time * s.time_base) - origin
+        elif c.duration is not None:
+            duration = c.duration / 1_000_000.0
+        elif s.frames and fps > 0:
+            duration = s.frames / fps
+        if duration is None or duration <= 0:
+            try:
+                last = _last_packet_time_s(c, s)
+            except av.FFmpegError as e:
+                raise MediaError(str(path), f"corrupt video stream ({e})") from e
+            duration = None if last is None else last - origin
+        if duration is None or duration <= 0:
+            raise MediaError(str(path), "zero-length video (no frames)")
+        rotation = _stream_rotation(s)
+        w, h = int(cc.width or 0), int(cc.height or 0)
+        if w <= 0 or h <= 0:
+            raise MediaError(str(path), "video stream has no picture size (corrupt header?)")
+        if rotation in (90, 270):
+            w, h = h, w
+        return VideoInfo(
+            duration_s=float(duration), fps=fps, width=w, height=h, rotation=rotation,
+            has_audio=bool(c.streams.audio), codec=cc.name or "",
+        )
+
+
+class _TimestampPicker:
+    """FFmpeg's best-effort timestamp: trust pts unless it goes backwards more often than dts.
+
+    AVI files with packed B-frames (DivX) label decoded frames with swapped pts while their
+    dts run straight; the decoder's output order is right, so dts is then the true time.
+    """
+
+    def __init__(self, time_base, origin_s: float, step_s: float) -> None:
+        self.time_base, self.origin_s, self.step_s = time_base, origin_s, step_s
+        self.last_pts = self.last_dts = None
+        self.pts_faults = self.dts_faults = 0
+        self.count = 0
+
+    def time_s(self, frame) -> float:
+        pts, dts = frame.pts, frame.dts
+        if pts is not None:
+            self.pts_faults += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if dts is not None:
+            self.dts_faults += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        self.count += 1
+        if pts is not None and (dts is None or self.pts_faults <= self.dts_faults):
+            return float(pts * self.time_base) - self.origin_s
+        if dts is not None:
+            return float(dts * self.time_base) - self.origin_s
+        # Only for streams without any timestamps (rare raw files): count frames.
+        return (self.count - 1) * self.step_s
+
+
+def _to_image(frame, max_side: int | None, rotation: int) -> "Image.Image":
+    w, h = frame.width, frame.height
+    if max_side is not None and max(w, h) > max_side:
+        k = max_side / max(w, h)
+        w, h = max(2, int(round(w * k))), max(2, int(round(h * k)))
+        # swscale resizes while converting: far cheaper than a PIL resize of the full frame.
+        im = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_image()
+    else:
+        im = frame.to_image()
+    if rotation:
+        im = im.rotate(rotation, expand=True)
+    return im
+
+
+def _decode(path: str, start_s: float | None, skip_nonref: bool):
+    """Yield (time_s, frame, rotation, stream) for every decoded frame, from ``start_s`` on.
+
+    Raises MediaError at the point a corrupt packet stops decoding (after what decoded).
+    """
+    import av
+
+    c = _open(path)
+    try:
+        s = _video_stream(c, path)
+        s.thread_type = "AUTO"
+        if skip_nonref:
+            s.codec_context.skip_frame = "NONREF"
+        origin = _origin_s(c, s)
+        rot_tag = _stream_rotation(s)
+        step = 1.0 / (_rate(s) or 25.0)
+        if start_s is not None and start_s > 0 and s.time_base is not None:
+            c.seek(int((start_s + origin) / s.time_base), stream=s, backward=True, any_frame=False)
+        clock = _TimestampPicker(s.time_base, origin, step)
+        try:
+            for pkt in c.demux(s):
+                for fr in pkt.decode():
+                    t = clock.time_s(fr)
+                    rot = _norm_rotation(fr.rotation) if fr.rotation else rot_tag
+                    yield t, fr, rot, s
+        except av.FFmpegError as e:
+            raise MediaError(str(path), f"corrupt or truncated video stream ({e})") from e
+    finally:
+        c.close()
+
+
+def iter_frames(
+    path: str, fps: float = 1.0, max_side: int | None = 320
+) -> Iterator[tuple[float, "Image.Image"]]:
+    """Stream upright RGB frames sampled at ``fps``, each with its real time in seconds.
+
+    A frame is kept when its timestamp reaches the next sampling instant ``k / fps``; so kept
+    times are true presentation times, close to (not exactly on) the grid. Raises MediaError
+    after the frames that decoded if the stream is corrupt or ends well before its announced
+    duration (callers must then treat the frames as partial).
+    """
+    if not fps > 0:
+        raise ValueError(f"fps must be positive, not {fps}")
+    info = probe_video(path)
+    interval = 1.0 / fps
+    # Half a native frame of tolerance: a frame at 0.999 s is the 1 s sample.
+    eps = 0.5 / info.fps if info.fps > 0 else 0.0
+    skip_nonref = info.fps >= SKIP_NONREF_RATIO * fps
+    next_s = 0.0
+    last_s = None
+    for t, fr, rot, _ in _decode(path, None, skip_nonref):
+        last_s = t if last_s is None else max(last_s, t)
+        if t + eps < next_s:
+            continue
+        yield t, _to_image(fr, max_side, rot)
+        next_s = (math.floor((t + eps) / interval) + 1) * interval
+    _check_complete(path, info, last_s)
+
+
+def _check_complete(path: str, info: VideoInfo, last_s: float | None) -> None:
+    if last_s is None:
+        raise MediaError(str(path), "no decodable video frames")
+    slack = max(TRUNCATION_SLACK_S, TRUNCATION_SLACK_FRACTION * info.duration_s)
+    if last_s < info.duration_s - slack:
+        raise MediaError(
+            str(path),
+            f"truncated: frames decoded up to {last_s:.2f} s of an announced {info.duration_s:.2f} s",
+        )
+
+
+def read_frames_between(
+    path: str, start_s: float, end_s: float, max_side: int | None = 320
+) -> list[tuple[float, "Image.Image"]]:
+    """Every frame (native rate) with start_s <= time <= end_s: seeks, then decodes the gap."""
+    if end_s < start_s:
+        raise ValueError(f"end_s {end_s} before start_s {start_s}")
+    out: list[tuple[float, Image.Image]] = []
+    for t, fr, rot, _ in _decode(path, max(0.0, start_s), skip_nonref=False):
+        if t > end_s:
+            break
+        if t >= start_s:
+            out.append((t, _to_image(fr, max_side, rot)))
+    return out

@@ -1,0 +1,164 @@
+"""A library directory: the SQLite catalogue plus one FAISS index file per signal.
+
+The index files are caches derived from the catalogue. Opening a store compares each index with
+the catalogue and repairs the difference (vectors of works added or removed since the file was
+written), so a crash between a catalogue commit and an index write loses nothing: every work the
+catalogue holds is searchable. Index files are replaced atomically (write, fsync, rename) under
+an exclusive lock, so concurrent writers never interleave partial files.
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from copytrace.errors import StoreError
+from copytrace.index.faiss import FaissIndex
+from copytrace.store.catalog import Catalog, RowTable
+from copytrace.types import Descriptors, Work
+
+log = logging.getLogger(__name__)
+
+CATALOG_FILE = "catalog.sqlite"
+LOCK_FILE = "write.lock"
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).expanduser()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create library directory {self.root}: {e}") from None
+        if not self.root.is_dir():
+            raise StoreError(f"library path {self.root} is not a directory")
+        self.catalog = Catalog(str(self.root / CATALOG_FILE))
+        self._indexes: dict[str, FaissIndex] = {}
+        self._rows: dict[str, RowTable] = {}
+        self._synced_gen: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.catalog.close()
+
+    # -- writes -----------------------------------------------------------------------------
+    def add(self, work: Work, descriptors: list[Descriptors]) -> tuple[Work, bool]:
+        """Commit a work to the catalogue. The index files catch up at ``flush``."""
+        return self.catalog.insert(work, descriptors)
+
+    def remove(self, work_id: str) -> Work:
+        work = self.catalog.delete(work_id)
+        self.flush()
+        return work
+
+    def flush(self) -> None:
+        """Bring every index file up to date with the catalogue (atomically, under the lock)."""
+        with self._write_lock():
+            for signal in set(self.catalog.signals()) | set(self._indexes):
+                index = self.index(signal)
+                path = self._index_path(signal)
+                tmp = path.with_suffix(f".tmp{os.getpid()}")
+                index.save(str(tmp))
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            dir_fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    @contextmanager
+    def _write_lock(self):
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    # -- reads ------------------------------------------------------------------------------
+    def _index_path(self, signal: str) -> Path:
+        return self.root / f"index-{signal}.faiss"
+
+    def index(self, signal: str) -> FaissIndex:
+        """The signal's index, synchronised with the catalogue's current contents."""
+        gen = self.catalog.generation()
+        if signal in self._indexes and self._synced_gen.get(signal) == gen:
+            return self._indexes[signal]
+        rows = self.catalog.rows(signal)
+        index = self._indexes.get(signal)
+        if index is None:
+            index = self._load_index_file(signal)
+        if index is None:
+            dims = self._dims(signal)
+            index = FaissIndex(dims) if dims else None
+        if index is not None:
+            self._reconcile(signal, index, rows)
+            self._indexes[signal] = index
+        self._rows[signal] = rows
+        self._synced_gen[signal] = gen
+        return index if index is not None else FaissIndex(1)
+
+    def rows(self, signal: str) -> RowTable:
+        self.index(signal)
+        return self._rows[signal]
+
+    def _dims(self, signal: str) -> int | None:
+        rows = self.catalog.rows(signal)
+        for _, v in self.catalog.iter_vectors(signal, rows.first_vid[:1]):
+            return int(v.shape[1])
+        return None
+
+    def _load_index_file(self, signal: str) -> FaissIndex | None:
+        path = self._index_path(signal)
+        if not path.exists():
+            return None
+        try:
+            return FaissIndex.load(str(path))
+        except Exception as e:  # a damaged cache is rebuilt from the catalogue, never trusted
+            log.warning("index file %s unreadable (%s); rebuilding from the catalogue", path, e)
+            return None
+
+    def _reconcile(self, signal: str, index: FaissIndex, rows: RowTable) -> None:
+        """Add catalogue rows missing from the index; drop index vectors with no row."""
+        ids = index.ids()
+        row_pos, _ = rows.locate(ids)
+        stale = ids[row_pos < 0]
+        if len(stale):
+            log.info("index %s: dropping %d vectors of removed works", signal, len(stale))
+            index.remove(stale)
+        present = np.isin(rows.first_vid, ids)
+        missing = rows.first_vid[~present]
+        if len(missing):
+            log.info("index %s: adding %d works missing from the file", signal, len(missing))
+            for first_vid, vectors in self.catalog.iter_vectors(signal, missing):
+                index.add(np.arange(first_vid, first_vid + len(vectors)), vectors)
+
+    def search(self, signal: str, vectors: np.ndarray, k: int):
+        """Return (similarities [Nq, k], work ids [Nq, k] (object, None if empty),
+        offsets [Nq, k] (row inside the work's descriptors, -1 if empty))."""
+        index = self.index(signal)
+        sims, vids = index.search(vectors, k)
+        rows = self._rows[signal]
+        pos, offset = rows.locate(vids.reshape(-1))
+        works = np.full(pos.shape, None, dtype=object)
+        works[pos >= 0] = rows.work_id[pos[pos >= 0]]
+        return sims, works.reshape(vids.shape), offset.reshape(vids.shape)
+
+    def check(self) -> list[str]:
+        """Problems found (empty when the catalogue and the index files agree)."""
+        problems = []
+        for signal in self.catalog.signals():
+            rows = self.catalog.rows(signal)
+            index = self._load_index_file(signal)
+            expected = int(rows.n.sum())
+            if index is None:
+                problems.append(f"index-{signal}: file missing or unreadable")
+            elif len(index) != expected:
+                problems.append(f"index-{signal}: {len(index)} vectors, catalogue has {expected}")
+        return problems
