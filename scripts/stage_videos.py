@@ -110,6 +110,24 @@ def licence_of(pkg_dir: Path) -> str:
     return str(lic[0].relative_to(pkg_dir)) if lic else ""
 
 
+def family_of(source: str) -> str:
+    """Files that are encodings or damaged copies of one video share a family: a benchmark
+    must never treat two members as unrelated."""
+    p = Path(source)
+    stem = (p.parent.name if p.name == "*.pgm" else p.name).split(".")[0].lower()
+    return re.sub(r"(_bugy|_distorted|_pristine|-vp9)$", "", stem)
+
+
+def sha256_of(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def safe_name(pkg: str, rel: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", f"{pkg}__{rel}")
 
@@ -128,7 +146,7 @@ def main() -> None:
     sources = {n: args.stage / "pkgs" / n for n in EVAL_DEBS}
     sources.update({f"wheel-{n}": d for n, d in wheel_dirs.items()})
     args.out.mkdir(parents=True, exist_ok=True)
-    manifest, rejected = [], []
+    manifest, rejected, seen = [], [], set()
     for pkg, root in sources.items():
         candidates = [(p.relative_to(root).as_posix(), p) for p in sorted(root.rglob("*"))
                       if p.is_file() and p.suffix.lower() in VIDEO_EXTS]
@@ -141,6 +159,10 @@ def main() -> None:
                 candidates.append((rel + "/*.pgm", out))
         for rel, src in candidates:
             dst = args.out / safe_name(pkg, rel) if src.parent != args.out else src
+            digest = sha256_of(src)
+            if digest in seen:
+                continue  # translations of one help video ship the same file many times
+            seen.add(digest)
             try:
                 info = probe_video(str(src))
             except MediaError as e:
@@ -149,7 +171,8 @@ def main() -> None:
             if dst != src and not dst.exists():
                 shutil.copyfile(src, dst)
             manifest.append({"file": dst.name, "package": pkg, "source": rel,
-                             "licence": licence_of(root), "duration_s": info.duration_s,
+                             "licence": licence_of(root),
+                             "family": family_of(rel), "sha256": digest, "duration_s": info.duration_s,
                              "fps": info.fps, "width": info.width, "height": info.height,
                              "has_audio": info.has_audio})
     (args.out / "manifest.json").write_text(

@@ -26,6 +26,9 @@ TRUNCATION_SLACK_FRACTION = 0.05
 # Sampling at most a quarter of the native rate lets the decoder skip non-reference frames:
 # the frames we keep are still stamped with their own pts, only the choice among them changes.
 SKIP_NONREF_RATIO = 4.0
+# Containers whose header duration FFmpeg only estimates from the bit rate (often far off):
+# their duration is measured by demuxing to the last packet instead.
+ESTIMATED_FORMATS = {"mpeg", "mpegts", "mpegvideo", "h264", "hevc", "m4v", "rawvideo"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def probe_video(path: str) -> VideoInfo:
             # Stream duration is from its own start; the file origin may lie earlier.
             if s.start_time is not None:
                 duration += float(s.start_time * s.time_base) - origin
-        elif c.duration is not None:
+        elif c.duration is not None and not set(c.format.name.split(",")) & ESTIMATED_FORMATS:
             duration = c.duration / 1_000_000.0
         elif s.frames and fps > 0:
             duration = s.frames / fps

@@ -1,0 +1,110 @@
+"""Temporal-network alignment (TN), the default aligner.
+
+After Tan et al. (ACM MM 2009) as evaluated in VCSL (CVPR 2022): every query frame keeps its
+``top_k`` most similar reference frames above ``min_sim``; these matches are nodes of a DAG
+whose edges join matches that move forward in both videos by at most ``max_step_s``. The
+heaviest path (sum of similarities) is a copied segment; its nodes' box is removed and the search
+repeats, so one pair can yield several segments. Forward steps of unequal size on the two axes
+let a path follow speed changes and dropped or duplicated frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from copytrace.align.base import (
+    Aligner, check_inputs, plausible_speed, register_aligner, segment_from_path,
+)
+from copytrace.types import Segment
+
+
+@dataclass(frozen=True)
+class TNConfig:
+    top_k: int = 5
+    min_sim: float = 0.5
+    max_step_s: float = 5.0
+    min_length_s: float = 1.5
+    min_frames: int = 2
+    max_segments: int = 16
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, not {self.top_k}")
+        if not -1.0 <= self.min_sim <= 1.0:
+            raise ValueError(f"min_sim is a cosine similarity in [-1, 1], not {self.min_sim}")
+        if self.max_step_s <= 0:
+            raise ValueError(f"max_step_s must be positive, not {self.max_step_s}")
+        if self.min_length_s < 0 or self.min_frames < 1 or self.max_segments < 1:
+            raise ValueError("min_length_s >= 0, min_frames >= 1 and max_segments >= 1 please")
+
+
+@register_aligner("tn", TNConfig)
+class TemporalNetworkAligner(Aligner):
+    def __init__(self, config: TNConfig = TNConfig()) -> None:
+        self.config = config
+
+    def _nodes(self, sim: np.ndarray):
+        k = min(self.config.top_k, sim.shape[1])
+        cols = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(sim, cols, axis=1)
+        keep = vals >= self.config.min_sim
+        qi = np.repeat(np.arange(sim.shape[0]), k).reshape(-1, k)[keep]
+        return qi, cols[keep], vals[keep]
+
+    def align(
+        self, sim: np.ndarray, q_times_s: np.ndarray, r_times_s: np.ndarray
+    ) -> list[Segment]:
+        sim, qt, rt = check_inputs(sim, q_times_s, r_times_s)
+        if sim.size == 0:
+            return []
+        qi, rj, val = self._nodes(sim)
+        order = np.lexsort((rj, qi))
+        qi, rj, val = qi[order], rj[order], val[order].astype(np.float64)
+        alive = np.ones(len(qi), dtype=bool)
+        out: list[Segment] = []
+        while alive.any() and len(out) < self.config.max_segments:
+            path = self._heaviest_path(qi, rj, val, alive, qt, rt)
+            if path is None:
+                break
+            alive[path] = False
+            # Remove every node inside the path's box: they would only re-find the same copy.
+            box = ((qi >= qi[path].min()) & (qi <= qi[path].max())
+                   & (rj >= rj[path].min()) & (rj <= rj[path].max()))
+            alive &= ~box
+            seg = segment_from_path(qi[path], rj[path], val[path], qt, rt)
+            if (len(path) >= self.config.min_frames
+                    and seg.query_end_s - seg.query_start_s >= self.config.min_length_s
+                    and plausible_speed(seg)):
+                out.append(seg)
+        return sorted(out, key=lambda s: -s.score)
+
+    def _heaviest_path(self, qi, rj, val, alive, qt, rt) -> np.ndarray | None:
+        idx = np.flatnonzero(alive)
+        if len(idx) == 0:
+            return None
+        tq, tr, v = qt[qi[idx]], rt[rj[idx]], val[idx]
+        best = v.copy()
+        prev = np.full(len(idx), -1, dtype=np.int64)
+        step = self.config.max_step_s + 1e-6
+        # Nodes are sorted by query time, so predecessors of node n lie in [lo, first of row).
+        row_start = np.searchsorted(tq, tq, side="left")
+        lo = np.searchsorted(tq, tq - step, side="left")
+        for n in range(len(idx)):
+            a, b = lo[n], row_start[n]
+            if a >= b:
+                continue
+            dr = tr[n] - tr[a:b]
+            ok = (dr > 0) & (dr <= step)
+            if not ok.any():
+                continue
+            cand = np.where(ok, best[a:b], -np.inf)
+            m = int(np.argmax(cand))
+            if cand[m] > 0:
+                best[n] = v[n] + cand[m]
+                prev[n] = a + m
+        n = int(np.argmax(best))
+        path = [n]
+        while prev[path[-1]] >= 0:
+            path.append(int(prev[path[-1]]))
+        return idx[np.asarray(path[::-1])]
