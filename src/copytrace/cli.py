@@ -90,7 +90,8 @@ def add(paths, title, db, as_json, precision) -> None:
 )
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino")
-def query(paths, db, as_json, top_k, min_score, precision, backend) -> None:
+@click.option("--html", "html_path", help="Also write an HTML evidence report to this file.")
+def query(paths, db, as_json, top_k, min_score, precision, backend, html_path) -> None:
     """Rank registered works for each query file."""
     from copytrace.engine import iter_media_paths
 
@@ -100,6 +101,7 @@ def query(paths, db, as_json, top_k, min_score, precision, backend) -> None:
         _fail(str(e))
         sys.exit(1)
     n_failed = 0
+    results = []
     with lib:
         for path, _explicit in iter_media_paths(paths):
             try:
@@ -108,10 +110,16 @@ def query(paths, db, as_json, top_k, min_score, precision, backend) -> None:
                 n_failed += 1
                 _fail(str(e))
                 continue
+            results.append(result)
             if as_json:
                 click.echo(json.dumps(result.to_json()))
             else:
                 _print_result(result)
+    if html_path:
+        from copytrace.report import write_html
+
+        write_html(results, html_path)
+        click.echo(f"report: {html_path}", err=True)
     sys.exit(1 if n_failed else 0)
 
 
@@ -196,6 +204,24 @@ def check(db) -> None:
                 _fail(f"still inconsistent after repair: {p}")
             sys.exit(1 if remaining else 0)
         click.echo(f"ok: {lib.store.catalog.count()} works, index files agree")
+
+
+@main.command()
+@click.option("--samples", default="tests/data", show_default=True,
+              help="Folder of sample photos to register (all but the last two).")
+@click.option("--out", default="out/demo", show_default=True, help="Where the demo writes.")
+def demo(samples, out) -> None:
+    """Register sample photos, query edited copies and innocent files, write an HTML report."""
+    from pathlib import Path
+
+    from copytrace.demo import run_demo
+    from copytrace.report import write_html
+
+    results = run_demo(Path(samples), Path(out))
+    for r in results:
+        _print_result(r)
+    write_html(results, str(Path(out) / "report.html"), "copytrace demo")
+    click.echo(f"HTML report: {Path(out) / 'report.html'}")
 
 
 if __name__ == "__main__":

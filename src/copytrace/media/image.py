@@ -30,7 +30,7 @@ def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int |
     except FileNotFoundError:
         raise MediaError(path, "no such file") from None
     except Image.DecompressionBombError as e:
-        raise MediaError(path, f"image too large (decompression bomb guard): {e}") from None
+        raise MediaError(path, f"image too large, refused as a possible decompression bomb: {e}") from None
     except (Image.UnidentifiedImageError, OSError, ValueError) as e:
         raise MediaError(path, f"not a readable image: {e}") from None
     try:
@@ -42,7 +42,7 @@ def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int |
         if w * h > limits.max_pixels or max(w, h) > limits.max_side:
             raise MediaError(
                 path,
-                f"image is {w}x{h} = {w * h:,} pixels, over the limit of {limits.max_pixels:,} "
+                f"image is {w}x{h} = {w * h} pixels, over the limit of {limits.max_pixels:,} "
                 f"pixels / {limits.max_side} per side (decompression bomb guard)",
             )
         if getattr(im, "n_frames", 1) > 1:
