@@ -55,7 +55,7 @@ class TensorQuantizer(nn.Module):
         if self.mode != "quant":
             self.collect(x)
             return x
-        if not self.calibrated:
+        if not torch.jit.is_tracing() and not self.calibrated:
             raise RuntimeError("quantizer used before calibration: run quant.calibrate first")
         if self.axis is None:
             scale = (self.amax / QMAX).reshape(()).float()

@@ -80,6 +80,8 @@ def load_encoder(
     # Importing the backend modules registers them; they import their runtime lazily.
     from copytrace.runtime import onnxruntime as _ort  # noqa: F401
     from copytrace.runtime import openvino as _ov  # noqa: F401
+    from copytrace.runtime import tensorrt as _trt  # noqa: F401
+    from copytrace.runtime import torch_cuda as _tc  # noqa: F401
 
     if backend not in _BACKENDS:
         raise ModelError(f"unknown backend {backend!r} (known: {', '.join(sorted(_BACKENDS))})")

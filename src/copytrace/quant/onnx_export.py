@@ -1,0 +1,147 @@
+"""Export a fake-quantized model to one QDQ ONNX, and derive the ONNX Runtime (U8) variant.
+
+The exported file is the portable form: QuantizeLinear/DequantizeLinear with INT8 zero point 0
+(TensorRT's explicit quantization), weights stored as INT8 initializers behind a
+DequantizeLinear (per-channel, axis 0), activations as Q->DQ pairs (per-tensor).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+INPUT_NAME, OUTPUT_NAME = "images", "descriptors"
+
+
+def export(model, path: "str | Path", input_size: tuple[int, int], opset: int = 17) -> Path:
+    """Trace ``model`` (prepared + calibrated) to ``path``; dynamic batch, input ``images``."""
+    import onnx
+    import torch
+
+    if opset < 13:
+        raise ValueError("per-channel QuantizeLinear needs opset >= 13")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval().float().cpu()
+    dummy = torch.zeros(2, 3, input_size[0], input_size[1])
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset, dynamo=False, do_constant_folding=True,
+        )
+    m = onnx.load(str(path))
+    _constants_to_initializers(m.graph)
+    _drop_identities(m.graph)
+    _fold_weight_quantizers(m.graph)
+    _prune_initializers(m.graph)
+    onnx.checker.check_model(m)
+    onnx.save(m, str(path))
+    return path
+
+
+def derive_u8(path_in: "str | Path", path_out: "str | Path") -> Path:
+    """Copy of a QDQ ONNX whose activation Q/DQ pairs use uint8 with zero point 128.
+
+    Same numerics: ``q_u8 = q_s8 + 128`` maps [-128, 127] onto [0, 255] one to one, so every
+    dequantized value is unchanged. ONNX Runtime's x86 INT8 kernels want U8 activations
+    (U8S8); with S8 activations it falls back to slow paths. Weights stay INT8, zero point 0.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(path_in))
+    g = m.graph
+    inits = {i.name for i in g.initializer}
+    n_new = 0
+    for node in list(g.node):
+        if node.op_type != "QuantizeLinear" or node.input[0] in inits:
+            continue  # weights (folded to INT8 initializers) keep their signed form
+        pair = [node] + [
+            n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == node.output[0]
+        ]
+        zp_name = f"{node.output[0]}_zp_u8"
+        g.initializer.append(numpy_helper.from_array(np.array(128, dtype=np.uint8), zp_name))
+        for n in pair:
+            while len(n.input) < 3:
+                n.input.append("")
+            n.input[2] = zp_name
+        n_new += 1
+    _prune_initializers(g)
+    onnx.checker.check_model(m)
+    Path(path_out).parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(m, str(path_out))
+    if n_new == 0:
+        raise ValueError(f"{path_in}: no activation QuantizeLinear found: is it a QDQ model?")
+    return Path(path_out)
+
+
+def _constants_to_initializers(g) -> None:
+    from onnx import numpy_helper
+
+    keep = []
+    for node in g.node:
+        if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+            arr = numpy_helper.to_array(node.attribute[0].t)
+            g.initializer.append(numpy_helper.from_array(arr, node.output[0]))
+        else:
+            keep.append(node)
+    del g.node[:]
+    g.node.extend(keep)
+
+
+def _drop_identities(g) -> None:
+    outputs = {o.name for o in g.output}
+    rename = {}
+    keep = []
+    for node in g.node:
+        if node.op_type == "Identity" and node.output[0] not in outputs:
+            rename[node.output[0]] = node.input[0]
+        else:
+            keep.append(node)
+    for node in keep:
+        for i, name in enumerate(node.input):
+            while name in rename:
+                name = rename[name]
+            node.input[i] = name
+    del g.node[:]
+    g.node.extend(keep)
+
+
+def _fold_weight_quantizers(g) -> None:
+    """Q(w_float) -> DQ  becomes  w_int8 -> DQ: the stored weight is the quantized one."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in g.initializer}
+    keep = []
+    by_input: dict[str, list] = {}
+    for node in g.node:
+        for name in node.input:
+            by_input.setdefault(name, []).append(node)
+    for node in g.node:
+        if node.op_type != "QuantizeLinear" or node.input[0] not in inits:
+            keep.append(node)
+            continue
+        w = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
+        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        if scale.ndim == 1:
+            shape = [1] * w.ndim
+            shape[axis] = -1
+            scale = scale.reshape(shape)
+        q = np.clip(np.rint(w / scale), -128, 127).astype(np.int8)
+        name = node.input[0] + "_int8"
+        g.initializer.append(numpy_helper.from_array(q, name))
+        for consumer in by_input.get(node.output[0], []):
+            for i, inp in enumerate(consumer.input):
+                if inp == node.output[0]:
+                    consumer.input[i] = name
+    del g.node[:]
+    g.node.extend(keep)
+
+
+def _prune_initializers(g) -> None:
+    used = {name for node in g.node for name in node.input} | {o.name for o in g.output}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
