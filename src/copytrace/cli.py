@@ -207,6 +207,26 @@ def check(db) -> None:
 
 
 @main.command()
+@click.option("--db", help=DB_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+def serve(db, host, port) -> None:
+    """Serve the HTTP API and the web page over one library."""
+    from copytrace.server.app import CopytraceServer
+
+    lib = _open(db)
+    server = CopytraceServer((host, port), lib)
+    click.echo(f"copytrace serving {lib.store.root} on http://{host}:{server.server_port}/")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        lib.close()
+
+
+@main.command()
 @click.option("--samples", default="tests/data", show_default=True,
               help="Folder of sample photos to register (all but the last two).")
 @click.option("--out", default="out/demo", show_default=True, help="Where the demo writes.")

@@ -70,7 +70,9 @@ class Catalog:
     def __init__(self, path: str, timeout_s: float = 60.0) -> None:
         self.path = path
         try:
-            self._db = sqlite3.connect(path, timeout=timeout_s, isolation_level=None)
+            self._db = sqlite3.connect(
+                path, timeout=timeout_s, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
