@@ -129,18 +129,18 @@ def _print_result(result) -> None:
 
     q = result.query
     table = Table(title=f"{q.path}  ({q.media_type}, {result.elapsed_s * 1000:.0f} ms)")
-    for col in ("score", "work", "title", "path", "segments"):
-        table.add_column(col)
+    for col in ("score", "work", "title", "signal", "query → reference"):
+        table.add_column(col, overflow="fold")
     for m in result.matches:
-        segs = "; ".join(
-            f"{_fmt_time(s.query_start_s)}-{_fmt_time(s.query_end_s)} -> "
-            f"{_fmt_time(s.ref_start_s)}-{_fmt_time(s.ref_end_s)}"
+        segs = [
+            f"{_fmt_time(s.query_start_s)}–{_fmt_time(s.query_end_s)} → "
+            f"{_fmt_time(s.ref_start_s)}–{_fmt_time(s.ref_end_s)} ({s.score:.2f})"
             for s in m.segments
-        )
-        table.add_row(f"{m.score:.3f}", m.work_id, m.title, m.path, segs or "-")
+        ]
+        table.add_row(f"{m.score:.3f}", m.work_id, m.title, m.signal, "\n".join(segs) or "-")
     if not result.matches:
         table.add_row("-", "no match", "", "", "")
-    Console().print(table)
+    Console(width=max(Console().width, 110)).print(table)
 
 
 @main.command("list")

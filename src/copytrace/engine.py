@@ -26,6 +26,7 @@ from copytrace.types import Descriptors, Match, QueryInfo, QueryResult, Work
 log = logging.getLogger(__name__)
 
 DEFAULT_MIN_SCORE = 0.5
+VIDEO_BATCH = 32
 FLUSH_EVERY_WORKS = 256
 FLUSH_EVERY_S = 30.0
 
@@ -54,8 +55,16 @@ class EngineConfig:
     candidates: int = 64
     image_limits: ImageLimits = field(default_factory=ImageLimits)
     models_dir: str | None = None
+    video_fps: float = 1.0
+    aligner: str = "tn"
+    temporal_candidates: int = 10
+    refine_boundaries: bool = True
 
     def __post_init__(self) -> None:
+        if not 0 < self.video_fps <= 30:
+            raise ValueError("EngineConfig.video_fps must be in (0, 30] frames per second")
+        if self.temporal_candidates < 1:
+            raise ValueError("EngineConfig.temporal_candidates must be >= 1")
         if self.precision not in ("auto", "fp32", "int8"):
             raise ValueError("EngineConfig.precision must be 'auto', 'fp32' or 'int8'")
         if self.candidates < 1:
@@ -148,9 +157,42 @@ class Library:
             vectors = self.encoder.encode_images([image])
             zero = np.zeros(1, np.float64)
             return [Descriptors(vectors, zero, zero, self.image_spec.model_id, "visual")], None
+        if media_type == "video":
+            return self._describe_video(path)
         if media_type == "text":
             raise MediaError(path, "content is plain text, not an image, video or audio file")
         raise MediaError(path, f"{media_type} files are not supported yet")
+
+    def _describe_video(self, path: str) -> tuple[list[Descriptors], float | None]:
+        """Frame descriptors at ``video_fps``, stamped with the frames' real times.
+
+        Decoding streams; only one batch of frames is in memory at a time. A truncated or
+        corrupt file raises MediaError, so partial descriptors are never stored as complete.
+        """
+        from copytrace.media.video import iter_frames, probe_video
+
+        info = probe_video(path)
+        side = 2 * max(self.image_spec.input_size)
+        times: list[float] = []
+        parts: list[np.ndarray] = []
+        batch: list = []
+        for t, image in iter_frames(path, fps=self.config.video_fps, max_side=side):
+            times.append(t)
+            batch.append(image)
+            if len(batch) == VIDEO_BATCH:
+                parts.append(self.encoder.encode_images(batch))
+                batch = []
+        if batch:
+            parts.append(self.encoder.encode_images(batch))
+        if not times:
+            raise MediaError(path, "no decodable video frames")
+        starts = np.asarray(times, dtype=np.float64)
+        step = 1.0 / self.config.video_fps
+        last_end = max(info.duration_s, starts[-1] + 1e-3) if info.duration_s else starts[-1] + step
+        ends = np.append(starts[1:], min(last_end, starts[-1] + step))
+        vectors = np.concatenate(parts, axis=0)
+        desc = Descriptors(vectors, starts, ends, self.image_spec.model_id, "visual")
+        return [desc], float(info.duration_s) if info.duration_s else float(ends[-1])
 
     # -- add --------------------------------------------------------------------------------
     def add(self, path: str, title: str | None = None) -> AddResult:
@@ -240,7 +282,7 @@ class Library:
         self._check_models(descriptors)
         matches = []
         for d in descriptors:
-            matches.extend(self._match_signal(d, top_k))
+            matches.extend(self._match_signal(d, path, top_k))
         matches.sort(key=lambda m: -m.score)
         matches = [m for m in matches if m.score >= min_score][:top_k]
         info = QueryInfo(path=path, media_type=sniffed.media_type, duration_s=duration_s, sha256=sha)
@@ -257,24 +299,85 @@ class Library:
                     "re-register the works with this model or use the matching copytrace version"
                 )
 
-    def _match_signal(self, d: Descriptors, top_k: int) -> list[Match]:
+    def _match_signal(self, d: Descriptors, query_path: str, top_k: int) -> list[Match]:
+        """Candidates by nearest-neighbour votes, then per-candidate scoring / alignment."""
         k = max(self.config.candidates, top_k)
         sims, work_ids, offsets = self.store.search(d.signal, d.vectors, k)
-        best: dict[str, tuple[float, int]] = {}
-        for row_sims, row_works, row_offsets in zip(sims, work_ids, offsets):
+        votes: dict[str, float] = {}
+        best: dict[str, tuple[float, int, int]] = {}  # work -> (sim, query row, ref row)
+        for qi, (row_sims, row_works, row_offsets) in enumerate(zip(sims, work_ids, offsets)):
+            seen: set[str] = set()
             for s, w, o in zip(row_sims.tolist(), row_works.tolist(), row_offsets.tolist()):
-                if w is not None and (w not in best or s > best[w][0]):
-                    best[w] = (s, o)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:top_k]
-        spec = self.image_spec
+                if w is None:
+                    continue
+                if w not in seen:  # each query frame votes once per work, with its best hit
+                    seen.add(w)
+                    votes[w] = votes.get(w, 0.0) + max(s, 0.0)
+                if w not in best or s > best[w][0]:
+                    best[w] = (s, qi, o)
+        if len(d) == 1:
+            ranked = sorted(best, key=lambda w: -best[w][0])[:top_k]
+        else:
+            n = max(top_k, self.config.temporal_candidates)
+            ranked = sorted(votes, key=lambda w: -votes[w])[:n]
         out = []
-        for work_id, (sim, _offset) in ranked:
+        for work_id in ranked:
             work = self.get(work_id)
+            sim, segments = self._score_pair(d, query_path, work, best[work_id])
             out.append(
                 Match(
                     work_id=work.work_id, title=work.title, path=work.path,
-                    media_type=work.media_type, score=float(spec.score(sim)),
-                    similarity=float(sim), segments=(), signal=d.signal,
+                    media_type=work.media_type, score=float(self.image_spec.score(sim)),
+                    similarity=float(sim), segments=tuple(segments), signal=d.signal,
                 )
             )
         return out
+
+    def _score_pair(self, d: Descriptors, query_path: str, work: Work, best: tuple[float, int, int]):
+        """(similarity, segments) of one query against one registered work."""
+        from copytrace.types import Segment
+
+        sim, qi, ri = best
+        if len(d) == 1 and work.media_type == "image":
+            return sim, []
+        ref = self.store.catalog.descriptors(work.work_id, d.signal)
+        if len(d) == 1 or len(ref) == 1:
+            # A still against a timed work (or the reverse): the best frame is the evidence.
+            seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
+                          float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
+            return sim, [seg]
+        from copytrace.align.base import get_aligner, similarity_matrix
+
+        matrix = similarity_matrix(d.vectors, ref.vectors)
+        segments = get_aligner(self.config.aligner).align(matrix, d.starts_s, ref.starts_s)
+        if not segments:
+            seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
+                          float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
+            return sim, [seg]
+        spec = self.image_spec
+        if self.config.refine_boundaries and work.media_type == "video":
+            # Only segments that will be reported as matches are worth the extra decoding.
+            segments = [
+                self._refine(s, query_path, work.path) if spec.score(s.score) >= DEFAULT_MIN_SCORE
+                else s
+                for s in segments
+            ]
+        segments.sort(key=lambda s: s.query_start_s)
+        best_sim = max(s.score for s in segments)  # aligners score by mean frame similarity
+        segments = [
+            Segment(s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s,
+                    float(spec.score(s.score)))
+            for s in segments
+        ]
+        return best_sim, segments
+
+    def _refine(self, segment, query_path: str, ref_path: str):
+        from copytrace.align.refine import refine_boundaries
+
+        if not os.path.exists(ref_path):
+            return segment  # the registered file moved: keep the coarse boundaries
+        try:
+            return refine_boundaries(segment, query_path, ref_path, self.encoder.encode_images)
+        except MediaError as e:
+            log.warning("boundary refinement skipped: %s", e)
+            return segment
