@@ -77,6 +77,19 @@ def _stream_rotation(stream) -> int:
         return 0
 
 
+def _first_frame_rotation(container, stream, path: str) -> int:
+    """The display matrix travels with decoded frames; the first one tells the rotation."""
+    import av
+
+    try:
+        container.seek(0)
+        for fr in container.decode(stream):
+            return _norm_rotation(fr.rotation) if fr.rotation else _stream_rotation(stream)
+    except av.FFmpegError as e:
+        raise MediaError(str(path), f"corrupt video stream: first frame does not decode ({e})") from e
+    raise MediaError(str(path), "no decodable video frames")
+
+
 def _norm_rotation(deg: float | None) -> int:
     if deg is None or (isinstance(deg, float) and math.isnan(deg)):
         return 0
@@ -135,7 +148,7 @@ def probe_video(path: str) -> VideoInfo:
             duration = None if last is None else last - origin
         if duration is None or duration <= 0:
             raise MediaError(str(path), "zero-length video (no frames)")
-        rotation = _stream_rotation(s)
+        rotation = _first_frame_rotation(c, s, path)
         w, h = int(cc.width or 0), int(cc.height or 0)
         if w <= 0 or h <= 0:
             raise MediaError(str(path), "video stream has no picture size (corrupt header?)")
@@ -261,16 +274,21 @@ def _check_complete(path: str, info: VideoInfo, last_s: float | None) -> None:
         )
 
 
-def read_frames_between(
+def iter_frames_between(
     path: str, start_s: float, end_s: float, max_side: int | None = 320
-) -> list[tuple[float, "Image.Image"]]:
+) -> Iterator[tuple[float, "Image.Image"]]:
     """Every frame (native rate) with start_s <= time <= end_s: seeks, then decodes the gap."""
     if end_s < start_s:
         raise ValueError(f"end_s {end_s} before start_s {start_s}")
-    out: list[tuple[float, Image.Image]] = []
     for t, fr, rot, _ in _decode(path, max(0.0, start_s), skip_nonref=False):
         if t > end_s:
             break
         if t >= start_s:
-            out.append((t, _to_image(fr, max_side, rot)))
-    return out
+            yield t, _to_image(fr, max_side, rot)
+
+
+def read_frames_between(
+    path: str, start_s: float, end_s: float, max_side: int | None = 320
+) -> list[tuple[float, "Image.Image"]]:
+    """``iter_frames_between`` as a list: for short neighbourhoods (boundary refinement)."""
+    return list(iter_frames_between(path, start_s, end_s, max_side))

@@ -1,0 +1,487 @@
+"""Video copy-localisation benchmark on the *eval* videos (scripts/stage_videos.py).
+
+1. ``make``: references are one video per content family (half of the families); the other
+   half is filler and negatives, never indexed. Each query cuts 2–60 s of a reference, edits it
+   (crop, pad/letterbox, hflip, text and logo overlays, blur, brightness/contrast, noise,
+   picture-in-picture, speed change, frame-rate change, low-bitrate re-encode) with PyAV and
+   Pillow and splices it into filler at a known offset; some queries hold two copies (from one
+   or two references), some are whole-reference copies, some are filler only (negatives).
+2. ``run``: decode at ``--fps`` → describe (the frame descriptor, or framewise dHash/pHash) →
+   similarity matrix against every reference → aligner (TN/DP/HV) → optional boundary
+   refinement at the native rate. Metrics: VCSL P/R/F, VSC segment AP, median |Δstart|,
+   |Δend| (query and reference axes), ingest speed in multiples of real time.
+
+    python bench/video.py make --out data/bench/video
+    python bench/video.py run --data data/bench/video --descriptor hash-dhash --aligner tn
+    python bench/video.py run --data data/bench/video --descriptor model --model ct-image-r18s
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
+
+log = logging.getLogger("bench.video")
+
+CANVAS_MAX_SIDE = 480
+MIN_REF_S = 4.0
+QUERY_FPS = (25.0, 29.97, 30.0, 24.0, 15.0)
+
+
+# --------------------------------------------------------------------------------- editing
+
+
+@dataclass
+class Edit:
+    """Per-frame picture edits of one copy, drawn once per query (seeded)."""
+
+    crop: tuple[float, float, float, float] | None = None  # left, top, right, bottom fractions
+    hflip: bool = False
+    pad: int = 0  # border in pixels of the canvas
+    text: str = ""
+    logo: bool = False
+    blur: float = 0.0
+    brightness: float = 1.0
+    contrast: float = 1.0
+    noise: float = 0.0
+    pip: float = 0.0  # > 0: the copy fills this fraction of the canvas width over the filler
+    speed: float = 1.0
+    names: list[str] = field(default_factory=list)
+
+
+def draw_edit(rng: random.Random, strength: str) -> Edit:
+    families = ["crop", "pad", "hflip", "text", "logo", "blur", "color", "noise", "pip", "speed"]
+    n = {"light": 1, "medium": 2, "strong": 3}[strength]
+    e = Edit()
+    for name in rng.sample(families, n):
+        e.names.append(name)
+        if name == "crop":
+            m = rng.uniform(0.05, 0.2)
+            e.crop = (rng.uniform(0, m), rng.uniform(0, m), rng.uniform(0, m), rng.uniform(0, m))
+        elif name == "pad":
+            e.pad = rng.randint(16, 60)
+        elif name == "hflip":
+            e.hflip = True
+        elif name == "text":
+            e.text = rng.choice(["EXCLUSIVE", "copytrace bench", "LIVE 24/7", "www.example.org"])
+        elif name == "logo":
+            e.logo = True
+        elif name == "blur":
+            e.blur = rng.uniform(1.0, 3.0)
+        elif name == "color":
+            e.brightness, e.contrast = rng.uniform(0.6, 1.4), rng.uniform(0.6, 1.4)
+        elif name == "noise":
+            e.noise = rng.uniform(6, 20)
+        elif name == "pip":
+            e.pip = rng.uniform(0.4, 0.7)
+        elif name == "speed":
+            e.speed = rng.choice([0.8, 0.9, 1.1, 1.25])
+    return e
+
+
+def fit(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Letterbox ``im`` into ``size`` (aspect kept, black bars)."""
+    return ImageOps.pad(im.convert("RGB"), size, color=(0, 0, 0))
+
+
+def apply_edit(im: Image.Image, e: Edit, canvas: Image.Image, rng_np: np.random.Generator):
+    w, h = canvas.size
+    if e.crop:
+        l, t, r, b = e.crop
+        W, H = im.size
+        im = im.crop((int(l * W), int(t * H), int(W - r * W), int(H - b * H)))
+    if e.hflip:
+        im = ImageOps.mirror(im)
+    if e.brightness != 1.0:
+        im = ImageEnhance.Brightness(im).enhance(e.brightness)
+    if e.contrast != 1.0:
+        im = ImageEnhance.Contrast(im).enhance(e.contrast)
+    if e.blur:
+        im = im.filter(ImageFilter.GaussianBlur(e.blur))
+    if e.pip:
+        pw = int(w * e.pip)
+        ph = int(pw * im.height / im.width)
+        small = im.resize((pw, min(ph, h)))
+        out = canvas.copy()
+        out.paste(small, (w - pw - 8, 8))
+    elif e.pad:
+        out = fit(im, (w - 2 * e.pad, h - 2 * e.pad))
+        out = ImageOps.expand(out, e.pad, fill=(40, 90, 160))
+    else:
+        out = fit(im, (w, h))
+    if e.noise:
+        a = np.asarray(out, dtype=np.float32)
+        a += rng_np.normal(0, e.noise, a.shape)
+        out = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if e.text or e.logo:
+        d = ImageDraw.Draw(out)
+        if e.text:
+            font = ImageFont.load_default(size=max(12, h // 10))
+            d.text((w // 12, h - h // 5), e.text, fill=(255, 255, 0), font=font, stroke_width=2,
+                   stroke_fill=(0, 0, 0))
+        if e.logo:
+            r = max(10, h // 9)
+            d.ellipse((w - 3 * r, h - 3 * r, w - r, h - r), fill=(220, 30, 30), outline="white",
+                      width=3)
+            d.rectangle((r, r, 3 * r, 2 * r), fill=(255, 255, 255))
+    return out
+
+
+class FrameAt:
+    """Streaming "frame on screen at time t" over a video, for increasing t."""
+
+    def __init__(self, path: str, start_s: float, end_s: float) -> None:
+        from copytrace.media.video import iter_frames_between
+
+        self.it = iter_frames_between(path, max(0.0, start_s - 0.5), end_s + 0.5, max_side=640)
+        self.cur = None
+        self.nxt = next(self.it, None)
+
+    def at(self, t: float) -> Image.Image:
+        while self.nxt is not None and self.nxt[0] <= t + 1e-6:
+            self.cur, self.nxt = self.nxt, next(self.it, None)
+        return (self.cur or self.nxt)[1]
+
+
+# ------------------------------------------------------------------------------ query making
+
+
+@dataclass
+class Piece:
+    kind: str  # "filler" or "copy"
+    path: str
+    src_start_s: float
+    duration_s: float  # in query time
+    ref_id: str = ""
+    edit: Edit | None = None
+
+
+def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int], crf: int,
+                seed: int) -> list[dict]:
+    """Render pieces back to back; returns ground-truth boxes of the copies."""
+    import av
+
+    rng_np = np.random.default_rng(seed)
+    truth, t0 = [], 0.0
+    rate = {25.0: 25, 30.0: 30, 24.0: 24, 15.0: 15}.get(fps)
+    from fractions import Fraction
+
+    frac = Fraction(rate) if rate else Fraction(30000, 1001)
+    step = float(1 / frac)
+    n_done = 0
+    with av.open(str(out), "w") as c:
+        st = c.add_stream("libx264", rate=frac)
+        st.width, st.height, st.pix_fmt = size[0], size[1], "yuv420p"
+        st.options = {"crf": str(crf), "preset": "veryfast"}
+        for p in pieces:
+            speed = p.edit.speed if p.edit else 1.0
+            n = int(round(p.duration_s / step))
+            src = FrameAt(p.path, p.src_start_s, p.src_start_s + p.duration_s * speed)
+            filler_bg = None
+            if p.kind == "copy" and p.edit and p.edit.pip:
+                filler_bg = fit(Image.new("RGB", size, (30, 30, 30)), size)
+            q_start = n_done * step
+            for i in range(n):
+                im = src.at(p.src_start_s + i * step * speed)
+                if p.kind == "copy":
+                    im = apply_edit(im, p.edit, pip_bg(pieces, p, filler_bg, size), rng_np)
+                else:
+                    im = fit(im, size)
+                for pkt in st.encode(av.VideoFrame.from_image(im)):
+                    c.mux(pkt)
+                n_done += 1
+            if p.kind == "copy":
+                dur = n * step
+                truth.append({"ref": p.ref_id, "box": [q_start, q_start + dur, p.src_start_s,
+                                                       p.src_start_s + dur * speed],
+                              "edits": p.edit.names if p.edit else []})
+        for pkt in st.encode():
+            c.mux(pkt)
+    return truth
+
+
+def pip_bg(pieces, p, bg, size):
+    return bg if bg is not None else Image.new("RGB", size)
+
+
+def make(args: argparse.Namespace) -> None:
+    man = json.loads((args.videos / "manifest.json").read_text())["videos"]
+    rng = random.Random(args.seed)
+    fams: dict[str, dict] = {}
+    for v in sorted(man, key=lambda v: -v["duration_s"]):
+        if v["duration_s"] >= MIN_REF_S and v["family"] not in fams:
+            fams[v["family"]] = v
+    names = sorted(fams)
+    rng.shuffle(names)
+    refs = [fams[n] for n in names[: len(names) // 2]]
+    fillers = [fams[n] for n in names[len(names) // 2:]]
+    out = args.out
+    (out / "queries").mkdir(parents=True, exist_ok=True)
+    ref_list = [{"id": Path(v["file"]).stem, "path": str(args.videos / v["file"]),
+                 "duration_s": v["duration_s"]} for v in refs]
+    queries = []
+    strengths = ["light", "medium", "strong"]
+    for qn in range(args.queries + args.negatives):
+        qid = f"q{qn:03d}"
+        filler = rng.choice(fillers)
+        fw, fh = filler["width"], filler["height"]
+        k = CANVAS_MAX_SIDE / max(fw, fh)
+        size = (int(fw * k) // 2 * 2, int(fh * k) // 2 * 2)
+        fps = rng.choice(QUERY_FPS)
+        crf = 38 if rng.random() < 0.2 else 23  # low-bitrate re-encode for a fifth
+        pieces: list[Piece] = []
+        negative = qn >= args.queries
+        kind = "negative" if negative else rng.choice(["clip", "clip", "clip", "two", "whole"])
+        fpath = str(args.videos / filler["file"])
+        fdur = filler["duration_s"]
+        if kind == "negative":
+            a = rng.uniform(0, max(0.0, fdur - 20))
+            pieces.append(Piece("filler", fpath, a, min(20.0, fdur - a - 0.2)))
+        else:
+            n_copies = 2 if kind == "two" else 1
+            chosen = [rng.choice(ref_list) for _ in range(n_copies)]
+            lead = rng.uniform(1.0, min(8.0, fdur / 3))
+            pieces.append(Piece("filler", fpath, 0.0, lead))
+            for ci, ref in enumerate(chosen):
+                e = draw_edit(rng, rng.choice(strengths))
+                if kind == "whole":
+                    e.speed = 1.0
+                    e.names = [x for x in e.names if x != "speed"]
+                    a, L = 0.0, ref["duration_s"] - 0.2
+                else:
+                    max_len = min(60.0, (ref["duration_s"] - 0.3) / e.speed)
+                    L = rng.uniform(2.0, max(2.0, max_len)) if max_len > 2 else max_len
+                    a = rng.uniform(0, max(0.0, ref["duration_s"] - 0.2 - L * e.speed))
+                pieces.append(Piece("copy", ref["path"], a, L, ref["id"], e))
+                gap = rng.uniform(1.0, min(6.0, fdur / 3))
+                b = rng.uniform(lead, max(lead, fdur - gap - 0.2))
+                pieces.append(Piece("filler", fpath, b, gap))
+            kind = kind if kind != "two" else ("two-same" if chosen[0] is chosen[1] else "two")
+        truth = write_query(pieces, out / "queries" / f"{qid}.mp4", fps, size, crf,
+                            args.seed + qn)
+        queries.append({"id": qid, "path": str(out / "queries" / f"{qid}.mp4"), "kind": kind,
+                        "fps": fps, "crf": crf, "filler": filler["file"], "truth": truth})
+        log.info("%s %s %s", qid, kind, [t["edits"] for t in truth])
+    (out / "bench.json").write_text(json.dumps(
+        {"references": ref_list, "queries": queries, "fillers": [f["file"] for f in fillers],
+         "seed": args.seed}, indent=1))
+    log.info("%d references, %d queries in %s", len(ref_list), len(queries), out)
+
+
+# ------------------------------------------------------------------------------ descriptors
+
+
+def dct_matrix(n: int) -> np.ndarray:
+    k = np.arange(n)
+    m = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * n))
+    m[0] /= np.sqrt(2)
+    return m * np.sqrt(2 / n)
+
+
+_DCT32 = dct_matrix(32)
+
+
+def hash_bits(images: list[Image.Image], kind: str) -> np.ndarray:
+    """64-bit dHash or pHash per image, as 0/1 uint8 [N, 64] (own numpy implementation)."""
+    out = np.zeros((len(images), 64), dtype=np.uint8)
+    for i, im in enumerate(images):
+        g = im.convert("L")
+        if kind == "dhash":
+            a = np.asarray(g.resize((9, 8), Image.BILINEAR), dtype=np.float32)
+            out[i] = (a[:, 1:] > a[:, :-1]).reshape(-1)
+        else:
+            a = np.asarray(g.resize((32, 32), Image.BILINEAR), dtype=np.float32)
+            d = (_DCT32 @ a @ _DCT32.T)[:8, :8].reshape(-1)
+            out[i] = d > np.median(d[1:])
+    return out
+
+
+def hash_embed(kind: str):
+    """Hashes as ±1/8 vectors: cosine = 1 - 2·hamming/64, so aligners see a similarity."""
+
+    def embed(images: list[Image.Image]) -> np.ndarray:
+        return (hash_bits(images, kind).astype(np.float32) * 2 - 1) / 8.0
+
+    return embed
+
+
+def random_model_spec(tmp: Path):
+    """A randomly initialised DescriptorNet, for developing before trained weights exist."""
+    import torch
+
+    from copytrace.models.registry import DescriptorSpec
+    from copytrace.models.resnet import DescriptorNet, export_onnx
+
+    torch.manual_seed(0)
+    export_onnx(DescriptorNet(), str(tmp / "random.onnx"), (160, 160))
+    spec = {"name": "random-r18s", "version": "0", "media": "image", "file": "random.onnx",
+            "input_size": [160, 160], "resize": "squash", "mean": [0.485, 0.456, 0.406],
+            "std": [0.229, 0.224, 0.225], "dims": 256}
+    (tmp / "random-r18s.json").write_text(json.dumps(spec))
+    return DescriptorSpec.from_file(tmp / "random-r18s.json")
+
+
+def model_embed(name: str, precision: str, backend: str, tmp: Path):
+    from copytrace.runtime import load_encoder
+
+    if name == "random":
+        spec = random_model_spec(tmp)
+    else:
+        from copytrace.models import get_spec
+
+        spec = get_spec(name)
+    enc = load_encoder(spec, backend=backend, precision=precision)
+    return enc.encode_images, spec
+
+
+def describe(path: str, embed, fps: float, batch: int = 32):
+    from copytrace.media.video import iter_frames
+
+    times, vecs, buf = [], [], []
+    for t, im in iter_frames(path, fps=fps, max_side=320):
+        times.append(t)
+        buf.append(im)
+        if len(buf) == batch:
+            vecs.append(embed(buf))
+            buf = []
+    if buf:
+        vecs.append(embed(buf))
+    v = np.concatenate(vecs) if vecs else np.zeros((0, 1), np.float32)
+    return np.asarray(times), v.astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ evaluation
+
+
+def boundary_errors(preds: dict, truth: dict) -> dict[str, list[float]]:
+    """For each true copy, the predicted segment of its pair overlapping it most (query axis)."""
+    errs: dict[str, list[float]] = {"q_start": [], "q_end": [], "r_start": [], "r_end": []}
+    for key, boxes in truth.items():
+        for tb in boxes:
+            best, best_ov = None, 0.0
+            for pb in preds.get(key, []):
+                ov = min(pb[1], tb[1]) - max(pb[0], tb[0])
+                if ov > best_ov:
+                    best, best_ov = pb, ov
+            if best is None:
+                continue
+            for i, k in enumerate(("q_start", "q_end", "r_start", "r_end")):
+                errs[k].append(abs(best[i] - tb[i]))
+    return errs
+
+
+def run(args: argparse.Namespace) -> None:
+    from copytrace.align import get_aligner
+    from copytrace.align.base import similarity_matrix
+    from copytrace.align.dp import DPConfig
+    from copytrace.align.hv import HVConfig
+    from copytrace.align.refine import RefineConfig, refine_boundaries
+    from copytrace.align.tn import TNConfig
+    from copytrace.eval.segments import ScoredBox, vcsl_prf, vsc_segment_ap
+
+    bench = json.loads((args.data / "bench.json").read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-video-"))
+    if args.descriptor.startswith("hash-"):
+        embed = hash_embed(args.descriptor.split("-", 1)[1])
+    else:
+        embed, _ = model_embed(args.model, args.precision, args.backend, tmp)
+    cfg = {"tn": TNConfig(min_sim=args.min_sim, top_k=args.top_k),
+           "dp": DPConfig(bias=args.min_sim), "hv": HVConfig(min_sim=args.min_sim)}[args.aligner]
+    aligner = get_aligner(args.aligner, cfg)
+
+    t0 = time.perf_counter()
+    refs = {}
+    for r in bench["references"]:
+        refs[r["id"]] = (describe(r["path"], embed, args.fps), r["path"])
+    ingest_s = time.perf_counter() - t0
+    ref_s = sum(r["duration_s"] for r in bench["references"])
+
+    truth: dict[tuple[str, str], list] = {}
+    preds: dict[tuple[str, str], list] = {}
+    scored: list[ScoredBox] = []
+    q_wall, q_media = [], 0.0
+    refine_cfg = RefineConfig()
+    for q in bench["queries"]:
+        for t in q["truth"]:
+            truth.setdefault((q["id"], t["ref"]), []).append(tuple(t["box"]))
+        t1 = time.perf_counter()
+        qt, qv = describe(q["path"], embed, args.fps)
+        for rid, ((rt, rv), rpath) in refs.items():
+            if len(qt) == 0 or len(rt) == 0:
+                continue
+            segs = aligner.align(similarity_matrix(qv, rv), qt, rt)
+            if args.refine:
+                segs = [refine_boundaries(s, q["path"], rpath, embed, refine_cfg) for s in segs]
+            for s in segs:
+                box = (s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s)
+                preds.setdefault((q["id"], rid), []).append(box)
+                scored.append(ScoredBox(q["id"], rid, box, s.score))
+        q_wall.append(time.perf_counter() - t1)
+        q_media += qt[-1] if len(qt) else 0.0
+    for k in truth:
+        preds.setdefault(k, [])
+    v = vcsl_prf(preds, truth)
+    ap = vsc_segment_ap(scored, truth)
+    errs = boundary_errors(preds, truth)
+    med = {k: (statistics.median(x) if x else math.nan) for k, x in errs.items()}
+    neg = [q["id"] for q in bench["queries"] if not q["truth"]]
+    neg_hits = sum(1 for q in neg if any(k[0] == q and b for k, b in preds.items()))
+    result = {
+        "descriptor": args.descriptor if args.descriptor.startswith("hash") else
+        f"{args.model}/{args.precision}/{args.backend}",
+        "aligner": args.aligner, "config": asdict(cfg), "fps": args.fps, "refine": args.refine,
+        "vcsl_precision": v.precision, "vcsl_recall": v.recall, "vcsl_f1": v.f1,
+        "segment_ap": ap, "median_abs_err_s": med,
+        "median_abs_err_query_s": statistics.median(errs["q_start"] + errs["q_end"])
+        if errs["q_start"] else math.nan,
+        "median_abs_err_ref_s": statistics.median(errs["r_start"] + errs["r_end"])
+        if errs["r_start"] else math.nan,
+        "true_pairs": v.n_true_pairs, "false_pair_rate": v.false_pair_rate,
+        "negatives_with_a_match": f"{neg_hits}/{len(neg)}",
+        "ingest_x_realtime": ref_s / ingest_s, "reference_s": ref_s,
+        "query_median_s": statistics.median(q_wall), "query_x_realtime": q_media / sum(q_wall),
+    }
+    print(json.dumps(result, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make", help="build edited and spliced queries")
+    m.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
+    m.add_argument("--out", type=Path, default=Path("data/bench/video"))
+    m.add_argument("--queries", type=int, default=48)
+    m.add_argument("--negatives", type=int, default=16)
+    m.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run", help="describe, align and score")
+    r.add_argument("--data", type=Path, default=Path("data/bench/video"))
+    r.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"])
+    r.add_argument("--model", default="ct-image-r18s", help="registry name, or 'random'")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    r.add_argument("--backend", default="openvino")
+    r.add_argument("--aligner", default="tn", choices=["tn", "dp", "hv"])
+    r.add_argument("--min-sim", type=float, default=0.5)
+    r.add_argument("--top-k", type=int, default=5)
+    r.add_argument("--fps", type=float, default=1.0)
+    r.add_argument("--refine", action="store_true")
+    r.add_argument("--json-out", default="")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    {"make": make, "run": run}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

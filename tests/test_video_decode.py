@@ -1,0 +1,114 @@
+"""Decoding: real timestamps at rates other than 1 fps, rotation, and clear errors."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from copytrace.errors import MediaError
+from copytrace.media.video import iter_frames, probe_video, read_frames_between
+
+from .video_clips import pan_frames, write_clip
+
+NTSC = Fraction(30000, 1001)
+
+
+@pytest.fixture(scope="module")
+def ntsc_clip(tmp_path_factory):
+    p = tmp_path_factory.mktemp("v") / "ntsc.mp4"
+    return write_clip(p, pan_frames("eval_baboon.jpg", 150, seed=1), NTSC)  # 5.005 s
+
+
+def test_probe(ntsc_clip):
+    info = probe_video(str(ntsc_clip))
+    assert info.fps == pytest.approx(29.97, abs=0.01)
+    assert info.duration_s == pytest.approx(150 / 29.97, abs=0.05)
+    assert (info.width, info.height, info.rotation, info.has_audio) == (96, 64, 0, False)
+
+
+def test_sampled_frames_carry_real_presentation_times(ntsc_clip):
+    frames = list(iter_frames(str(ntsc_clip), fps=2.0, max_side=None))
+    times = np.array([t for t, _ in frames])
+    # Every kept time is a real NTSC frame time k * 1001/30000, not a 0.5 s grid value.
+    k = times * 30000 / 1001
+    assert np.allclose(k, np.round(k), atol=1e-3)
+    assert len(frames) == 10 and times[0] == 0.0  # 0, 0.5, ..., 4.5 (last frame 4.97 s)
+    assert np.all(np.abs(times - np.arange(10) * 0.5) < 1 / 29.97 + 1e-6)
+    assert frames[0][1].size == (96, 64)
+
+
+def test_max_side_keeps_aspect(ntsc_clip):
+    _, im = next(iter_frames(str(ntsc_clip), fps=1.0, max_side=48))
+    assert im.size == (48, 32)
+
+
+def test_read_frames_between_native_rate(ntsc_clip):
+    fr = read_frames_between(str(ntsc_clip), 2.0, 2.5)
+    t = np.array([x for x, _ in fr])
+    assert len(fr) == 15 and np.all(np.diff(t) > 0)
+    assert t[0] >= 2.0 and t[-1] <= 2.5
+
+
+def test_rotation_applied(tmp_path):
+    p = write_clip(tmp_path / "rot.mp4", pan_frames("eval_fruits.jpg", 10, seed=2),
+                   Fraction(25), rotation=90)
+    info = probe_video(str(p))
+    assert info.rotation == 90 and (info.width, info.height) == (64, 96)
+    _, im = next(iter_frames(str(p)))
+    assert im.size == (64, 96)
+
+
+def test_no_video_stream(tmp_path):
+    import av
+
+    p = tmp_path / "tone.m4a"
+    with av.open(str(p), "w") as c:
+        st = c.add_stream("aac", rate=16000)
+        t = np.arange(16000, dtype=np.float32) / 16000
+        fr = av.AudioFrame.from_ndarray(np.sin(2 * np.pi * 440 * t)[None, :], format="fltp",
+                                        layout="mono")
+        fr.sample_rate = 16000
+        for pkt in st.encode(fr):
+            c.mux(pkt)
+        for pkt in st.encode():
+            c.mux(pkt)
+    with pytest.raises(MediaError, match="no video stream"):
+        probe_video(str(p))
+
+
+def test_zero_bytes(tmp_path):
+    p = tmp_path / "empty.mp4"
+    p.write_bytes(b"")
+    with pytest.raises(MediaError):
+        probe_video(str(p))
+    with pytest.raises(MediaError):
+        list(iter_frames(str(p)))
+
+
+def test_not_a_video(tmp_path):
+    p = tmp_path / "junk.mkv"
+    p.write_bytes(b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8)
+    with pytest.raises(MediaError):
+        list(iter_frames(str(p)))
+
+
+def test_truncated_index_at_end(ntsc_clip, tmp_path):
+    # mp4 with its index after the data: cut, the file cannot even be opened.
+    data = ntsc_clip.read_bytes()
+    p = tmp_path / "cut.mp4"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError):
+        list(iter_frames(str(p)))
+
+
+def test_truncated_data_raises_after_partial_frames(tmp_path):
+    # Index first (faststart): the cut file opens and decodes its first part, then must fail.
+    full = write_clip(tmp_path / "fs.mp4", pan_frames("eval_baboon.jpg", 150, seed=3),
+                      Fraction(25), faststart=True)
+    data = full.read_bytes()
+    p = tmp_path / "cut.mp4"
+    p.write_bytes(data[: int(len(data) * 0.5)])
+    got = []
+    with pytest.raises(MediaError, match="truncated|corrupt"):
+        for t, _ in iter_frames(str(p), fps=5.0):
+            got.append(t)
+    assert 0 < len(got) < 30  # some frames decoded, not all six seconds' worth
