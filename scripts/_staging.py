@@ -41,6 +41,8 @@ class FilterConfig:
     min_std: float = 10.0
     # Share of pixels within +-6 grey levels of the median; above it, mostly empty canvas.
     max_background_share: float = 0.85
+    # Share of pixels in the dominant light-grey bin above which an image is a UI screenshot.
+    max_ui_grey_share: float = 0.2
 
     def __post_init__(self) -> None:
         if self.min_short_side < 16:
@@ -142,7 +144,7 @@ def read_rcc(data: bytes) -> dict[str, bytes]:
 
 # ---------------------------------------------------------------- image processing
 
-def load_rgb(raw: bytes, cfg: FilterConfig, draft_side: int) -> tuple[Image.Image, tuple[int, int]]:
+def load_rgb(raw: bytes, cfg: FilterConfig, draft_side: int) -> tuple[Image.Image, tuple[int, int], bool]:
     """Decode to RGB with alpha composited on white. JPEGs decode at reduced DCT scale when
     the original is much larger than draft_side (same result after resizing, 4-8x faster)."""
     im = Image.open(io.BytesIO(raw))
@@ -156,7 +158,8 @@ def load_rgb(raw: bytes, cfg: FilterConfig, draft_side: int) -> tuple[Image.Imag
         im.seek(0)
     if im.mode in ("P", "PA"):
         im = im.convert("RGBA")
-    if im.mode in ("RGBA", "LA", "La", "RGBa"):
+    had_alpha = im.mode in ("RGBA", "LA", "La", "RGBa")
+    if had_alpha:
         im = im.convert("RGBA")
         bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, im).convert("RGB")
@@ -167,17 +170,28 @@ def load_rgb(raw: bytes, cfg: FilterConfig, draft_side: int) -> tuple[Image.Imag
         im = Image.fromarray(arr).convert("RGB")
     else:
         im = im.convert("RGB")
-    return im, size
+    return im, size, had_alpha
 
 
-def flat_reason(im: Image.Image, cfg: FilterConfig) -> str | None:
-    """Why an image is too empty to be useful, or None."""
+def flat_reason(im: Image.Image, cfg: FilterConfig, white_is_ui: bool = False) -> str | None:
+    """Why an image is too empty to be useful, or None. white_is_ui: in a user guide, a white
+    majority also marks a screenshot (elsewhere it is illustration on white, which we keep)."""
     g = np.asarray(im.convert("L").resize((64, 64), Image.BILINEAR), dtype=np.float32)
     if g.std() < cfg.min_std:
         return "flat"
     share = float(np.mean(np.abs(g - np.median(g)) <= 6))
     if share > cfg.max_background_share:
         return "mostly-background"
+    # Help screenshots: a neutral light-grey window colour covers much of the picture.
+    # Nearest-neighbour keeps exact colours; the 8-level bins absorb JPEG noise.
+    q = np.asarray(im.resize((96, 96), Image.NEAREST), dtype=np.int32) // 8
+    codes = (q[..., 0] * 32 + q[..., 1]) * 32 + q[..., 2]
+    mode = int(np.bincount(codes.ravel()).argmax())
+    r, gg, b = mode // 1024, (mode // 32) % 32, mode % 32
+    top = 31 if white_is_ui else 30  # bin 31 = white (248..255)
+    if max(r, gg, b) - min(r, gg, b) <= 1 and 20 <= r <= top:
+        if float(np.mean(codes == mode)) > cfg.max_ui_grey_share:
+            return "ui-screenshot"
     return None
 
 
@@ -240,14 +254,16 @@ def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.bitwise_count(a[:, None] ^ b[None, :]).astype(np.int16)
 
 
-def is_near_dup(dp: np.ndarray, dd: np.ndarray) -> np.ndarray:
-    """Two images are the same picture when both hashes agree closely, or pHash very closely
-    (pHash alone at <= 4 bits has no false merges among the train packages' art)."""
-    return (dp <= 4) | ((dp <= 10) & (dd <= 10))
+def is_near_dup(dp: np.ndarray, dd: np.ndarray, thresholds: tuple[int, int, int]) -> np.ndarray:
+    """Two images are the same picture when pHash agrees very closely (thresholds[0] bits),
+    or both pHash and dHash agree closely (thresholds[1], thresholds[2])."""
+    p_alone, p_both, d_both = thresholds
+    return (dp <= p_alone) | ((dp <= p_both) & (dd <= d_both))
 
 
 def greedy_dedupe(ph: np.ndarray, dh: np.ndarray, against_ph: np.ndarray | None = None,
-                  against_dh: np.ndarray | None = None, block: int = 2048) -> np.ndarray:
+                  against_dh: np.ndarray | None = None, block: int = 2048,
+                  thresholds: tuple[int, int, int] = (4, 10, 10)) -> np.ndarray:
     """Keep-mask: an item survives if no earlier kept item (and no item of `against`) is a
     near duplicate. Order of the input decides which copy is kept."""
     n = len(ph)
@@ -255,12 +271,12 @@ def greedy_dedupe(ph: np.ndarray, dh: np.ndarray, against_ph: np.ndarray | None 
     if against_ph is not None and len(against_ph):
         for s in range(0, n, block):
             dup = is_near_dup(hamming(ph[s:s + block], against_ph),
-                              hamming(dh[s:s + block], against_dh)).any(axis=1)
+                              hamming(dh[s:s + block], against_dh), thresholds).any(axis=1)
             keep[s:s + block] &= ~dup
     # Candidate pairs in blocks, then a sequential greedy pass over the few hits.
     partners: dict[int, list[int]] = {}
     for s in range(0, n, block):
-        dup = is_near_dup(hamming(ph[s:s + block], ph), hamming(dh[s:s + block], dh))
+        dup = is_near_dup(hamming(ph[s:s + block], ph), hamming(dh[s:s + block], dh), thresholds)
         rows, cols = np.nonzero(dup)
         for r, c in zip(rows + s, cols):
             if c < r:
