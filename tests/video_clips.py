@@ -11,19 +11,20 @@ DATA = Path(__file__).resolve().parent / "data"
 SIZE = (96, 64)
 
 
-def pan_frames(photo: str, n: int, seed: int) -> list[Image.Image]:
-    """``n`` frames of a pan-and-zoom across a photo: every frame differs from its neighbours."""
+def pan_frames(photo: str, n: int, seed: int, fps: float = 25.0) -> list[Image.Image]:
+    """``n`` frames of a camera wandering over a photo (pan and zoom on incommensurate periods),
+    so frames a fraction of a second apart differ and no view repeats within the clip."""
     im = Image.open(DATA / photo).convert("RGB")
     w, h = im.size
     rng = np.random.default_rng(seed)
-    # A smooth random walk of the crop window, so frames a second apart look different.
-    xs = np.cumsum(rng.normal(0, 6, n)) + np.linspace(0, w * 0.4, n)
-    ys = np.cumsum(rng.normal(0, 4, n)) + np.linspace(0, h * 0.2, n)
+    periods = rng.uniform(8.0, 16.0, 3)
+    phases = rng.uniform(0, 2 * np.pi, 3)
     frames = []
     for i in range(n):
-        cw, ch = int(w * 0.45), int(h * 0.45)
-        x = int(np.clip(xs[i], 0, w - cw))
-        y = int(np.clip(ys[i], 0, h - ch))
+        t = i / fps
+        px, py, pz = (0.5 + 0.5 * np.sin(2 * np.pi * t / periods + phases)).tolist()
+        cw, ch = int(w * (0.3 + 0.3 * pz)), int(h * (0.3 + 0.3 * pz))
+        x, y = int(px * (w - cw)), int(py * (h - ch))
         frames.append(im.crop((x, y, x + cw, y + ch)).resize(SIZE, Image.BILINEAR))
     return frames
 
@@ -48,8 +49,8 @@ def write_clip(path: Path, frames: list[Image.Image], rate: Fraction, faststart:
 
 
 def tiny_embed(images: list[Image.Image]) -> np.ndarray:
-    """A cheap stand-in frame descriptor: 12x8 grey thumbnail, centred, L2-normalised."""
-    v = np.stack([np.asarray(im.convert("L").resize((12, 8), Image.BILINEAR), np.float32)
+    """A cheap stand-in frame descriptor: 16x12 grey thumbnail, centred, L2-normalised."""
+    v = np.stack([np.asarray(im.convert("L").resize((16, 12), Image.BILINEAR), np.float32)
                   .reshape(-1) for im in images])
     v -= v.mean(axis=1, keepdims=True)
     return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-6)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from copytrace.align.base import (
-    Aligner, check_inputs, plausible_speed, register_aligner, segment_from_path,
+    Aligner, check_inputs, plausible_speed, register_aligner, sampling_interval_s,
+    segment_from_path,
 )
 from copytrace.types import Segment
 
@@ -23,7 +24,14 @@ from copytrace.types import Segment
 class TNConfig:
     top_k: int = 5
     min_sim: float = 0.5
-    max_step_s: float = 5.0
+    max_step_s: float = 2.5
+    # Each edge's local speed (reference step / query step) stays within [1/max_speed,
+    # max_speed], give or take 0.6 reference sampling intervals of timing jitter.
+    max_speed: float = 2.0
+    # A node earns (sim - min_sim + node_margin); each query sample skipped by an edge costs
+    # gap_penalty. Weak matches hanging on a copy across a gap then lower its path's weight.
+    node_margin: float = 0.1
+    gap_penalty: float = 0.2
     min_length_s: float = 1.5
     min_frames: int = 2
     max_segments: int = 16
@@ -35,6 +43,10 @@ class TNConfig:
             raise ValueError(f"min_sim is a cosine similarity in [-1, 1], not {self.min_sim}")
         if self.max_step_s <= 0:
             raise ValueError(f"max_step_s must be positive, not {self.max_step_s}")
+        if self.node_margin <= 0 or self.gap_penalty < 0:
+            raise ValueError("node_margin must be positive and gap_penalty >= 0")
+        if self.max_speed < 1:
+            raise ValueError(f"max_speed must be >= 1, not {self.max_speed}")
         if self.min_length_s < 0 or self.min_frames < 1 or self.max_segments < 1:
             raise ValueError("min_length_s >= 0, min_frames >= 1 and max_segments >= 1 please")
 
@@ -83,10 +95,14 @@ class TemporalNetworkAligner(Aligner):
         idx = np.flatnonzero(alive)
         if len(idx) == 0:
             return None
-        tq, tr, v = qt[qi[idx]], rt[rj[idx]], val[idx]
+        tq, tr = qt[qi[idx]], rt[rj[idx]]
+        v = val[idx] - self.config.min_sim + self.config.node_margin
         best = v.copy()
+        dq_s = sampling_interval_s(qt)
         prev = np.full(len(idx), -1, dtype=np.int64)
         step = self.config.max_step_s + 1e-6
+        jitter = 0.6 * sampling_interval_s(rt)
+        fast, slow = self.config.max_speed, 1.0 / self.config.max_speed
         # Nodes are sorted by query time, so predecessors of node n lie in [lo, first of row).
         row_start = np.searchsorted(tq, tq, side="left")
         lo = np.searchsorted(tq, tq - step, side="left")
@@ -95,10 +111,12 @@ class TemporalNetworkAligner(Aligner):
             if a >= b:
                 continue
             dr = tr[n] - tr[a:b]
-            ok = (dr > 0) & (dr <= step)
+            dq = tq[n] - tq[a:b]
+            ok = (dr > 0) & (dr <= step) & (dr <= fast * dq + jitter) & (dr >= slow * dq - jitter)
             if not ok.any():
                 continue
-            cand = np.where(ok, best[a:b], -np.inf)
+            skipped = np.maximum(0.0, np.round(dq / dq_s) - 1)
+            cand = np.where(ok, best[a:b] - self.config.gap_penalty * skipped, -np.inf)
             m = int(np.argmax(cand))
             if cand[m] > 0:
                 best[n] = v[n] + cand[m]
