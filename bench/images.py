@@ -1,0 +1,267 @@
+"""DISC21-style image copy-detection benchmark: our descriptor vs PDQ and pHash, same set.
+
+    python bench/images.py --eval-dir data/images/eval --distract-dir data/images/distract \
+        --out out/bench_images --model ct-image-r18s --backend openvino
+
+Builds (or reuses) the set under <out>/set (see copytrace.eval.image_bench), describes
+references, queries and background with copytrace.runtime, searches exactly (inner product),
+and scores µAP, recall at 90% precision, rank-1, per-family results, the precision reached at
+the registry's threshold_similarity, and the false-positive rate of unregistered queries above
+it; with and without SSCD-style score normalisation. The hash baselines run in their own venv
+(bench/baselines/setup.sh). Writes <out>/results.json and <out>/results.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from copytrace.eval.image_bench import (
+    ImageSet,
+    ImageSetConfig,
+    Predictions,
+    background_similarity,
+    build_image_set,
+    exact_topk,
+    list_images,
+    score_predictions,
+)
+from copytrace.models.registry import DescriptorSpec, get_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("bench.images")
+
+
+def resolve_spec(model: str) -> DescriptorSpec:
+    """A registry name (shipped weights) or a path to a registry JSON entry."""
+    p = Path(model)
+    if p.suffix == ".json" and p.is_file():
+        return DescriptorSpec.from_file(p)
+    return get_spec(model)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def describe_paths(encoder, spec: DescriptorSpec, paths: list[str], batch: int = 32) -> tuple[np.ndarray, float]:
+    """Decode as the engine does (copytrace.media.image, JPEG draft) and encode.
+
+    Returns (descriptors, seconds spent in the encoder alone).
+    """
+    from copytrace.media.image import load_image
+    from copytrace.runtime import prepare_images
+
+    draft = 2 * max(spec.input_size)
+
+    def prep(chunk: list[str]) -> np.ndarray:
+        return prepare_images([load_image(p, draft_size=draft) for p in chunk], spec)
+
+    chunks = [paths[i : i + batch] for i in range(0, len(paths), batch)]
+    out, encode_s = [], 0.0
+    with ThreadPoolExecutor(2) as ex:  # decode the next batch while the encoder runs
+        for k, x in enumerate(ex.map(prep, chunks)):
+            t0 = time.perf_counter()
+            out.append(encoder.encode(x))
+            encode_s += time.perf_counter() - t0
+            if k % 20 == 0:
+                log.info("described %d / %d", min((k + 1) * batch, len(paths)), len(paths))
+    return np.concatenate(out) if out else np.zeros((0, spec.dims), np.float32), encode_s
+
+
+def cached_descriptors(cache: Path, encoder, spec, paths: list[str]) -> tuple[np.ndarray, float | None]:
+    key = hashlib.sha256(("\n".join(paths)).encode()).hexdigest()[:16]
+    f = cache / f"{key}.npy"
+    if f.is_file():
+        return np.load(f), None
+    x, encode_s = describe_paths(encoder, spec, paths)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(f, x)
+    return x, len(paths) / encode_s
+
+
+def measure_speed(encoder, spec, paths: list[str], n: int = 96) -> dict:
+    """Encoder throughput on preprocessed input: batch 1 and batch 32, median of runs."""
+    from copytrace.media.image import load_image
+    from copytrace.runtime import prepare_images
+
+    x = prepare_images([load_image(p, draft_size=2 * max(spec.input_size)) for p in paths[:n]], spec)
+    encoder.encode(x[:32])  # warm-up
+    res = {}
+    for bs in (1, 32):
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for i in range(0, len(x) - bs + 1, bs):
+                encoder.encode(x[i : i + bs])
+            runs.append((len(x) // bs * bs) / (time.perf_counter() - t0))
+        res[f"batch{bs}_descriptors_per_s"] = round(float(np.median(runs)), 1)
+    return res
+
+
+def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
+    from copytrace.runtime import load_encoder
+
+    spec = resolve_spec(args.model)
+    weights = spec.path(args.precision)
+    encoder = load_encoder(spec, args.backend, args.precision, args.threads)
+    cache = out / "descriptors" / f"{spec.name}-{_file_digest(weights)}-{args.backend}-{args.precision}"
+    t0 = time.perf_counter()
+    refs, ref_rate = cached_descriptors(cache, encoder, spec, list(image_set.refs))
+    queries, _ = cached_descriptors(cache, encoder, spec, [q.path for q in image_set.queries])
+    describe_s = time.perf_counter() - t0
+    sims, idx = exact_topk(queries, refs, args.top_k)
+    raw = Predictions.from_topk(sims, idx)
+    thr = float(spec.threshold_similarity)
+    result = {
+        "model": spec.model_id, "weights": str(weights), "backend": args.backend,
+        "precision": args.precision, "input_size": list(spec.input_size),
+        "threshold_similarity": thr, "describe_s": round(describe_s, 2),
+        "encode_descriptors_per_s_while_describing": round(ref_rate, 1) if ref_rate else "cached",
+        "speed": measure_speed(encoder, spec, list(image_set.refs)),
+        "raw": score_predictions(image_set, raw, thr),
+    }
+    if image_set.background:
+        bg, _ = cached_descriptors(cache, encoder, spec, list(image_set.background))
+        kth = background_similarity(queries, bg, args.norm_k)
+        norm = Predictions.from_topk(sims - args.norm_beta * kth[:, None], idx)
+        result["normalised"] = {
+            "k": args.norm_k, "beta": args.norm_beta, "background": len(bg),
+            **score_predictions(image_set, norm, None),
+        }
+    return result
+
+
+def run_hash_baselines(args, image_set: ImageSet, out: Path) -> dict:
+    venv_py = Path(args.hash_venv) / "bin" / "python"
+    if not venv_py.is_file():
+        log.warning("no hash venv at %s (run bench/baselines/setup.sh): skipping PDQ/pHash", venv_py)
+        return {}
+    lists = out / "lists"
+    image_set.write_lists(lists)
+    bdir = out / "baselines"
+    stamp = bdir / "done.json"
+    key = hashlib.sha256((lists / "refs.txt").read_bytes() + (lists / "queries.txt").read_bytes()).hexdigest()
+    if not (stamp.is_file() and json.loads(stamp.read_text()).get("key") == key):
+        cmd = [str(venv_py), str(ROOT / "bench" / "baselines" / "hashes.py"),
+               "--refs", str(lists / "refs.txt"), "--queries", str(lists / "queries.txt"),
+               "--out", str(bdir), "--top-k", str(args.top_k)]
+        log.info("running %s", " ".join(cmd))
+        subprocess.run(cmd, check=True)
+        stamp.write_text(json.dumps({"key": key}))
+    results = {}
+    for method in ("pdq", "pdq_dihedral", "phash"):
+        d = np.load(bdir / f"{method}.npz")
+        info = json.loads((bdir / f"{method}.json").read_text())
+        # The usual PDQ match cut is Hamming distance <= 31 of 256 bits.
+        thr = 1 - 31 / 256 if method.startswith("pdq") else 1 - 10 / 64
+        results[method] = {**info, "threshold_similarity": round(thr, 6),
+                           "raw": score_predictions(image_set, Predictions.from_topk(d["sims"], d["idx"]), thr)}
+    return results
+
+
+def _row(name: str, r: dict) -> str:
+    o = r["overall"]
+    at = r.get("at_threshold")
+    tail = f"{at['precision']:.3f} | {at['unregistered_above']:.3f}" if at else "– | –"
+    return f"| {name} | {o['micro_ap']:.3f} | {o['recall_at_p90']:.3f} | {o['rank1']:.3f} | {tail} |"
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    c = results["set"]["counts"]
+    lines = [
+        f"Set: {c['refs']} references ({c['eval_refs']} eval + {c['distractor_refs']} distractors), "
+        f"{c['queries']} queries ({c['copies']} copies, {c['unregistered']} unregistered), "
+        f"background {c['background']}. Machine: {results['machine']}.",
+        "",
+        "| method | µAP | recall@P90 | rank-1 (copies) | precision@thr | unregistered ≥ thr |",
+        "|---|---|---|---|---|---|",
+    ]
+    methods: list[tuple[str, dict]] = []
+    d = results.get("descriptor")
+    if d:
+        methods.append((f"{d['model']} ({d['backend']}, {d['precision']})", d["raw"]))
+        if "normalised" in d:
+            n = d["normalised"]
+            methods.append((f"{d['model']} + score norm (k={n['k']}, β={n['beta']})", n))
+    for name, b in results.get("baselines", {}).items():
+        methods.append((name, b["raw"]))
+    lines += [_row(n, r) for n, r in methods]
+    fams = sorted(methods[0][1]["families"]) if methods else []
+    lines += ["", "Per edit family: recall@P90 within the family / rank-1", "",
+              "| family | " + " | ".join(n for n, _ in methods) + " |",
+              "|---|" + "---|" * len(methods)]
+    for f in fams:
+        cells = []
+        for _, r in methods:
+            x = r["families"].get(f)
+            cells.append(f"{x['recall_at_p90']:.2f} / {x['rank1']:.2f}" if x else "–")
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    if d:
+        lines += ["", f"Descriptor speed ({d['backend']}, {d['precision']}, "
+                  f"input {d['input_size'][0]}×{d['input_size'][1]}): {d['speed']}"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="DISC21-style image copy-detection benchmark")
+    ap.add_argument("--eval-dir", required=True)
+    ap.add_argument("--distract-dir", default=None)
+    ap.add_argument("--out", default="out/bench_images")
+    ap.add_argument("--model", default="ct-image-r18s", help="registry name or path to its .json")
+    ap.add_argument("--backend", default="openvino", choices=["openvino", "onnxruntime"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n-copies", type=int, default=900)
+    ap.add_argument("--n-unregistered", type=int, default=900)
+    ap.add_argument("--min-refs", type=int, default=1500)
+    ap.add_argument("--n-background", type=int, default=1000)
+    ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--norm-k", type=int, default=1)
+    ap.add_argument("--norm-beta", type=float, default=1.0)
+    ap.add_argument("--hash-venv", default=str(ROOT / ".stage" / "venvs" / "hashes"))
+    ap.add_argument("--skip", action="append", default=[], choices=["descriptor", "hashes"])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = ImageSetConfig(n_copies=args.n_copies, n_unregistered=args.n_unregistered,
+                         min_refs=args.min_refs, n_background=args.n_background, seed=args.seed)
+    distract = list_images(args.distract_dir) if args.distract_dir else []
+    t0 = time.perf_counter()
+    image_set = build_image_set(list_images(args.eval_dir), distract, out / "set", cfg, args.workers)
+    log.info("set ready in %.1f s: %s", time.perf_counter() - t0, image_set.manifest["counts"])
+
+    results: dict = {
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, {platform.processor() or platform.platform()}",
+        "set": {"counts": image_set.manifest["counts"], "seed": args.seed,
+                "eval_dir": args.eval_dir, "distract_dir": args.distract_dir},
+    }
+    if "descriptor" not in args.skip:
+        results["descriptor"] = run_descriptor(args, image_set, out)
+    if "hashes" not in args.skip:
+        results["baselines"] = run_hash_baselines(args, image_set, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    write_markdown(results, out / "results.md")
+    print((out / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()
