@@ -1,0 +1,243 @@
+"""Train the audio fingerprint (NAFP-style contrastive learning, Chang et al. ICASSP 2021).
+
+    python -m copytrace.train.audio --config h100 --data data/audio/train/pack --out ckpt/audio
+    python -m copytrace.train.audio --config tiny --data <pack> --out <dir>     # CPU, seconds
+
+Data: a pack from scripts/stage_audio.py (8 kHz mu-law u8 samples + piece table), held
+whole on the device. Each step draws B chunks; the anchor is the clean 1 s window, the positive
+the same window after speed change, reverb, EQ, a time shift, background noise and codec-like
+damage (train/audio_augment.py). NT-Xent over the 2B views, with negatives that overlap the
+anchor in time (same piece, < 1 s apart) masked out because they are not really negatives.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("copytrace.train.audio")
+
+
+@dataclass(frozen=True)
+class AudioTrainConfig:
+    name: str = "h100"
+    batch: int = 1024
+    steps: int = 12000
+    time_budget_s: float = 390.0  # the schedule is stretched/cut to end within this
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_frac: float = 0.04
+    tau: float = 0.05
+    max_shift_s: float = 0.2
+    widths: tuple[int, ...] = (32, 64, 128, 192, 256)
+    dims: int = 128
+    val_tracks: int = 6
+    val_every: int = 500
+    device: str = "cuda"
+    amp: bool = True
+    seed: int = 0
+    augment: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.batch < 4 or self.steps < 1 or self.tau <= 0 or self.lr <= 0:
+            raise ValueError("batch >= 4, steps >= 1, tau > 0 and lr > 0 are required")
+        if not 0 <= self.max_shift_s < 0.5:
+            raise ValueError("max_shift_s must be in [0, 0.5)")
+
+
+CONFIGS = {
+    "h100": AudioTrainConfig(),
+    "tiny": AudioTrainConfig(
+        name="tiny", batch=16, steps=12, time_budget_s=40.0, widths=(8, 16, 16, 24, 32),
+        dims=32, val_tracks=1, val_every=6, device="cpu", amp=False,
+    ),
+}
+
+
+def mulaw_decode(u, mu: int = 255):
+    y = u.float() / 127.5 - 1.0
+    return y.sign() * ((1 + mu) ** y.abs() - 1) / mu
+
+
+class PackSampler:
+    """Draws chunks from the packed pieces, uniformly over time, on the training device."""
+
+    def __init__(self, pack_dir: Path, chunk_n: int, device, val_tracks: int, rng_seed: int):
+        import torch
+
+        meta = json.loads((pack_dir / "pieces.json").read_text())
+        self.sample_rate = int(meta["sample_rate"])
+        data = np.load(pack_dir / "audio_mulaw_u8.npy", mmap_mode="r")
+        pieces = [p for p in meta["pieces"] if p["length"] > chunk_n + 16]
+        tracks = sorted({p["track"] for p in pieces})
+        rng = np.random.default_rng(rng_seed)
+        val = set(rng.choice(tracks, size=min(val_tracks, len(tracks) - 1), replace=False).tolist())
+        self.chunk_n = chunk_n
+        self.device = device
+        self.data = torch.from_numpy(np.array(data)).to(device)
+        self.train = self._table([p for p in pieces if p["track"] not in val])
+        self.val = self._table([p for p in pieces if p["track"] in val])
+        log.info("pack: %d train pieces, %d val pieces (%d val tracks), %.2f h",
+                 len(self.train[0]), len(self.val[0]), len(val), data.size / self.sample_rate / 3600)
+
+    def _table(self, pieces):
+        import torch
+
+        off = torch.tensor([p["offset"] for p in pieces], dtype=torch.long, device=self.device)
+        span = torch.tensor([p["length"] - self.chunk_n for p in pieces], dtype=torch.long,
+                            device=self.device)
+        return off, span
+
+    def draw(self, b: int, split: str = "train", gen=None):
+        """-> (chunks [b, chunk_n] float, piece ids [b], start sample within piece [b])."""
+        import torch
+
+        off, span = self.train if split == "train" else self.val
+        w = span.float()
+        piece = torch.multinomial(w / w.sum(), b, replacement=True, generator=gen)
+        pos = (torch.rand(b, device=self.device, generator=gen) * span[piece]).long()
+        idx = (off[piece] + pos)[:, None] + torch.arange(self.chunk_n, device=self.device)[None]
+        return mulaw_decode(self.data[idx]), piece, pos
+
+
+def nt_xent(za, zp, piece, pos, tau: float, overlap_n: int):
+    """Symmetric NT-Xent; pairs from the same piece closer than ``overlap_n`` samples are not
+    counted as negatives."""
+    import torch
+    import torch.nn.functional as F
+
+    b = za.shape[0]
+    z = torch.cat([za, zp]).float()
+    sim = z @ z.T / tau
+    same = (piece[:, None] == piece[None]) & ((pos[:, None] - pos[None]).abs() < overlap_n)
+    same = same.repeat(2, 2)
+    target = torch.cat([torch.arange(b, 2 * b), torch.arange(0, b)]).to(z.device)
+    mask = same.clone()
+    mask[torch.arange(2 * b), target] = False
+    sim = sim.masked_fill(mask, float("-inf"))
+    return F.cross_entropy(sim, target)
+
+
+def _views(sampler, frontend, cfg, aug_cfg, b, split, gen=None):
+    import torch
+
+    from copytrace.train.audio_augment import degrade
+
+    sr = sampler.sample_rate
+    win_n = frontend.cfg.window_samples
+    margin = (sampler.chunk_n - win_n) // 2
+    chunk, piece, pos = sampler.draw(b, split, gen)
+    music, _, _ = sampler.draw(b, split, gen)
+    anchor = chunk[:, margin : margin + win_n]
+    shift = ((torch.rand(b, device=chunk.device, generator=gen) * 2 - 1) * cfg.max_shift_s * sr).long()
+    positive = degrade(chunk, music, margin + shift, win_n, aug_cfg)
+    a = frontend(anchor)[:, None]
+    p = frontend(positive)[:, None]
+    return a, p, piece, pos + margin
+
+
+def validate(model, sampler, frontend, cfg, aug_cfg, n: int = 2048) -> float:
+    """Top-1 of each degraded view among n clean held-out windows (fixed seed)."""
+    import torch
+
+    gen = torch.Generator(device=sampler.device).manual_seed(123)
+    model.eval()
+    with torch.no_grad(), torch.autocast(sampler.device.type, torch.bfloat16, enabled=cfg.amp):
+        a, p, piece, pos = _views(sampler, frontend, cfg, aug_cfg, n, "val", gen)
+        za, zp = model(a).float(), model(p).float()
+    model.train()
+    sim = zp @ za.T
+    hit = sim.argmax(1) == torch.arange(n, device=sim.device)
+    # A neighbour that overlaps in time is also right.
+    best = sim.argmax(1)
+    near = (piece[best] == piece) & ((pos[best] - pos).abs() < 0.25 * sampler.sample_rate)
+    return float((hit | near).float().mean())
+
+
+def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path) -> dict:
+    import torch
+
+    from copytrace.models.audio_frontend import MelConfig
+    from copytrace.models.audio_net import AudioFingerprintNet, AudioNetConfig, TorchMelFrontend
+    from copytrace.train.audio_augment import AugmentConfig
+
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(cfg.device if (cfg.device == "cpu" or torch.cuda.is_available()) else "cpu")
+    if dev.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    mel_cfg = MelConfig()
+    aug_cfg = AugmentConfig(sample_rate=mel_cfg.sample_rate, **cfg.augment)
+    chunk_n = mel_cfg.window_samples + 2 * int(0.35 * mel_cfg.sample_rate)
+    sampler = PackSampler(pack_dir, chunk_n, dev, cfg.val_tracks, cfg.seed)
+    frontend = TorchMelFrontend(mel_cfg).to(dev)
+    net_cfg = AudioNetConfig(widths=tuple(cfg.widths), dims=cfg.dims, n_mels=mel_cfg.n_mels,
+                             window_frames=mel_cfg.window_frames)
+    model = AudioFingerprintNet(net_cfg).to(dev).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    total = cfg.steps
+    history = []
+    t0 = time.time()
+    step = 0
+    while step < total:
+        if step == 30:  # fit the schedule into the time budget, measured on real steps
+            per_step = (time.time() - t0) / 30
+            total = max(31, min(cfg.steps, int(cfg.time_budget_s / per_step)))
+            log.info("%.1f ms/step -> %d steps", per_step * 1000, total)
+        warm = max(1, int(cfg.warmup_frac * total))
+        lr = cfg.lr * min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        with torch.no_grad():
+            a, p, piece, pos = _views(sampler, frontend, cfg, aug_cfg, cfg.batch, "train")
+        with torch.autocast(dev.type, torch.bfloat16, enabled=cfg.amp):
+            z = model(torch.cat([a, p]).contiguous(memory_format=torch.channels_last))
+        loss = nt_xent(z[: cfg.batch], z[cfg.batch :], piece, pos, cfg.tau, mel_cfg.sample_rate)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        if step % cfg.val_every == 0 or step == total:
+            acc = validate(model, sampler, frontend, cfg, aug_cfg, n=min(2048, 8 * cfg.batch))
+            history.append({"step": step, "loss": round(float(loss.detach()), 4), "val_top1": round(acc, 4),
+                            "elapsed_s": round(time.time() - t0, 1)})
+            log.info("%s", history[-1])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {
+        "config": asdict(cfg), "steps": step, "train_s": round(time.time() - t0, 1),
+        "history": history, "mel": asdict(mel_cfg), "net": asdict(net_cfg),
+        "pack_hours": round(sampler.data.numel() / mel_cfg.sample_rate / 3600, 3),
+        "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+    }
+    torch.save({"state_dict": model.float().cpu().state_dict(), "meta": result},
+               out_dir / f"audio-{cfg.name}.pt")
+    (out_dir / f"audio-{cfg.name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
+    ap.add_argument("--data", type=Path, default=Path("data/audio/train/pack"))
+    ap.add_argument("--out", type=Path, default=Path("ckpt/audio"))
+    ap.add_argument("--time-budget-s", type=float, default=None)
+    ap.add_argument("--batch", type=int, default=None)
+    a = ap.parse_args(argv)
+    cfg = CONFIGS[a.config]
+    if a.time_budget_s is not None:
+        cfg = replace(cfg, time_budget_s=a.time_budget_s)
+    if a.batch is not None:
+        cfg = replace(cfg, batch=a.batch)
+    train(cfg, a.data, a.out)
+
+
+if __name__ == "__main__":
+    main()
