@@ -122,7 +122,13 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int) ->
 
     rows = [r for r in json.loads((DATA / "train" / "tracks.json").read_text()) if not r["copy_of"]]
     budget_s = budget_mb * 1e6 / sample_rate
+    # Water-filling: short tracks give their unused share to the long ones.
+    durs = np.sort([r["duration_s"] - 6.0 for r in rows])
     per_track_s = budget_s / len(rows)
+    for i, d in enumerate(durs):
+        if d >= per_track_s:
+            break
+        per_track_s = (budget_s - durs[: i + 1].sum()) / (len(rows) - i - 1)
     rng = np.random.default_rng(seed)
     pieces, index = [], []
     pos = 0

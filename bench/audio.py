@@ -1,0 +1,329 @@
+"""Audio fingerprint benchmark on the *eval* music of DATA.md (issue 5).
+
+    python bench/audio.py --per-cell 60 --json out/bench_audio.json
+
+Eval tracks are split once (seeded, by track id) into three folds: *registered* (indexed, the
+positives' sources), *negative* (never indexed: false-match queries) and *calibration* (never
+indexed, never scored: the source of background music for the noise condition and of the
+negatives that set the decision threshold, so the threshold is not tuned on the test queries).
+For scale the index also holds every *train* track (distractors), >= 10 h in all.
+
+Queries: lengths 1, 2, 3, 5, 10 s from random offsets of registered tracks under each
+condition; a hit names the right track with an offset within 0.25 s. Reported: top-1 hit rate
+(raw, and with the calibrated threshold), false-match rate on negatives, index bytes per hour,
+ingest speed (decode + embed, x real time) and 5 s query latency (embed + search).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data" / "audio"
+SR = 8000
+LENGTHS_S = (1.0, 2.0, 3.0, 5.0, 10.0)
+CONDITIONS = ("clean", "snr10", "snr5", "snr0", "reverb", "snr5+reverb", "eq", "mp3_64k",
+              "speed+2%", "speed-2%")
+
+
+# ---------- degradations (numpy; different generators from the training ones) ----------
+
+def _fft_gain(x: np.ndarray, gain_of_f) -> np.ndarray:
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(x.size, 1 / SR)
+    return np.fft.irfft(spec * gain_of_f(f), x.size).astype(np.float32)
+
+
+def room_ir(rng: np.random.Generator) -> np.ndarray:
+    """Sparse early reflections then a low-passed exponential tail."""
+    rt60 = rng.uniform(0.3, 0.8)
+    n = int(0.6 * SR)
+    t = np.arange(n) / SR
+    tail = rng.standard_normal(n) * np.exp(-6.9 * t / rt60)
+    tail = np.convolve(tail, np.ones(3) / 3, mode="same")
+    tail[: int(0.01 * SR)] = 0
+    ir = tail / np.linalg.norm(tail) * 10 ** (rng.uniform(-3, 3) / 20)
+    for _ in range(rng.integers(4, 10)):
+        ir[rng.integers(int(0.003 * SR), int(0.05 * SR))] += rng.uniform(0.2, 0.7) * rng.choice([-1, 1])
+    ir[0] = 1.0
+    return ir.astype(np.float32)
+
+
+def reverb(x: np.ndarray, rng) -> np.ndarray:
+    y = np.convolve(x, room_ir(rng))[: x.size]
+    return (y / (np.abs(y).max() + 1e-9) * np.abs(x).max()).astype(np.float32)
+
+
+def equalise(x: np.ndarray, rng) -> np.ndarray:
+    if rng.random() < 0.5:  # telephone band
+        return _fft_gain(x, lambda f: ((f > 300) & (f < 3400)).astype(float) * 0.9 + 0.05)
+    centres = rng.uniform(200, 3500, 3)
+    gains_db = rng.uniform(-10, 10, 3)
+    widths = rng.uniform(100, 600, 3)
+
+    def g(f):
+        db = sum(gd * np.exp(-0.5 * ((f - c) / w) ** 2) for c, gd, w in zip(centres, gains_db, widths))
+        return 10 ** (db / 20)
+
+    return _fft_gain(x, g)
+
+
+def add_noise(x: np.ndarray, snr_db: float, music_pool: list[np.ndarray], rng) -> np.ndarray:
+    if rng.random() < 0.5 and music_pool:
+        src = music_pool[rng.integers(len(music_pool))]
+        a = rng.integers(0, max(1, src.size - x.size))
+        noise = src[a : a + x.size]
+        noise = np.pad(noise, (0, x.size - noise.size))
+    else:  # coloured noise with a slow loudness wobble, as crowd/traffic-like backgrounds
+        slope = rng.uniform(0, 2)
+        noise = _fft_gain(rng.standard_normal(x.size).astype(np.float32),
+                          lambda f: 1 / np.maximum(f, 20) ** (slope / 2))
+        t = np.arange(x.size) / SR
+        noise = noise * (1 + 0.5 * np.sin(2 * np.pi * rng.uniform(0.2, 2) * t + rng.uniform(0, 6)))
+    px = np.mean(x**2) + 1e-10
+    pn = np.mean(noise**2) + 1e-10
+    return (x + noise * np.sqrt(px / (pn * 10 ** (snr_db / 10)))).astype(np.float32)
+
+
+def mp3_roundtrip(x: np.ndarray, bitrate: int = 64000, rate: int = 22050) -> np.ndarray:
+    """8 kHz -> 22.05 kHz mono MP3 at ``bitrate`` with PyAV's libmp3lame -> back to 8 kHz."""
+    import io
+
+    import av
+
+    def resample(y, sr_in, sr_out):
+        fr = av.AudioFrame.from_ndarray(y[None].astype(np.float32), format="flt", layout="mono")
+        fr.sample_rate = sr_in
+        r = av.AudioResampler(format="flt", layout="mono", rate=sr_out)
+        return np.concatenate([o.to_ndarray().ravel() for o in r.resample(fr) + r.resample(None)])
+
+    up = np.clip(resample(x, SR, rate), -1, 1)
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp3") as out:
+        st = out.add_stream("libmp3lame", rate=rate, layout="mono")
+        st.bit_rate = bitrate
+        fr = av.AudioFrame.from_ndarray(up[None].astype(np.float32), format="flt", layout="mono")
+        fr.sample_rate = rate
+        for pkt in st.encode(fr):
+            out.mux(pkt)
+        for pkt in st.encode(None):
+            out.mux(pkt)
+    buf.seek(0)
+    parts = []
+    with av.open(buf) as inp:
+        r = av.AudioResampler(format="flt", layout="mono", rate=SR)
+        for fr in inp.decode(audio=0):
+            parts += [o.to_ndarray().ravel() for o in r.resample(fr)]
+        parts += [o.to_ndarray().ravel() for o in r.resample(None)]
+    y = np.concatenate(parts)
+    # The encoder adds a priming delay; find it by cross-correlation and drop it.
+    lag = int(np.argmax(np.correlate(y[: x.size + 2000], x[:4000], mode="valid")))
+    y = y[lag : lag + x.size]
+    return np.pad(y, (0, x.size - y.size)).astype(np.float32)
+
+
+def make_query(track: np.ndarray, length_s: float, cond: str, music_pool, rng):
+    """-> (query samples, true offset of query time 0 in the track)."""
+    speed = {"speed+2%": 1.02, "speed-2%": 0.98}.get(cond, 1.0)
+    n_out = int(length_s * SR)
+    n_src = int(np.ceil(n_out * speed)) + 2
+    start = int(rng.integers(0, track.size - n_src))
+    src = track[start : start + n_src]
+    if speed != 1.0:
+        x = np.interp(np.arange(n_out) * speed, np.arange(src.size), src).astype(np.float32)
+    else:
+        x = src[:n_out].copy()
+    if "reverb" in cond:
+        x = reverb(x, rng)
+    if cond.startswith("snr"):
+        x = add_noise(x, float(cond[3:].split("+")[0]), music_pool, rng)
+    if cond == "eq":
+        x = equalise(x, rng)
+    if cond == "mp3_64k":
+        x = mp3_roundtrip(x)
+    return x, start / SR
+
+
+# ---------- the run ----------
+
+def split_eval(rows: list[dict], seed: int) -> dict[str, list[dict]]:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(rows))
+    n_neg, n_cal = int(0.2 * len(rows)), int(0.15 * len(rows))
+    return {
+        "negative": [rows[i] for i in order[:n_neg]],
+        "calibration": [rows[i] for i in order[n_neg : n_neg + n_cal]],
+        "registered": [rows[i] for i in order[n_neg + n_cal :]],
+    }
+
+
+def embed_track(enc, row: dict, cache_dir: Path):
+    """Reference descriptors of one track, cached per model (decode + embed timed when fresh)."""
+    key = row["id"].replace("/", "__")
+    f = cache_dir / f"{key}.npz"
+    if f.is_file():
+        z = np.load(f)
+        return z["starts"], z["vectors"], None
+    t = time.perf_counter()
+    starts, _, vec = enc.embed_file(ROOT / row["path"])
+    took = time.perf_counter() - t
+    np.savez(f, starts=starts, vectors=vec)
+    return starts, vec, took
+
+
+def choose_threshold(neg_sims: np.ndarray, target_fmr: float) -> float:
+    """Smallest similarity threshold whose false-match rate on ``neg_sims`` is <= target."""
+    s = np.sort(neg_sims)[::-1]
+    k = int(np.floor(target_fmr * s.size))
+    return float(s[k] + 1e-6) if s.size else 1.0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="ct-audio-nafp")
+    ap.add_argument("--weights-dir", type=Path, default=None)
+    ap.add_argument("--per-cell", type=int, default=60, help="queries per (length, condition)")
+    ap.add_argument("--negatives-per-length", type=int, default=200)
+    ap.add_argument("--no-distractors", action="store_true", help="index eval tracks only")
+    ap.add_argument("--target-fmr", type=float, default=0.005)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, default=None)
+    a = ap.parse_args()
+
+    from copytrace.audio_search import AudioReferenceIndex
+    from copytrace.media.audio import load_audio
+    from copytrace.models.audio_encoder import load_audio_encoder
+    from copytrace.models.audio_spec import get_audio_spec
+
+    spec = get_audio_spec(a.model, a.weights_dir)
+    enc = load_audio_encoder(spec, threads=a.threads)
+    cache = DATA / "cache" / f"{spec.name}-{spec.version}-hop{spec.hop_s}"
+    cache.mkdir(parents=True, exist_ok=True)
+    folds = split_eval(json.loads((DATA / "eval" / "tracks.json").read_text()), a.seed)
+    refs = list(folds["registered"])
+    if not a.no_distractors:
+        refs += [r for r in json.loads((DATA / "train" / "tracks.json").read_text())]
+
+    index = AudioReferenceIndex(spec)
+    ingest_audio_s, ingest_wall_s, hours = 0.0, 0.0, 0.0
+    for r in refs:
+        starts, vec, took = embed_track(enc, r, cache)
+        index.add(r["id"], starts, vec)
+        hours += r["duration_s"] / 3600
+        if took is not None:
+            ingest_audio_s += r["duration_s"]
+            ingest_wall_s += took
+    print(f"index: {len(refs)} tracks, {hours:.2f} h, {index.ntotal} windows")
+
+    audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["registered"]}
+    neg_audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["negative"]}
+    cal_audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["calibration"]}
+    music_pool = list(cal_audio.values())
+    rng = np.random.default_rng(a.seed + 1)
+
+    def run_query(x):
+        qs, _, qv = enc.embed_windows(x, SR, hop_s=spec.query_hop_s)
+        return index.search(qs, qv)
+
+    records = []
+    reg_ids = sorted(audio)
+    for length in LENGTHS_S:
+        for cond in CONDITIONS:
+            for _ in range(a.per_cell):
+                tid = reg_ids[rng.integers(len(reg_ids))]
+                x, truth_s = make_query(audio[tid], length, cond, music_pool, rng)
+                hit = run_query(x)
+                records.append({"kind": "positive", "length_s": length, "condition": cond,
+                                "track": tid, "truth_s": truth_s, "found": hit.track,
+                                "offset_s": hit.offset_s, "similarity": hit.similarity,
+                                "n_windows": hit.n_windows})
+        print(f"positives {length:g} s done", flush=True)
+    for kind, pool in (("negative", neg_audio), ("calibration", cal_audio)):
+        ids = sorted(pool)
+        for length in LENGTHS_S:
+            for i in range(a.negatives_per_length):
+                cond = ("clean", "snr5+reverb", "mp3_64k", "eq")[i % 4]
+                tid = ids[rng.integers(len(ids))]
+                x, _ = make_query(pool[tid], length, cond, music_pool if kind == "negative" else [], rng)
+                hit = run_query(x)
+                records.append({"kind": kind, "length_s": length, "condition": cond, "track": tid,
+                                "found": hit.track, "similarity": hit.similarity,
+                                "n_windows": hit.n_windows})
+
+    # Latency: 5 s queries, embed + search, model loaded, index >= 10 h.
+    lat = []
+    for _ in range(30):
+        tid = reg_ids[rng.integers(len(reg_ids))]
+        x, _ = make_query(audio[tid], 5.0, "snr5+reverb", music_pool, rng)
+        t = time.perf_counter()
+        run_query(x)
+        lat.append(time.perf_counter() - t)
+
+    report = summarise(records, spec, a.target_fmr)
+    report.update({
+        "model": spec.model_id, "index_tracks": len(refs), "index_hours": round(hours, 3),
+        "index_windows": index.ntotal,
+        "index_bytes_per_hour": round(index.nbytes() / hours),
+        "ingest_x_realtime": round(ingest_audio_s / ingest_wall_s, 1) if ingest_wall_s else None,
+        "ingest_audio_s_timed": round(ingest_audio_s, 1),
+        "query_5s_latency_median_s": round(float(np.median(lat)), 4),
+        "query_5s_latency_p90_s": round(float(np.percentile(lat, 90)), 4),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, threads={a.threads}",
+        "folds": {k: len(v) for k, v in folds.items()}, "per_cell": a.per_cell,
+    })
+    print_table(report)
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps({"report": report, "records": records}, indent=1))
+
+
+def summarise(records: list[dict], spec, target_fmr: float) -> dict:
+    pos = [r for r in records if r["kind"] == "positive"]
+    neg = [r for r in records if r["kind"] == "negative"]
+    cal = [r for r in records if r["kind"] == "calibration"]
+    cal_thr = {L: choose_threshold(np.array([r["similarity"] for r in cal if r["length_s"] == L]), target_fmr)
+               for L in LENGTHS_S}
+    thr = spec.threshold_similarity
+    for r in pos:
+        r["hit"] = bool(r["found"] == r["track"] and abs(r["offset_s"] - r["truth_s"]) <= 0.25)
+    table = {}
+    for L in LENGTHS_S:
+        row = {}
+        for c in CONDITIONS:
+            cell = [r for r in pos if r["length_s"] == L and r["condition"] == c]
+            row[c] = {
+                "top1": round(float(np.mean([r["hit"] for r in cell])), 4),
+                "top1_at_threshold": round(float(np.mean([r["hit"] and r["similarity"] >= thr for r in cell])), 4),
+            }
+        table[f"{L:g}s"] = row
+    fm = {f"{L:g}s": round(float(np.mean([r["similarity"] >= thr for r in neg if r["length_s"] == L])), 4)
+          for L in LENGTHS_S}
+    return {
+        "threshold_similarity": thr, "calibration_thresholds_at_target_fmr": cal_thr,
+        "target_fmr": target_fmr, "hit_rate": table, "false_match_rate": fm,
+        "false_match_rate_all": round(float(np.mean([r["similarity"] >= thr for r in neg])), 4),
+        "n_positive": len(pos), "n_negative": len(neg),
+    }
+
+
+def print_table(rep: dict) -> None:
+    conds = list(next(iter(rep["hit_rate"].values())))
+    print("top-1 hit rate (raw / with threshold)")
+    print("len   " + " ".join(f"{c:>13}" for c in conds))
+    for L, row in rep["hit_rate"].items():
+        print(f"{L:5} " + " ".join(f"{row[c]['top1']:6.3f}/{row[c]['top1_at_threshold']:.3f}" for c in conds))
+    print("false-match rate:", rep["false_match_rate"], "all", rep["false_match_rate_all"])
+    for k in ("index_hours", "index_bytes_per_hour", "ingest_x_realtime", "query_5s_latency_median_s",
+              "query_5s_latency_p90_s", "machine"):
+        print(f"{k}: {rep[k]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Run the audio fingerprint on CPU without torch: numpy log-mel -> ONNX (ONNX Runtime or
+OpenVINO) -> L2-normalised window descriptors with their start and end in seconds."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from copytrace.errors import ModelError
+from copytrace.models.audio_frontend import MelFrontend
+from copytrace.models.audio_spec import AudioDescriptorSpec
+
+BACKENDS = ("onnxruntime", "openvino")
+
+
+class AudioEncoder:
+    """``embed_windows(samples, sr) -> (starts_s, ends_s, vectors [N, dims])``."""
+
+    def __init__(self, spec: AudioDescriptorSpec, backend: str = "onnxruntime", threads: int = 0,
+                 batch: int = 64) -> None:
+        if backend not in BACKENDS:
+            raise ModelError(f"audio backend must be one of {BACKENDS}, not {backend!r}")
+        self.spec = spec
+        self.mel = spec.mel_config()
+        self.frontend = MelFrontend(self.mel)
+        self.batch = batch
+        path = str(spec.path())
+        if backend == "onnxruntime":
+            import onnxruntime as ort
+
+            opts = ort.SessionOptions()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if threads:
+                opts.intra_op_num_threads = int(threads)
+            sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+            name = sess.get_inputs()[0].name
+            self._run = lambda x: sess.run(None, {name: x})[0]
+        else:
+            import openvino as ov
+
+            core = ov.Core()
+            cfg = {"INFERENCE_PRECISION_HINT": "f32"}  # bf16 would change the numbers
+            if threads:
+                cfg["INFERENCE_NUM_THREADS"] = int(threads)
+            compiled = core.compile_model(core.read_model(path), "CPU", cfg)
+            self._run = lambda x: compiled(x)[0]
+
+    def encode(self, windows: np.ndarray) -> np.ndarray:
+        """log-mel windows [N, 1, n_mels, T] -> [N, dims] float32, unit norm."""
+        if len(windows) == 0:
+            return np.zeros((0, self.spec.dims), dtype=np.float32)
+        out = [np.asarray(self._run(np.ascontiguousarray(windows[i : i + self.batch])), np.float32)
+               for i in range(0, len(windows), self.batch)]
+        v = np.concatenate(out)
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    def embed_windows(self, samples: np.ndarray, sr: int, hop_s: float | None = None,
+                      pad_short: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Mono float32 samples at the model's rate -> (starts_s, ends_s, vectors).
+
+        ``hop_s`` defaults to the index hop. A clip shorter than one window is zero-padded to
+        one window when ``pad_short`` (queries of 1 s), else gives no windows."""
+        if sr != self.mel.sample_rate:
+            raise ValueError(f"samples must be at {self.mel.sample_rate} Hz (decode with "
+                             f"iter_audio(path, sample_rate={self.mel.sample_rate})), got {sr}")
+        x = np.asarray(samples, dtype=np.float32).reshape(-1)
+        if pad_short and 0 < x.size < self.mel.window_samples:
+            x = np.pad(x, (0, self.mel.window_samples - x.size))
+        first, wins = self.frontend.windows(self.frontend.log_mel(x), hop_s or self.spec.hop_s)
+        starts = first * self.mel.frame_s
+        return starts, starts + self.mel.window_s, self.encode(wins)
+
+    def embed_stream(self, chunks: Iterable[tuple[float, np.ndarray]],
+                     hop_s: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Chunks from ``iter_audio`` -> descriptor batches, windows spanning chunk borders
+        included: the unfinished tail of each chunk is carried into the next."""
+        hop_n = int(round((hop_s or self.spec.hop_s) * self.mel.sample_rate))
+        tail = np.zeros(0, dtype=np.float32)
+        tail_start_s = None
+        for start_s, x in chunks:
+            if tail_start_s is None:
+                tail_start_s = start_s
+            buf = np.concatenate([tail, x])
+            starts, ends, vec = self.embed_windows(buf, self.mel.sample_rate, hop_s, pad_short=False)
+            if len(vec):
+                yield starts + tail_start_s, ends + tail_start_s, vec
+                consumed = len(vec) * hop_n
+            else:
+                consumed = 0
+            tail = buf[consumed:]
+            tail_start_s += consumed / self.mel.sample_rate
+
+    def embed_file(self, path: str | Path, hop_s: float | None = None, chunk_s: float = 30.0):
+        from copytrace.media.audio import iter_audio
+
+        parts = list(self.embed_stream(iter_audio(path, self.mel.sample_rate, chunk_s), hop_s))
+        if not parts:
+            return (np.zeros(0), np.zeros(0), np.zeros((0, self.spec.dims), np.float32))
+        return tuple(np.concatenate(p) for p in zip(*parts))
+
+
+def load_audio_encoder(spec: AudioDescriptorSpec, backend: str = "onnxruntime",
+                       threads: int = 0) -> AudioEncoder:
+    return AudioEncoder(spec, backend, threads)

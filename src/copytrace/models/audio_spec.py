@@ -1,0 +1,124 @@
+"""The audio descriptor contract, JSON beside the weights (same convention as registry.py).
+
+Everything the numpy frontend, the encoder and the matcher need comes from the entry: sample
+rate, mel parameters, window length, index and query hops, output dims, and the calibrated
+decision threshold (``threshold_similarity`` on the matcher's sequence similarity, with the
+precision it gave on the set named in ``calibration``).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from copytrace.errors import ModelError
+from copytrace.models.audio_frontend import MelConfig
+from copytrace.models.registry import WEIGHTS_DIR
+
+DEFAULT_AUDIO_MODEL = "ct-audio-nafp"
+
+
+@dataclass(frozen=True)
+class AudioDescriptorSpec:
+    """``score = sigmoid(score_slope * (similarity - threshold_similarity))``; 0.5 is the
+    decision threshold. ``hop_s`` is the reference (index) hop, ``query_hop_s`` the query hop:
+    a dense query grid against a sparse index keeps the index small while some query window
+    always lies within ``query_hop_s / 2`` of a reference window."""
+
+    name: str
+    version: str
+    file: str
+    sample_rate: int
+    n_fft: int
+    hop_frames: int
+    n_mels: int
+    f_min: float
+    f_max: float
+    eps: float
+    window_frames: int
+    window_s: float
+    hop_s: float
+    query_hop_s: float
+    dims: int
+    media: str = "audio"
+    metric: str = "cosine"
+    normalise: str = "l2"
+    threshold_similarity: float = 0.5
+    score_slope: float = 20.0
+    threshold_precision: float | None = None
+    calibration: str = ""
+    training: dict = field(default_factory=dict)
+    directory: str = ""
+
+    def __post_init__(self) -> None:
+        mel = self.mel_config()  # validates the mel parameters
+        if abs(mel.window_s - self.window_s) > 1e-3:
+            raise ModelError(f"{self.name}: window_s {self.window_s} disagrees with the mel "
+                             f"parameters ({mel.window_s:.4f} s)")
+        for hop in (self.hop_s, self.query_hop_s):
+            frames = hop / mel.frame_s
+            if hop <= 0 or abs(frames - round(frames)) > 1e-6:
+                raise ModelError(f"{self.name}: hops must be positive multiples of "
+                                 f"{mel.frame_s} s (one frame), got {hop}")
+        ratio = self.hop_s / self.query_hop_s
+        if abs(ratio - round(ratio)) > 1e-6:
+            raise ModelError(f"{self.name}: hop_s must be a multiple of query_hop_s")
+        if self.dims <= 0 or self.score_slope <= 0:
+            raise ModelError(f"{self.name}: dims and score_slope must be positive")
+        if self.metric != "cosine" or self.normalise != "l2":
+            raise ModelError(f"{self.name}: only cosine on L2-normalised vectors is supported")
+
+    def mel_config(self) -> MelConfig:
+        try:
+            return MelConfig(
+                sample_rate=self.sample_rate, n_fft=self.n_fft, hop_frames=self.hop_frames,
+                n_mels=self.n_mels, f_min=self.f_min, f_max=self.f_max, eps=self.eps,
+                window_frames=self.window_frames,
+            )
+        except ValueError as e:
+            raise ModelError(f"{self.name}: {e}") from e
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def path(self) -> Path:
+        p = Path(self.directory or WEIGHTS_DIR) / self.file
+        if not p.is_file():
+            raise ModelError(f"{self.name}: weights file {p} is missing")
+        return p
+
+    def score(self, similarity):
+        import numpy as np
+
+        z = self.score_slope * (np.asarray(similarity, dtype=np.float64) - self.threshold_similarity)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+    def similarity_for_score(self, score: float) -> float:
+        score = min(max(score, 1e-9), 1 - 1e-9)
+        return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("directory")
+        return d
+
+    @classmethod
+    def from_file(cls, path: Path) -> "AudioDescriptorSpec":
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as e:
+            raise ModelError(f"cannot read audio registry entry {path}: {e}") from e
+        raw.setdefault("directory", str(Path(path).resolve().parent))
+        try:
+            return cls(**raw)
+        except TypeError as e:
+            raise ModelError(f"audio registry entry {path} has unexpected fields: {e}") from e
+
+
+def get_audio_spec(name: str = DEFAULT_AUDIO_MODEL, directory: Path | None = None) -> AudioDescriptorSpec:
+    p = Path(directory or WEIGHTS_DIR) / f"{name}.json"
+    if not p.is_file():
+        raise ModelError(f"unknown audio descriptor model {name!r} ({p} is missing)")
+    return AudioDescriptorSpec.from_file(p)
