@@ -457,6 +457,53 @@ def run(args: argparse.Namespace) -> None:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
 
+def speed(args: argparse.Namespace) -> None:
+    """Ingest speed (decode + describe) on the 720p H.264 eval files, and TN time for a 60 s
+    query against a long reference (its descriptors tiled to ``--ref-hours``)."""
+    from copytrace.align import get_aligner
+    from copytrace.align.base import similarity_matrix
+    from copytrace.align.tn import TNConfig
+    from copytrace.media.video import probe_video
+
+    man = json.loads((args.videos / "manifest.json").read_text())["videos"]
+    files = [v for v in man if v["height"] == 720 and v["file"].endswith(".mp4")]
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-video-"))
+    if args.descriptor.startswith("hash-"):
+        embed = hash_embed(args.descriptor.split("-", 1)[1])
+    else:
+        embed, _ = model_embed(args.model, args.precision, args.backend, tmp)
+    embed([Image.new("RGB", (64, 64))])  # warm-up: first inference compiles
+    rows = []
+    for v in files:
+        path = str(args.videos / v["file"])
+        d = probe_video(path).duration_s
+        walls = []
+        for _ in range(args.repeat):
+            t0 = time.perf_counter()
+            t, vec = describe(path, embed, args.fps)
+            walls.append(time.perf_counter() - t0)
+        rows.append({"file": v["file"], "duration_s": d, "codec": "h264 720p",
+                     "median_wall_s": statistics.median(walls),
+                     "x_realtime": d / statistics.median(walls)})
+    total = sum(r["duration_s"] for r in rows) / sum(r["median_wall_s"] for r in rows)
+    rng = np.random.default_rng(0)
+    dims = vec.shape[1]
+    n_ref = int(args.ref_hours * 3600 * args.fps)
+    ref = rng.normal(size=(n_ref, dims)).astype(np.float32)
+    ref /= np.linalg.norm(ref, axis=1, keepdims=True)
+    q = ref[1000:1000 + int(60 * args.fps)] + rng.normal(size=(int(60 * args.fps), dims)) / np.sqrt(dims)
+    q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
+    qt, rt = np.arange(len(q)) / args.fps, np.arange(n_ref) / args.fps
+    aligner = get_aligner("tn", TNConfig(min_sim=args.min_sim))
+    t0 = time.perf_counter()
+    segs = aligner.align(similarity_matrix(q, ref), qt, rt)
+    align_s = time.perf_counter() - t0
+    out = {"files": rows, "ingest_x_realtime_720p_h264": total, "fps": args.fps,
+           "tn_align_60s_query_vs_hours": args.ref_hours, "tn_align_s": align_s,
+           "tn_found": [s.to_json() for s in segs][:2]}
+    print(json.dumps(out, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -478,9 +525,19 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--fps", type=float, default=1.0)
     r.add_argument("--refine", action="store_true")
     r.add_argument("--json-out", default="")
+    sp = sub.add_parser("speed", help="ingest speed on 720p H.264, align time on long refs")
+    sp.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
+    sp.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"])
+    sp.add_argument("--model", default="ct-image-r18s")
+    sp.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    sp.add_argument("--backend", default="openvino")
+    sp.add_argument("--fps", type=float, default=1.0)
+    sp.add_argument("--min-sim", type=float, default=0.5)
+    sp.add_argument("--ref-hours", type=float, default=10.0)
+    sp.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    {"make": make, "run": run}[args.cmd](args)
+    {"make": make, "run": run, "speed": speed}[args.cmd](args)
 
 
 if __name__ == "__main__":
