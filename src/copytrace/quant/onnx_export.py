@@ -10,6 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
+from copytrace.quant._graph import (
+    initializer_arrays,
+    prune_initializers,
+    topological_sort,
+)
+
 INPUT_NAME, OUTPUT_NAME = "images", "descriptors"
 
 
@@ -34,25 +40,39 @@ def export(model, path: "str | Path", input_size: tuple[int, int], opset: int = 
     _constants_to_initializers(m.graph)
     _drop_identities(m.graph)
     _fold_weight_quantizers(m.graph)
-    _prune_initializers(m.graph)
+    _merge_duplicate_quantizers(m.graph)
+    prune_initializers(m.graph)
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
     return path
 
 
-def derive_u8(path_in: "str | Path", path_out: "str | Path") -> Path:
-    """Copy of a QDQ ONNX whose activation Q/DQ pairs use uint8 with zero point 128.
+def derive_u8(
+    path_in: "str | Path", path_out: "str | Path", ort_rewrite: bool = True, exact: bool = True
+) -> dict:
+    """Write the ONNX Runtime variant: activations uint8 with zero point 128.
 
-    Same numerics: ``q_u8 = q_s8 + 128`` maps [-128, 127] onto [0, 255] one to one, so every
-    dequantized value is unchanged. ONNX Runtime's x86 INT8 kernels want U8 activations
-    (U8S8); with S8 activations it falls back to slow paths. Weights stay INT8, zero point 0.
+    The U8 shift is exact: ``q_u8 = q_s8 + 128`` maps [-128, 127] onto [0, 255] one to one,
+    so every dequantized value is unchanged. ONNX Runtime's x86 INT8 kernels want U8
+    activations (U8S8). Weights stay INT8, zero point 0. With ``ort_rewrite`` the graph is
+    also rewritten so ORT fuses its INT8 kernels (``_ort_rewrite``: exact through Relu and
+    MaxPool, one extra rounding on the conv branch of residual adds). Returns counts.
+
+    ``exact=False``: tensors known to be non-negative (after Relu) get zero point 0 instead of
+    128, so ORT drops the Relu and fuses it. Values on the INT8 grid are unchanged; only where
+    the s8 model saturates at ``amax`` does the U8 file keep up to ``2 * amax``.
     """
     import onnx
     from onnx import numpy_helper
 
+    from copytrace.quant._ort_rewrite import nonnegative_tensors, requantize_for_ort
+
     m = onnx.load(str(path_in))
     g = m.graph
-    inits = {i.name for i in g.initializer}
+    inits = initializer_arrays(g)
+    counts = requantize_for_ort(g, inits, exact) if ort_rewrite else {}
+    topological_sort(g)
+    nonneg = set() if exact else nonnegative_tensors(g)
     n_new = 0
     for node in list(g.node):
         if node.op_type != "QuantizeLinear" or node.input[0] in inits:
@@ -60,20 +80,48 @@ def derive_u8(path_in: "str | Path", path_out: "str | Path") -> Path:
         pair = [node] + [
             n for n in g.node if n.op_type == "DequantizeLinear" and n.input[0] == node.output[0]
         ]
+        zp = 0 if node.input[0] in nonneg else 128
         zp_name = f"{node.output[0]}_zp_u8"
-        g.initializer.append(numpy_helper.from_array(np.array(128, dtype=np.uint8), zp_name))
+        g.initializer.append(numpy_helper.from_array(np.array(zp, dtype=np.uint8), zp_name))
         for n in pair:
             while len(n.input) < 3:
                 n.input.append("")
             n.input[2] = zp_name
         n_new += 1
-    _prune_initializers(g)
+    if n_new == 0:
+        raise ValueError(f"{path_in}: no activation QuantizeLinear found: is it a QDQ model?")
+    topological_sort(g)
+    prune_initializers(g)
     onnx.checker.check_model(m)
     Path(path_out).parent.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(path_out))
-    if n_new == 0:
-        raise ValueError(f"{path_in}: no activation QuantizeLinear found: is it a QDQ model?")
-    return Path(path_out)
+    return {"activation_quantizers": n_new, **counts}
+
+
+def _merge_duplicate_quantizers(g) -> None:
+    """One Q/DQ pair per (tensor, scale): the identity skip and the next conv read the same
+    tensor with equal scales, and one pair lets runtimes share the quantized tensor."""
+    inits = initializer_arrays(g)
+    key_of = {}
+    rename = {}
+    keep = []
+    for n in g.node:
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear") and n.input[1] in inits:
+            src = rename.get(n.input[0], n.input[0])
+            zp = inits.get(n.input[2]) if len(n.input) > 2 else None
+            key = (n.op_type, src, inits[n.input[1]].tobytes(),
+                   None if zp is None else zp.tobytes(),
+                   tuple((a.name, a.i) for a in n.attribute))
+            if key in key_of:
+                rename[n.output[0]] = key_of[key]
+                continue
+            key_of[key] = n.output[0]
+        keep.append(n)
+    for n in keep:
+        for i, name in enumerate(n.input):
+            n.input[i] = rename.get(name, name)
+    del g.node[:]
+    g.node.extend(keep)
 
 
 def _constants_to_initializers(g) -> None:
@@ -130,7 +178,7 @@ def _fold_weight_quantizers(g) -> None:
             shape[axis] = -1
             scale = scale.reshape(shape)
         q = np.clip(np.rint(w / scale), -128, 127).astype(np.int8)
-        name = node.input[0] + "_int8"
+        name = node.output[0] + "_int8"  # per Q node: the exporter may share one float weight
         g.initializer.append(numpy_helper.from_array(q, name))
         for consumer in by_input.get(node.output[0], []):
             for i, inp in enumerate(consumer.input):
@@ -138,10 +186,3 @@ def _fold_weight_quantizers(g) -> None:
                     consumer.input[i] = name
     del g.node[:]
     g.node.extend(keep)
-
-
-def _prune_initializers(g) -> None:
-    used = {name for node in g.node for name in node.input} | {o.name for o in g.output}
-    keep = [i for i in g.initializer if i.name in used]
-    del g.initializer[:]
-    g.initializer.extend(keep)

@@ -1,0 +1,99 @@
+"""``copytrace quantize``: INT8 model + report (FP32 vs PTQ vs QAT, sensitivity, speed).
+
+Two stages, so the torch part can run on a GPU machine and the ONNX part here:
+  torch stage   FP32 metric, PTQ (max/percentile/mse/entropy), sensitivity, QAT, mixed
+                precision; writes a state file (``--state``).
+  export stage  QDQ ONNX + U8 variant, TensorRT-rules check, parity (torch vs ONNX Runtime vs
+                OpenVINO), µAP of the deployed files, throughput FP32 vs INT8 per runtime;
+                fills ``int8_file``/``int8_u8_file`` of the registry entry when the gate holds.
+Importing this module is cheap (click only); torch loads when the command runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import click
+
+from copytrace.quant.config import CALIBRATION_METHODS
+
+log = logging.getLogger("copytrace.quant")
+
+
+@click.command("quantize")
+@click.option("--model", "model_name", default="ct-image-r18s", show_default=True,
+              help="registry name of the descriptor")
+@click.option("--method", type=click.Choice(["ptq", "qat"]), default="qat", show_default=True)
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="FP32 state_dict (.pt); default weights/NAME.pt")
+@click.option("--data", type=click.Path(path_type=Path), default=Path("data/images"),
+              show_default=True, help="train/ and val/ image shards (train packages only)")
+@click.option("--calibration", type=click.Choice(["auto", *CALIBRATION_METHODS]), default="auto",
+              show_default=True, help="auto: try all, keep the best on the validation metric")
+@click.option("--qat-steps", type=int, default=500, show_default=True)
+@click.option("--qat-lr", type=float, default=2e-5, show_default=True)
+@click.option("--qat-batch", type=int, default=256, show_default=True)
+@click.option("--gate", type=float, default=0.002, show_default=True,
+              help="max relative metric loss vs FP32")
+@click.option("--no-sensitivity", is_flag=True, help="skip the per-layer sensitivity sweep")
+@click.option("--device", default="cpu", show_default=True, help="torch device: cpu or cuda")
+@click.option("--state", type=click.Path(path_type=Path), default=None,
+              help="quantized torch state file to write (torch stage) or read (--resume)")
+@click.option("--resume", is_flag=True, help="skip the torch stage: export from --state")
+@click.option("--torch-only", is_flag=True, help="stop after writing --state (GPU machines)")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="where the INT8 files go; default: the registry's weights folder")
+@click.option("--report", "report_path", type=click.Path(path_type=Path), default=None,
+              help="report JSON (a Markdown twin is written beside it)")
+@click.option("--bench-s", type=float, default=4.0, show_default=True,
+              help="seconds of paired timing per batch size (0: skip)")
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def quantize_command(model_name, method, weights, data, calibration, qat_steps, qat_lr,
+                     qat_batch, gate, no_sensitivity, device, state, resume, torch_only, out,
+                     report_path, bench_s, as_json) -> None:
+    """Quantize a descriptor to INT8 (QDQ ONNX), check it, and report."""
+    from copytrace.models.registry import get_spec
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    spec = get_spec(model_name)
+    weights = weights or Path("weights") / f"{model_name}.pt"
+    state = state or Path("out/quant") / f"{model_name}.qstate.pt"
+    if not weights.is_file():
+        raise click.ClickException(f"FP32 weights {weights} not found (train first, or --weights)")
+    from copytrace.quant.image_task import load_fp32_model
+
+    fp32_model = load_fp32_model(weights, spec.training.get("net"))
+    size = spec.input_size[0]
+    if resume:
+        from copytrace.quant.pipeline import load_state
+
+        qmodel, report = load_state(state, fp32_model)
+    else:
+        qmodel, report = _torch_stage(fp32_model, weights, spec.training.get("net"), data, size,
+                                      device, method, calibration, qat_steps, qat_lr, qat_batch,
+                                      gate, not no_sensitivity)
+        from copytrace.quant.pipeline import save_state
+
+        state.parent.mkdir(parents=True, exist_ok=True)
+        save_state(qmodel, report, state)
+        click.echo(f"wrote {state}")
+    if not torch_only:
+        from copytrace.quant.deploy import export_stage
+
+        report["deploy"] = export_stage(spec, fp32_model, qmodel, data, out, bench_s,
+                                        gate, report["fp32"])
+    report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
+    from copytrace.quant.report import write_report
+
+    write_report(report, report_path)
+    click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
+
+
+def _torch_stage(fp32_model, weights, net, data, size, device, method, calibration, qat_steps,
+                 qat_lr, qat_batch, gate, sensitivity):
+    from copytrace.quant.torch_stage import run
+
+    _, model, report = run(weights, net, data, size, device, method, calibration, qat_steps,
+                           qat_lr, qat_batch, gate, sensitivity)
+    return model, report
