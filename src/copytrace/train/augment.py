@@ -231,8 +231,8 @@ class Editor:
         eye = torch.eye(3, device=dev)
         m_sat = sat[:, None, None] * eye + (1 - sat[:, None, None]) * gray
         # hue: rotation about the gray axis (Rodrigues)
-        k = torch.full((3,), 1 / math.sqrt(3), device=dev)
-        kx = torch.tensor([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]], device=dev)
+        k = 1 / math.sqrt(3)
+        kx = torch.tensor([[0.0, -k, k], [k, 0.0, -k], [-k, k, 0.0]], device=dev)
         c, s = torch.cos(hue)[:, None, None], torch.sin(hue)[:, None, None]
         m_hue = eye + s * kx + (1 - c) * (kx @ kx)
         m = bright[:, None, None] * (m_sat @ m_hue)
