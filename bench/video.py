@@ -346,11 +346,13 @@ def model_embed(name: str, precision: str, backend: str, tmp: Path):
 
 
 def describe(path: str, embed, fps: float, batch: int = 32):
-    from copytrace.media.video import iter_frames
+    """Times and descriptors of sampled frames; flat frames get a zero vector (match nothing)."""
+    from copytrace.media.video import is_flat_frame, iter_frames
 
-    times, vecs, buf = [], [], []
+    times, vecs, buf, flat = [], [], [], []
     for t, im in iter_frames(path, fps=fps, max_side=320):
         times.append(t)
+        flat.append(is_flat_frame(im))
         buf.append(im)
         if len(buf) == batch:
             vecs.append(embed(buf))
@@ -358,7 +360,9 @@ def describe(path: str, embed, fps: float, batch: int = 32):
     if buf:
         vecs.append(embed(buf))
     v = np.concatenate(vecs) if vecs else np.zeros((0, 1), np.float32)
-    return np.asarray(times), v.astype(np.float32)
+    v = v.astype(np.float32)
+    v[np.asarray(flat, dtype=bool)] = 0.0
+    return np.asarray(times), v
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -491,7 +495,8 @@ def speed(args: argparse.Namespace) -> None:
     n_ref = int(args.ref_hours * 3600 * args.fps)
     ref = rng.normal(size=(n_ref, dims)).astype(np.float32)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
-    q = ref[1000:1000 + int(60 * args.fps)] + rng.normal(size=(int(60 * args.fps), dims)) / np.sqrt(dims)
+    noise = rng.normal(size=(int(60 * args.fps), dims)) / np.sqrt(dims)
+    q = ref[1000:1000 + int(60 * args.fps)] + noise
     q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
     qt, rt = np.arange(len(q)) / args.fps, np.arange(n_ref) / args.fps
     aligner = get_aligner("tn", TNConfig(min_sim=args.min_sim))

@@ -112,3 +112,12 @@ def test_truncated_data_raises_after_partial_frames(tmp_path):
         for t, _ in iter_frames(str(p), fps=5.0):
             got.append(t)
     assert 0 < len(got) < 30  # some frames decoded, not all six seconds' worth
+
+
+def test_flat_frames_are_recognised(ntsc_clip):
+    from PIL import Image
+
+    from copytrace.media.video import is_flat_frame
+
+    assert is_flat_frame(Image.new("RGB", (64, 48), (3, 3, 3)))
+    assert not is_flat_frame(next(iter_frames(str(ntsc_clip)))[1])

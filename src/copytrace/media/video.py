@@ -305,3 +305,16 @@ def read_frames_between(
 ) -> list[tuple[float, "Image.Image"]]:
     """``iter_frames_between`` as a list: for short neighbourhoods (boundary refinement)."""
     return list(iter_frames_between(path, start_s, end_s, max_side))
+
+
+# Frames this uniform (grey-level standard deviation out of 255) carry no identity: black
+# leaders, fades and title cards match every other video's and would plant false copies.
+FLAT_FRAME_STD = 8.0
+
+
+def is_flat_frame(image: "Image.Image", max_std: float = FLAT_FRAME_STD) -> bool:
+    """True for near-uniform frames, whose descriptors should not take part in matching."""
+    import numpy as np
+
+    g = np.asarray(image.convert("L").resize((32, 32)), dtype=np.float32)
+    return float(g.std()) < max_std
