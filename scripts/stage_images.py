@@ -59,9 +59,10 @@ WHEEL_DATA_DIRS = {"scikit-image": "skimage/data/", "scikit-learn": "sklearn/dat
                    "matplotlib": "matplotlib/mpl-data/sample_data/"}
 
 TRAIN_SIDE = 160
-VAL_FRACTION = 0.04  # ~400 of ~10k; by hash of the id, so membership never shifts on append
+VAL_FRACTION = 0.053  # ~400 of ~7.5k; by hash of the id, so membership never shifts on append
 SHARD_IMAGES = 2000
-SIZE_BUDGET_B = 48 * 1024 * 1024
+SIZE_BUDGET_B = 48 * 1024 * 1024  # train + val on disk: tar shards and manifests
+MANIFEST_RESERVE_B = 3 * 1024 * 1024  # compact JSON, ~350 B per image
 EVAL_MAX_SIDE = 640
 
 
@@ -255,6 +256,11 @@ def encode_parallel(recs: list[dict], quality: int, workers: int) -> list[bytes]
         return [b for part in pool.map(_encode_chunk, chunks) for b in part]
 
 
+def tar_member_size(data: bytes) -> int:
+    """Bytes a member takes in a ustar file: 512-byte header + data padded to 512."""
+    return 512 + -(-len(data) // 512) * 512
+
+
 def write_tar(path: Path, members: list[tuple[str, bytes]]) -> None:
     """Deterministic tar: sorted names, zero mtimes/owners, so the same data gives the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -266,8 +272,9 @@ def write_tar(path: Path, members: list[tuple[str, bytes]]) -> None:
 
 
 def write_json(path: Path, obj: dict) -> str:
+    """Compact, key-sorted JSON (deterministic bytes); returns its sha256."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+    data = (json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n").encode()
     path.write_bytes(data)
     return hashlib.sha256(data).hexdigest()
 
@@ -295,24 +302,24 @@ def cmd_train(stage: Path, out: Path, workers: int, packages: list[str] | None) 
     # Fit the size budget: lower quality first (measured), then drop clip art (the least
     # photo-like, most plentiful source) deterministically by hash.
     chosen_q, sizes = None, None
+    budget = SIZE_BUDGET_B - MANIFEST_RESERVE_B
     for q in (85, 80, 75, 70):
         jpegs = encode_parallel(train + val, q, workers)
-        total = sum(len(b) for b in jpegs)
-        log.info("quality %d: %.1f MB for %d images", q, total / 2**20, len(jpegs))
-        if total <= SIZE_BUDGET_B or q == 70:
+        total = sum(tar_member_size(b) for b in jpegs)
+        log.info("quality %d: %.1f MB as tar members for %d images", q, total / 2**20, len(jpegs))
+        if total <= budget or q == 70:
             chosen_q, sizes = q, jpegs
             break
     dropped = 0
-    total = sum(len(b) for b in sizes)
-    if total > SIZE_BUDGET_B:
+    if total > budget:
         order = sorted(range(len(train)), key=lambda i: (train[i]["package"] != "openclipart-png",
                                                           hashlib.sha256(image_id(train[i]).encode()).hexdigest()))
         drop = set()
         for i in order:
-            if total <= SIZE_BUDGET_B:
+            if total <= budget:
                 break
             drop.add(i)
-            total -= len(sizes[i])
+            total -= tar_member_size(sizes[i])
         train = [r for i, r in enumerate(train) if i not in drop]
         sizes = [b for i, b in enumerate(sizes[:len(sizes) - len(val)]) if i not in drop] + sizes[len(sizes) - len(val):]
         dropped = len(drop)
@@ -356,6 +363,11 @@ def cmd_train(stage: Path, out: Path, workers: int, packages: list[str] | None) 
     print(json.dumps({p: counts[p]["train"] + counts[p]["val"] for p in train_pk}, indent=1))
     print(f"train {len(train)} images {mb(jpeg_train):.1f} MB in {len(range(0, len(order), SHARD_IMAGES))} "
           f"shards; val {len(val)} images {mb(jpeg_val):.1f} MB; quality {chosen_q}; dropped {dropped}")
+    disk = sum(f.stat().st_size for d in (tdir, vdir) for f in d.iterdir() if f.is_file())
+    print(f"on disk (train/ + val/, shards + manifests): {disk / 2**20:.1f} MB "
+          f"(budget {SIZE_BUDGET_B / 2**20:.0f} MB)")
+    if disk > SIZE_BUDGET_B:
+        log.warning("over budget: raise MANIFEST_RESERVE_B")
     print(f"manifest {tdir / 'manifest.json'} sha256 {h}")
 
 
