@@ -183,9 +183,9 @@ def _row(name: str, r: dict) -> str:
 def write_markdown(results: dict, path: Path) -> None:
     c = results["set"]["counts"]
     lines = [
-        f"Set: {c['refs']} references ({c['eval_refs']} eval + {c['distractor_refs']} distractors), "
-        f"{c['queries']} queries ({c['copies']} copies, {c['unregistered']} unregistered), "
-        f"background {c['background']}. Machine: {results['machine']}.",
+        (f"Set: {c['refs']} references ({c['eval_refs']} eval + {c['distractor_refs']} "
+         f"distractors), {c['queries']} queries ({c['copies']} copies, {c['unregistered']} "
+         f"unregistered), background {c['background']}. Machine: {results['machine']}."),
         "",
         "| method | µAP | recall@P90 | rank-1 (copies) | precision@thr | unregistered ≥ thr |",
         "|---|---|---|---|---|---|",
@@ -211,8 +211,8 @@ def write_markdown(results: dict, path: Path) -> None:
             cells.append(f"{x['recall_at_p90']:.2f} / {x['rank1']:.2f}" if x else "–")
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
     if d:
-        lines += ["", f"Descriptor speed ({d['backend']}, {d['precision']}, "
-                  f"input {d['input_size'][0]}×{d['input_size'][1]}): {d['speed']}"]
+        lines += ["", (f"Descriptor speed ({d['backend']}, {d['precision']}, "
+                       f"input {d['input_size'][0]}×{d['input_size'][1]}): {d['speed']}")]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -105,7 +105,7 @@ def test_pip_shrinks_the_copy_into_the_other_image(photo, other):
 def test_jpeg_quality_bounds(photo):
     low = edits.jpeg(photo, np.random.default_rng(0), min_quality=10, max_quality=10)
     high = edits.jpeg(photo, np.random.default_rng(0), min_quality=95, max_quality=95)
-    err = lambda im: np.abs(_arr(im) - _arr(photo)).mean()  # noqa: E731
+    err = lambda im: np.abs(_arr(im) - _arr(photo)).mean()
     assert err(low) > err(high) > 0
 
 

@@ -72,7 +72,7 @@ def hash_query(path: str) -> dict[str, np.ndarray]:
     }
 
 
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+_POPCOUNT = np.array([i.bit_count() for i in range(256)], dtype=np.uint16)
 
 
 def hamming_topk(q: np.ndarray, r: np.ndarray, bits: int, k: int) -> tuple[np.ndarray, np.ndarray]:

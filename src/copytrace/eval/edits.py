@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import io
 import string
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
@@ -249,7 +249,7 @@ def overlay(
     patch = _other_or_synthetic(other, rng, (ow, oh)).resize((ow, oh), Image.BILINEAR)
     x0, y0 = int(rng.integers(0, max(1, w - ow + 1))), int(rng.integers(0, max(1, h - oh + 1)))
     opacity = rng.uniform(0.4, 1.0)
-    mask = Image.new("L", (ow, oh), int(round(255 * opacity)))
+    mask = Image.new("L", (ow, oh), round(255 * opacity))
     image.paste(patch, (x0, y0), mask)
     return image
 
@@ -298,7 +298,7 @@ def screenshot(
     draw.rectangle((0, 0, sw, bar), fill=accent)
     font = _font(max(8, bar * 2 // 3))
     label = "".join(_TEXT_CHARS[i] for i in rng.integers(0, 52, size=int(rng.integers(5, 14))))
-    draw.text((bar // 3, bar // 6), ("12:%02d  " % int(rng.integers(0, 60))) + label, font=font, fill=ink)
+    draw.text((bar // 3, bar // 6), f"12:{int(rng.integers(0, 60)):02d}  " + label, font=font, fill=ink)
     footer = max(12, sh // 10)
     top, bottom = bar + int(rng.integers(0, bar + 1)), sh - footer
     margin = 0 if phone else int(sw * rng.uniform(0.03, 0.25))

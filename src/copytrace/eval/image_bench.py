@@ -267,11 +267,11 @@ class Predictions:
     score: np.ndarray
 
     @classmethod
-    def from_topk(cls, sims: np.ndarray, idx: np.ndarray) -> "Predictions":
+    def from_topk(cls, sims: np.ndarray, idx: np.ndarray) -> Predictions:
         nq, k = idx.shape
         return cls(np.repeat(np.arange(nq), k), idx.reshape(-1), sims.reshape(-1).astype(np.float64))
 
-    def subset(self, keep_queries: np.ndarray) -> "Predictions":
+    def subset(self, keep_queries: np.ndarray) -> Predictions:
         m = np.isin(self.query, keep_queries)
         return Predictions(self.query[m], self.ref[m], self.score[m])
 
