@@ -244,5 +244,14 @@ def demo(samples, out) -> None:
     click.echo(f"HTML report: {Path(out) / 'report.html'}")
 
 
+def _register_optional_commands() -> None:
+    """Commands whose modules import heavy packages only when they run."""
+    from copytrace.quant.command import quantize_command
+
+    main.add_command(quantize_command)
+
+
+_register_optional_commands()
+
 if __name__ == "__main__":
     main()
