@@ -195,6 +195,25 @@ def flat_reason(im: Image.Image, cfg: FilterConfig, white_is_ui: bool = False) -
     return None
 
 
+def looks_like_normal_map(im: Image.Image) -> bool:
+    """Tangent-space normal maps: blue-violet, red and green centred on 128, blue high almost
+    everywhere. Used where file names do not say so (0 A.D. skins); a blue sky photo has
+    far more spread in red/green."""
+    a = np.asarray(im.convert("RGB").resize((64, 64), Image.BILINEAR), dtype=np.float32)
+    a = a.reshape(-1, 3)
+    r, g, b = a.mean(axis=0)
+    blue_top = np.mean((a[:, 2] >= a[:, 0]) & (a[:, 2] >= a[:, 1]))
+    return bool(b > 170 and abs(r - 128) < 45 and abs(g - 128) < 45 and blue_top > 0.8)
+
+
+def colourfulness(im: Image.Image) -> float:
+    """Hasler & Suesstrunk (2003) colourfulness: ~0 for grey, > 15 for ordinary colour art."""
+    a = np.asarray(im.convert("RGB").resize((64, 64), Image.BILINEAR), dtype=np.float32)
+    rg = a[..., 0] - a[..., 1]
+    yb = 0.5 * (a[..., 0] + a[..., 1]) - a[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+
+
 def _dct_matrix(n: int) -> np.ndarray:
     k = np.arange(n)[:, None]
     x = np.arange(n)[None, :]

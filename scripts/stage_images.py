@@ -49,7 +49,7 @@ TRAIN_PACKAGES = [
 DISTRACT_PACKAGES = ["0ad-data"]
 
 EVAL_PACKAGES = [
-    "opencv-doc", "libdlib-data", "libdlib-dev", "labelme-examples", "libjxl-testdata",
+    "opencv-doc", "libdlib19.1", "labelme-examples", "libjxl-testdata",
     "scratch", "plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers",
     "lomiri-wallpapers", "lomiri-wallpapers-16.04", "lomiri-wallpapers-20.04",
 ]
@@ -108,19 +108,31 @@ def rcc_candidates(package: str, f: Path, rel: str, stage: Path) -> list[Candida
     return out
 
 
+# 0 A.D. keeps its painted portraits and loading-screen art under ui/, which the generic
+# rules exclude; these are pictures, not interface.
+ZIP_KEEP = ("art/textures/ui/session/portraits/", "art/textures/ui/loading/tips/",
+            "art/textures/ui/pregame/backgrounds/")
+
+
+def zip_wanted(name: str) -> bool:
+    if Path(name).suffix.lower() not in st.IMAGE_SUFFIXES:
+        return False
+    return name.startswith(ZIP_KEEP) or not st.EXCLUDE_PATH.search("/" + name)
+
+
 def zip_candidates(package: str, f: Path, rel: str, stage: Path) -> list[Candidate]:
     dest = stage / "unpacked" / package / rel
     if not (dest / ".done").exists():
         with zipfile.ZipFile(f) as z:
             for n in z.namelist():
-                if Path(n).suffix.lower() in st.IMAGE_SUFFIXES and not st.EXCLUDE_PATH.search("/" + n):
+                if zip_wanted(n):
                     z.extract(n, dest)
         dest.mkdir(parents=True, exist_ok=True)
         (dest / ".done").write_text("")
     out = []
     for p in sorted(dest.rglob("*")):
         inner = p.relative_to(dest).as_posix()
-        if p.suffix.lower() in st.IMAGE_SUFFIXES and not st.EXCLUDE_PATH.search("/" + inner):
+        if p.is_file() and zip_wanted(inner):
             out.append(Candidate(package, f"{rel}:{inner}", str(p)))
     return out
 
@@ -475,6 +487,18 @@ def write_eval_dir(d: Path, kept: list[dict], licences: dict, extra: dict) -> st
                                                     "images": entries})
 
 
+def distract_ok(r: dict) -> bool:
+    """0 A.D. ships normal maps and grey specular/AO atlases without telling names; as
+    distractors they would be trivially easy negatives."""
+    im = Image.open(io.BytesIO(r["blob"]))
+    if st.looks_like_normal_map(im):
+        return False
+    return "/skins/" not in r["source_path"] or st.colourfulness(im) >= DISTRACT_MIN_COLOURFULNESS
+
+
+DISTRACT_MIN_COLOURFULNESS = 15.0
+
+
 def cmd_eval(stage: Path, out: Path, workers: int, with_distract: bool) -> None:
     recs, licences, stats = load_eval_sources(stage, workers)
     pool = [r for p in recs for r in recs[p] if "skip" not in r]
@@ -494,7 +518,7 @@ def cmd_eval(stage: Path, out: Path, workers: int, with_distract: bool) -> None:
     droots = st.stage_packages(DISTRACT_PACKAGES, stage)
     drecs = {p: cached_package("eval", p, droots[p], stage, workers) for p in DISTRACT_PACKAGES}
     dlic = {p: st.read_licence(droots[p], p) for p in DISTRACT_PACKAGES}
-    dpool = [r for p in DISTRACT_PACKAGES for r in drecs[p] if "skip" not in r]
+    dpool = [r for p in DISTRACT_PACKAGES for r in drecs[p] if "skip" not in r and distract_ok(r)]
     dkept = dedupe(dpool, trainpool + kept, thresholds=EVAL_DUP)
     hd = write_eval_dir(out / "distract", dkept, dlic, common | {
         "licences": dlic, "skipped": {p: skip_counts(drecs[p]) for p in DISTRACT_PACKAGES},
