@@ -85,12 +85,19 @@ def read_licence(root: Path, package: str) -> str:
         doc = cands[0]
     text = doc.read_text(errors="replace")
     names = []
-    for m in re.finditer(r"^License:\s*(\S.*)$", text, re.MULTILINE):
+    for m in re.finditer(r"^License:[ \t]*(\S.*)$", text, re.MULTILINE):
         name = m.group(1).strip()
         if name not in names:
             names.append(name)
     if names:
         return " / ".join(names)
+    # Free-text copyright files: name the licences they point to in common-licenses.
+    refs = []
+    for m in re.finditer(r"common-licenses/([A-Za-z0-9.+-]+?)(?:[.,;'\s]|$)", text):
+        if m.group(1) not in refs:
+            refs.append(m.group(1))
+    if refs:
+        return " / ".join(refs) + " (free-text copyright file)"
     for line in text.splitlines():
         if re.search(r"licen[cs]e|GPL|public domain|creative commons", line, re.IGNORECASE):
             return line.strip()[:120]
