@@ -149,3 +149,15 @@ def test_exclude_path_rules():
         assert ex.search(p), p
     for p in ("/usr/share/stellarium/nebulae/m42.png", "/textures/rock.jpg"):
         assert not ex.search(p), p
+
+
+def test_normal_map_and_colourfulness_detectors():
+    # a synthetic tangent-space normal map: (128 + nx, 128 + ny, ~235) with gentle bumps
+    y, x = np.mgrid[0:128, 0:128] / 128.0
+    nx, ny = 40 * np.sin(6 * x), 40 * np.cos(5 * y)
+    nm = np.stack([128 + nx, 128 + ny, 235 - 0.2 * np.abs(nx)], -1).astype(np.uint8)
+    assert st.looks_like_normal_map(Image.fromarray(nm))
+    for name in ("nature_flower.jpg", "face_astronaut.jpg", "object_rocket.jpg"):
+        assert not st.looks_like_normal_map(photo(name)), name
+    assert st.colourfulness(photo("grey_camera.jpg")) < 3
+    assert st.colourfulness(photo("nature_flower.jpg")) > 15
