@@ -231,11 +231,21 @@ def _decode(path: str, start_s: float | None, skip_nonref: bool):
         origin = _origin_s(c, s)
         rot_tag = _stream_rotation(s)
         step = 1.0 / (_rate(s) or 25.0)
-        if start_s is not None and start_s > 0 and s.time_base is not None:
+        seeking = start_s is not None and start_s > 0 and s.time_base is not None
+        if seeking:
             c.seek(int((start_s + origin) / s.time_base), stream=s, backward=True, any_frame=False)
         clock = _TimestampPicker(s.time_base, origin, step)
         try:
             for pkt in c.demux(s):
+                if seeking:
+                    # Containers without a keyframe index can land between keyframes: skip to
+                    # the next keyframe; if that is already past start_s, decode from the top.
+                    if not pkt.is_keyframe:
+                        continue
+                    seeking = False
+                    if pkt.pts is not None and float(pkt.pts * s.time_base) - origin > start_s:
+                        c.seek(0, stream=s, backward=True, any_frame=False)
+                        continue
                 for fr in pkt.decode():
                     t = clock.time_s(fr)
                     rot = _norm_rotation(fr.rotation) if fr.rotation else rot_tag
