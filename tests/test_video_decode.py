@@ -121,3 +121,31 @@ def test_flat_frames_are_recognised(ntsc_clip):
 
     assert is_flat_frame(Image.new("RGB", (64, 48), (3, 3, 3)))
     assert not is_flat_frame(next(iter_frames(str(ntsc_clip)))[1])
+
+
+def test_variable_frame_rate_times_are_the_written_ones(tmp_path):
+    import av
+
+    from .video_clips import pan_frames
+
+    # Irregular gaps (20-120 ms): any assumed constant rate would misplace frames.
+    rng = np.random.default_rng(4)
+    pts_ms = np.cumsum(rng.integers(20, 120, 60))
+    pts_ms -= pts_ms[0]
+    p = tmp_path / "vfr.mkv"
+    with av.open(str(p), "w") as c:
+        st = c.add_stream("libx264", rate=25)
+        st.width, st.height, st.pix_fmt = 96, 64, "yuv420p"
+        st.time_base = Fraction(1, 1000)
+        st.codec_context.time_base = Fraction(1, 1000)
+        for im, t in zip(pan_frames("eval_fruits.jpg", 60, seed=7), pts_ms):
+            fr = av.VideoFrame.from_image(im)
+            fr.pts, fr.time_base = int(t), Fraction(1, 1000)
+            for pkt in st.encode(fr):
+                c.mux(pkt)
+        for pkt in st.encode():
+            c.mux(pkt)
+    got = np.array([t for t, _ in read_frames_between(str(p), 0.0, 100.0)])
+    assert np.allclose(got, pts_ms / 1000.0, atol=1e-3)
+    sampled = np.array([t for t, _ in iter_frames(str(p), fps=2.0)])
+    assert np.isin(np.round(sampled * 1000).astype(int), pts_ms).all()
