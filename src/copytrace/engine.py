@@ -19,6 +19,7 @@ import numpy as np
 from copytrace.errors import CopytraceError, MediaError, StoreError
 from copytrace.media.image import ImageLimits
 from copytrace.media.probe import sniff
+from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL, AudioDescriptorSpec, get_audio_spec
 from copytrace.models.registry import DEFAULT_IMAGE_MODEL, DescriptorSpec, get_spec
 from copytrace.store import Store
 from copytrace.types import Descriptors, Match, QueryInfo, QueryResult, Work
@@ -57,6 +58,9 @@ class EngineConfig:
     models_dir: str | None = None
     video_fps: float = 1.0
     aligner: str = "tn"
+    audio_model: str = DEFAULT_AUDIO_MODEL
+    audio: bool = True
+    audio_aligner: str = "offset"
     temporal_candidates: int = 10
     refine_boundaries: bool = True
 
@@ -112,6 +116,8 @@ class Library:
         self.config = config
         self._encoder = None
         self._image_spec: DescriptorSpec | None = None
+        self._audio_encoder = None
+        self._audio_spec: AudioDescriptorSpec | None = None
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> "Library":
@@ -146,9 +152,34 @@ class Library:
             self._encoder = load_encoder(spec, self.config.backend, precision, self.config.threads)
         return self._encoder
 
+    @property
+    def audio_spec(self) -> AudioDescriptorSpec:
+        if self._audio_spec is None:
+            d = Path(self.config.models_dir) if self.config.models_dir else None
+            self._audio_spec = get_audio_spec(self.config.audio_model, d)
+        return self._audio_spec
+
+    @property
+    def audio_encoder(self):
+        if self._audio_encoder is None:
+            from copytrace.models.audio_encoder import load_audio_encoder
+
+            backend = self.config.backend if self.config.backend == "openvino" else "onnxruntime"
+            self._audio_encoder = load_audio_encoder(self.audio_spec, backend, self.config.threads)
+        return self._audio_encoder
+
+    def _spec_for(self, signal: str):
+        return self.audio_spec if signal == "audio" else self.image_spec
+
     # -- describe ---------------------------------------------------------------------------
-    def describe(self, path: str, media_type: str) -> tuple[list[Descriptors], float | None]:
-        """Decode and describe a file. Returns (descriptors per signal, duration_s)."""
+    def describe(
+        self, path: str, media_type: str, for_query: bool = False
+    ) -> tuple[list[Descriptors], float | None]:
+        """Decode and describe a file. Returns (descriptors per signal, duration_s).
+
+        Audio queries are described on a finer hop than references, so some query window lies
+        close to every reference window whatever the offset.
+        """
         if media_type == "image":
             from copytrace.media.image import load_image
 
@@ -158,7 +189,15 @@ class Library:
             zero = np.zeros(1, np.float64)
             return [Descriptors(vectors, zero, zero, self.image_spec.model_id, "visual")], None
         if media_type == "video":
-            return self._describe_video(path)
+            descriptors, duration_s = self._describe_video(path)
+            if self.config.audio and self._has_audio(path):
+                descriptors.append(self._describe_audio(path, for_query))
+            return descriptors, duration_s
+        if media_type == "audio":
+            from copytrace.media.audio import probe_audio
+
+            duration_s = probe_audio(path).duration_s
+            return [self._describe_audio(path, for_query)], duration_s
         if media_type == "text":
             raise MediaError(path, "content is plain text, not an image, video or audio file")
         raise MediaError(path, f"{media_type} files are not supported yet")
@@ -193,6 +232,29 @@ class Library:
         vectors = np.concatenate(parts, axis=0)
         desc = Descriptors(vectors, starts, ends, self.image_spec.model_id, "visual")
         return [desc], float(info.duration_s) if info.duration_s else float(ends[-1])
+
+    @staticmethod
+    def _has_audio(path: str) -> bool:
+        from copytrace.media.video import probe_video
+
+        return probe_video(path).has_audio
+
+    def _describe_audio(self, path: str, for_query: bool) -> Descriptors:
+        spec = self.audio_spec
+        hop_s = spec.query_hop_s if for_query else spec.hop_s
+        starts, ends, vectors = self.audio_encoder.embed_file(path, hop_s=hop_s)
+        if len(vectors) == 0:
+            # Shorter than one window: a query may still be matched on one padded window.
+            from copytrace.media.audio import load_audio
+
+            samples = load_audio(path, spec.sample_rate)
+            if not for_query or samples.size == 0:
+                raise MediaError(path, f"audio shorter than one {spec.window_s:.2f} s window")
+            starts, ends, vectors = self.audio_encoder.embed_windows(samples, spec.sample_rate, hop_s)
+        return Descriptors(
+            np.asarray(vectors, np.float32), np.asarray(starts, np.float64),
+            np.asarray(ends, np.float64), spec.model_id, "audio",
+        )
 
     # -- add --------------------------------------------------------------------------------
     def add(self, path: str, title: str | None = None) -> AddResult:
@@ -254,7 +316,7 @@ class Library:
             sha256=sha,
             duration_s=duration_s,
             added_at=time.time(),
-            model=self.image_spec.model_id,
+            model=self._spec_for(descriptors[0].signal).model_id,
         )
         stored, created = self.store.add(work, descriptors)
         return AddResult(path, stored, created)
@@ -278,7 +340,7 @@ class Library:
         t0 = time.perf_counter()
         sniffed = sniff(path)
         sha = file_sha256(path)
-        descriptors, duration_s = self.describe(path, sniffed.media_type)
+        descriptors, duration_s = self.describe(path, sniffed.media_type, for_query=True)
         self._check_models(descriptors)
         matches = []
         for d in descriptors:
@@ -327,7 +389,7 @@ class Library:
             out.append(
                 Match(
                     work_id=work.work_id, title=work.title, path=work.path,
-                    media_type=work.media_type, score=float(self.image_spec.score(sim)),
+                    media_type=work.media_type, score=float(self._spec_for(d.signal).score(sim)),
                     similarity=float(sim), segments=tuple(segments), signal=d.signal,
                 )
             )
@@ -349,13 +411,14 @@ class Library:
         from copytrace.align.base import get_aligner, similarity_matrix
 
         matrix = similarity_matrix(d.vectors, ref.vectors)
-        segments = get_aligner(self.config.aligner).align(matrix, d.starts_s, ref.starts_s)
+        aligner = self.config.audio_aligner if d.signal == "audio" else self.config.aligner
+        segments = get_aligner(aligner).align(matrix, d.starts_s, ref.starts_s)
         if not segments:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
             return sim, [seg]
-        spec = self.image_spec
-        if self.config.refine_boundaries and work.media_type == "video":
+        spec = self._spec_for(d.signal)
+        if self.config.refine_boundaries and work.media_type == "video" and d.signal == "visual":
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
                 self._refine(s, query_path, work.path) if spec.score(s.score) >= DEFAULT_MIN_SCORE

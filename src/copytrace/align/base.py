@@ -113,4 +113,5 @@ def _load_builtin() -> None:
     # Importing the modules registers them.
     from copytrace.align import dp as _dp  # noqa: F401
     from copytrace.align import hv as _hv  # noqa: F401
+    from copytrace.align import offset as _offset  # noqa: F401
     from copytrace.align import tn as _tn  # noqa: F401

@@ -1,0 +1,119 @@
+"""Constant-offset alignment with sub-grid precision, for densely sampled signals (audio).
+
+Audio copies keep their speed (or nearly), so one offset ``t_ref - t_query`` explains the whole
+copied stretch. Each query window's best reference matches vote for an offset; for the strongest
+offsets the *sequence similarity* is measured by walking the query windows along that offset and
+reading the similarity at the reference position, interpolated linearly between the two nearest
+reference windows. Interpolation lets the offset land between reference windows (queries hop
+finer than references), and a parabola through the neighbouring offsets refines it further.
+The segment is the longest run of query windows whose smoothed similarity along the offset
+stays above ``min_sim``; its score is their mean similarity.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from copytrace.align.base import Aligner, check_inputs, register_aligner, sampling_interval_s
+from copytrace.types import Segment
+
+
+@dataclass(frozen=True)
+class OffsetConfig:
+    top_k: int = 3
+    max_offsets: int = 32
+    min_sim: float = 0.35
+    smooth_windows: int = 5
+    min_windows: int = 5
+    max_segments: int = 4
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1 or self.max_offsets < 1 or self.max_segments < 1:
+            raise ValueError("top_k, max_offsets and max_segments must be >= 1")
+        if not -1.0 <= self.min_sim <= 1.0:
+            raise ValueError(f"min_sim is a cosine similarity in [-1, 1], not {self.min_sim}")
+        if self.smooth_windows < 1 or self.min_windows < 1:
+            raise ValueError("smooth_windows and min_windows must be >= 1")
+
+
+@register_aligner("offset", OffsetConfig)
+class OffsetAligner(Aligner):
+    def __init__(self, config: OffsetConfig = OffsetConfig()) -> None:
+        self.config = config
+
+    def _along(self, sim: np.ndarray, qt: np.ndarray, rt: np.ndarray, off: float) -> np.ndarray:
+        """Similarity of each query window at reference time ``qt + off`` (NaN off the ref)."""
+        pos = qt + off
+        j = np.searchsorted(rt, pos, side="right") - 1
+        out = np.full(len(qt), np.nan, dtype=np.float64)
+        ok = (j >= 0) & (pos <= rt[-1])
+        j0 = j[ok]
+        j1 = np.minimum(j0 + 1, len(rt) - 1)
+        span = np.where(j1 > j0, rt[j1] - rt[j0], 1.0)
+        a = np.clip((pos[ok] - rt[j0]) / span, 0.0, 1.0)
+        rows = np.flatnonzero(ok)
+        out[ok] = (1 - a) * sim[rows, j0] + a * sim[rows, j1]
+        return out
+
+    @staticmethod
+    def _mean(values: np.ndarray) -> float:
+        v = values[~np.isnan(values)]
+        return float(v.mean()) if len(v) else -1.0
+
+    def align(self, sim: np.ndarray, q_times_s: np.ndarray, r_times_s: np.ndarray) -> list[Segment]:
+        sim, qt, rt = check_inputs(sim, q_times_s, r_times_s)
+        if sim.size == 0:
+            return []
+        c = self.config
+        dq, dr = sampling_interval_s(qt), sampling_interval_s(rt)
+        k = min(c.top_k, sim.shape[1])
+        cols = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(sim, cols, axis=1)
+        offs = rt[cols] - qt[:, None]
+        bins = np.round(offs / dq).astype(np.int64).ravel()
+        ub, inv = np.unique(bins, return_inverse=True)
+        votes = np.bincount(inv, weights=np.maximum(vals.ravel(), 0.0))
+        order = np.argsort(-votes)[: c.max_offsets]
+        free = np.ones(len(qt), dtype=bool)
+        out: list[Segment] = []
+        candidates = sorted(
+            ((self._mean(self._along(sim, qt, rt, ub[i] * dq)), ub[i] * dq) for i in order),
+            reverse=True,
+        )
+        for _, off in candidates:
+            if len(out) >= c.max_segments:
+                break
+            off = self._refine(sim, qt, rt, off, dq)
+            seg = self._segment(self._along(sim, qt, rt, off), qt, off, dq, dr, free)
+            if seg is not None:
+                out.append(seg)
+        return out
+
+    def _refine(self, sim, qt, rt, off: float, step: float) -> float:
+        s0 = self._mean(self._along(sim, qt, rt, off))
+        lo = self._mean(self._along(sim, qt, rt, off - step / 2))
+        hi = self._mean(self._along(sim, qt, rt, off + step / 2))
+        denom = lo - 2 * s0 + hi
+        if denom < 0:
+            return off + float(np.clip(0.5 * (lo - hi) / denom, -0.5, 0.5)) * step / 2
+        return off
+
+    def _segment(self, along, qt, off, dq, dr, free) -> Segment | None:
+        c = self.config
+        vals = np.where(np.isnan(along), -1.0, along)
+        kernel = np.ones(c.smooth_windows) / c.smooth_windows
+        smooth = np.convolve(vals, kernel, mode="same") if len(vals) >= c.smooth_windows else vals
+        good = (smooth >= c.min_sim) & free & ~np.isnan(along)
+        if not good.any():
+            return None
+        # Longest run of consecutive good windows.
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
+        starts, ends = edges[::2], edges[1::2]
+        i = int(np.argmax(ends - starts))
+        a, b = int(starts[i]), int(ends[i])
+        if b - a < c.min_windows:
+            return None
+        free[a:b] = False
+        q0, q1 = float(qt[a]), float(qt[b - 1] + dq)
+        return Segment(q0, q1, float(q0 + off), float(q1 + off), float(np.mean(vals[a:b])))
