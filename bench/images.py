@@ -82,8 +82,17 @@ def describe_paths(encoder, spec: DescriptorSpec, paths: list[str], batch: int =
     return np.concatenate(out) if out else np.zeros((0, spec.dims), np.float32), encode_s
 
 
+def files_key(paths: list[str]) -> str:
+    """Names, sizes and mtimes: a rebuilt set reuses names like q00000.jpg, so names alone lie."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = Path(p).stat()
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def cached_descriptors(cache: Path, encoder, spec, paths: list[str]) -> tuple[np.ndarray, float | None]:
-    key = hashlib.sha256(("\n".join(paths)).encode()).hexdigest()[:16]
+    key = files_key(paths)[:16]
     f = cache / f"{key}.npy"
     if f.is_file():
         return np.load(f), None
@@ -154,7 +163,7 @@ def run_hash_baselines(args, image_set: ImageSet, out: Path) -> dict:
     image_set.write_lists(lists)
     bdir = out / "baselines"
     stamp = bdir / "done.json"
-    key = hashlib.sha256((lists / "refs.txt").read_bytes() + (lists / "queries.txt").read_bytes()).hexdigest()
+    key = files_key(list(image_set.refs) + [q.path for q in image_set.queries])
     if not (stamp.is_file() and json.loads(stamp.read_text()).get("key") == key):
         cmd = [str(venv_py), str(ROOT / "bench" / "baselines" / "hashes.py"),
                "--refs", str(lists / "refs.txt"), "--queries", str(lists / "queries.txt"),
@@ -226,8 +235,8 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-copies", type=int, default=900)
-    ap.add_argument("--n-unregistered", type=int, default=900)
+    ap.add_argument("--n-copies", type=int, default=600)
+    ap.add_argument("--n-unregistered", type=int, default=600)
     ap.add_argument("--min-refs", type=int, default=1500)
     ap.add_argument("--n-background", type=int, default=1000)
     ap.add_argument("--top-k", type=int, default=10)

@@ -45,8 +45,8 @@ SET_VERSION = 2
 class ImageSetConfig:
     """How the benchmark set is drawn. ``max_side`` caps query sources before editing (speed)."""
 
-    n_copies: int = 900
-    n_unregistered: int = 900
+    n_copies: int = 600
+    n_unregistered: int = 600
     min_refs: int = 1500
     n_background: int = 1000
     seed: int = 0
@@ -108,7 +108,12 @@ def list_images(directory: str | os.PathLike) -> list[str]:
 
 
 def _digest(paths: list[str]) -> str:
-    return hashlib.sha256("\n".join(paths).encode()).hexdigest()[:16]
+    """Names, sizes and mtimes: a re-staged pool may reuse names for new content."""
+    h = hashlib.sha256()
+    for p in paths:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
 
 
 def _load_capped(path: str, max_side: int):
