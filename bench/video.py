@@ -37,6 +37,7 @@ log = logging.getLogger("bench.video")
 CANVAS_MAX_SIDE = 480
 MIN_REF_S = 4.0
 QUERY_FPS = (25.0, 29.97, 30.0, 24.0, 15.0)
+HASH_MIN_SIM = 0.625
 
 
 # --------------------------------------------------------------------------------- editing
@@ -188,14 +189,17 @@ def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int
             speed = p.edit.speed if p.edit else 1.0
             n = int(round(p.duration_s / step))
             src = FrameAt(p.path, p.src_start_s, p.src_start_s + p.duration_s * speed)
-            filler_bg = None
+            # Picture-in-picture plays the copy over the query's filler footage.
+            bg = None
             if p.kind == "copy" and p.edit and p.edit.pip:
-                filler_bg = fit(Image.new("RGB", size, (30, 30, 30)), size)
+                bg = FrameAt(pieces[0].path, 0.0, p.duration_s)
             q_start = n_done * step
+            blank = Image.new("RGB", size)
             for i in range(n):
                 im = src.at(p.src_start_s + i * step * speed)
                 if p.kind == "copy":
-                    im = apply_edit(im, p.edit, pip_bg(pieces, p, filler_bg, size), rng_np)
+                    canvas = fit(bg.at(i * step), size) if bg is not None else blank
+                    im = apply_edit(im, p.edit, canvas, rng_np)
                 else:
                     im = fit(im, size)
                 for pkt in st.encode(av.VideoFrame.from_image(im)):
@@ -209,10 +213,6 @@ def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int
         for pkt in st.encode():
             c.mux(pkt)
     return truth
-
-
-def pip_bg(pieces, p, bg, size):
-    return bg if bg is not None else Image.new("RGB", size)
 
 
 def make(args: argparse.Namespace) -> None:
@@ -398,8 +398,12 @@ def run(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ct-bench-video-"))
     if args.descriptor.startswith("hash-"):
         embed = hash_embed(args.descriptor.split("-", 1)[1])
+        min_sim = HASH_MIN_SIM if args.min_sim is None else args.min_sim
     else:
-        embed, _ = model_embed(args.model, args.precision, args.backend, tmp)
+        embed, spec = model_embed(args.model, args.precision, args.backend, tmp)
+        # The descriptor's calibrated threshold, unless told otherwise.
+        min_sim = spec.threshold_similarity if args.min_sim is None else args.min_sim
+    args.min_sim = min_sim
     cfg = {"tn": TNConfig(min_sim=args.min_sim, top_k=args.top_k),
            "dp": DPConfig(bias=args.min_sim), "hv": HVConfig(min_sim=args.min_sim)}[args.aligner]
     aligner = get_aligner(args.aligner, cfg)
@@ -444,7 +448,8 @@ def run(args: argparse.Namespace) -> None:
     result = {
         "descriptor": args.descriptor if args.descriptor.startswith("hash") else
         f"{args.model}/{args.precision}/{args.backend}",
-        "aligner": args.aligner, "config": asdict(cfg), "fps": args.fps, "refine": args.refine,
+        "aligner": args.aligner, "config": asdict(cfg), "min_sim": args.min_sim,
+        "fps": args.fps, "refine": args.refine,
         "vcsl_precision": v.precision, "vcsl_recall": v.recall, "vcsl_f1": v.f1,
         "segment_ap": ap, "median_abs_err_s": med,
         "median_abs_err_query_s": statistics.median(errs["q_start"] + errs["q_end"])
@@ -525,7 +530,9 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
     r.add_argument("--backend", default="openvino")
     r.add_argument("--aligner", default="tn", choices=["tn", "dp", "hv"])
-    r.add_argument("--min-sim", type=float, default=0.5)
+    r.add_argument("--min-sim", type=float, default=None,
+                   help="aligner similarity floor (default: the model's threshold_similarity, "
+                   f"{HASH_MIN_SIM} for hashes: at most 12 of 64 bits differ)")
     r.add_argument("--top-k", type=int, default=5)
     r.add_argument("--fps", type=float, default=1.0)
     r.add_argument("--refine", action="store_true")

@@ -172,7 +172,8 @@ def main() -> None:
                 shutil.copyfile(src, dst)
             manifest.append({"file": dst.name, "package": pkg, "source": rel,
                              "licence": licence_of(root),
-                             "family": family_of(rel), "sha256": digest, "duration_s": info.duration_s,
+                             "family": family_of(rel), "sha256": digest,
+                             "duration_s": info.duration_s,
                              "fps": info.fps, "width": info.width, "height": info.height,
                              "has_audio": info.has_audio})
     (args.out / "manifest.json").write_text(

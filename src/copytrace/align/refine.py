@@ -38,7 +38,8 @@ class RefineConfig:
         if self.window_s <= 0 or self.coarse_fps <= 0:
             raise ValueError("window_s and coarse_fps must be positive")
         if not 0 <= self.min_contrast <= 2:
-            raise ValueError(f"min_contrast is a cosine difference in [0, 2], not {self.min_contrast}")
+            raise ValueError(
+                f"min_contrast is a cosine difference in [0, 2], not {self.min_contrast}")
         if self.max_side < 16 or self.offset_frames < 1:
             raise ValueError("max_side >= 16 and offset_frames >= 1 please")
 

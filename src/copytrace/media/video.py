@@ -86,7 +86,7 @@ def _first_frame_rotation(container, stream, path: str) -> int:
         for fr in container.decode(stream):
             return _norm_rotation(fr.rotation) if fr.rotation else _stream_rotation(stream)
     except av.FFmpegError as e:
-        raise MediaError(str(path), f"corrupt video stream: first frame does not decode ({e})") from e
+        raise MediaError(str(path), f"corrupt video stream: first frame fails ({e})") from e
     raise MediaError(str(path), "no decodable video frames")
 
 
@@ -292,7 +292,8 @@ def _check_complete(path: str, info: VideoInfo, last_s: float | None) -> None:
     if last_s < info.duration_s - slack:
         raise MediaError(
             str(path),
-            f"truncated: frames decoded up to {last_s:.2f} s of an announced {info.duration_s:.2f} s",
+            f"truncated: frames decoded up to {last_s:.2f} s of an announced "
+            f"{info.duration_s:.2f} s",
         )
 
 
