@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from copytrace.models.resnet import DescriptorNet
-from copytrace.train.augment import LIGHT_EDITS, Editor, normalise, replace_mixing
+from copytrace.train.augment import Editor, normalise
 from copytrace.train.config import CONFIGS, TrainConfig
 from copytrace.train.loss import koleo, soft_info_nce
 from copytrace.train.shards import load_images, manifest_hash
@@ -43,10 +43,10 @@ def _optimizer(model: DescriptorNet, cfg: TrainConfig) -> torch.optim.Optimizer:
                              fused=cfg.device == "cuda")
 
 
-def _lr_at(step: int, cfg: TrainConfig) -> float:
+def _lr_at(step: int, cfg: TrainConfig, total_steps: int) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    t = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
@@ -64,8 +64,30 @@ class Trainer:
         self.model = DescriptorNet(cfg.net).to(self.device).to(memory_format=torch.channels_last)
         self.opt = _optimizer(self.model, cfg)
         self.forward = torch.compile(self.model.embed) if cfg.compile else self.model.embed
-        self.strong_first = replace_mixing(cfg.edits, 0.0, 0.0)  # mixing only in second views
         self._order = torch.empty(0, dtype=torch.long, device=self.device)
+        self.total_steps = cfg.steps
+        self._budget_mark: tuple[int, float] | None = None
+
+    def lr_at(self, step: int) -> float:
+        return _lr_at(step, self.cfg, self.total_steps)
+
+    def mark_budget(self, step: int) -> None:
+        self._sync()
+        self._budget_mark = (step, time.perf_counter())
+
+    def fit_steps_to_budget(self, step: int, elapsed_s: float, budget_s: float) -> None:
+        """After warm-up (which includes compilation), size the cosine schedule so training
+        ends within ``budget_s``, at the step time measured so far (compile time excluded)."""
+        self._sync()
+        now = time.perf_counter()
+        if self._budget_mark is None:
+            return
+        mark_step, mark_t = self._budget_mark
+        per_step = (now - mark_t) / max(1, step - mark_step)
+        fit = step + int(0.97 * (budget_s - elapsed_s) / per_step)  # margin for val passes
+        self.total_steps = max(step + 1, min(self.cfg.steps, fit))
+        log.info("time budget %.0f s: %.3f s/step -> %d steps", budget_s, per_step,
+                 self.total_steps)
 
     def _next_batch(self) -> torch.Tensor:
         if self._order.numel() < self.cfg.batch:
@@ -78,14 +100,7 @@ class Trainer:
     def make_views(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(views [2B, 3, S, S] normalised, content [2B, B])."""
         cfg, s, b = self.cfg, self.cfg.train_size, idx.numel()
-        n_light = int(round(b * cfg.light_view_share))
-        parts = []
-        if n_light:
-            parts.append(self.editor.views(self.images, idx[:n_light], s, LIGHT_EDITS, self.gen)[0])
-        if n_light < b:
-            parts.append(self.editor.views(self.images, idx[n_light:], s, self.strong_first,
-                                           self.gen)[0])
-        first = torch.cat(parts)
+        first, _ = self.editor.views(self.images, idx, s, cfg.first_edits, self.gen)
         second, content = self.editor.views(self.images, idx, s, cfg.edits, self.gen)
         views = normalise(torch.cat([first, second])).contiguous(memory_format=torch.channels_last)
         content = torch.cat([torch.eye(b, device=self.device), content])
@@ -94,7 +109,7 @@ class Trainer:
     def step(self, step: int) -> dict:
         cfg = self.cfg
         for g in self.opt.param_groups:
-            g["lr"] = _lr_at(step, cfg)
+            g["lr"] = self.lr_at(step)
         with torch.no_grad():
             views, content = self.make_views(self._next_batch())
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
@@ -147,9 +162,15 @@ def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> d
     losses: list[float] = []
     t_train = time.perf_counter()
     t_log, step_log = t_train, 0
-    for step in range(cfg.steps):
+    step = 0
+    while step < trainer.total_steps:
+        if cfg.time_budget_s and step == cfg.warmup_steps // 2:
+            trainer.mark_budget(step)
+        if cfg.time_budget_s and step == cfg.warmup_steps:
+            trainer.fit_steps_to_budget(step, time.perf_counter() - t_train, cfg.time_budget_s)
         stats = trainer.step(step)
-        if (step + 1) % cfg.log_every == 0 or step == cfg.steps - 1:
+        last = step == trainer.total_steps - 1
+        if (step + 1) % cfg.log_every == 0 or last:
             trainer._sync()
             now = time.perf_counter()
             rate = 2 * cfg.batch * (step + 1 - step_log) / (now - t_log)
@@ -157,16 +178,17 @@ def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> d
             row = {k: float(v.detach()) for k, v in stats.items()}
             losses.append(row["loss"])
             log.info("step %d loss %.4f nce %.4f koleo %.4f lr %.2e %.0f views/s", step + 1,
-                     row["loss"], row["nce"], row["koleo"], _lr_at(step, cfg), rate)
+                     row["loss"], row["nce"], row["koleo"], trainer.lr_at(step), rate)
             curve.append({"step": step + 1, "time_s": round(now - t_train, 2), **row,
                           "views_per_s": round(rate)})
-        if (step + 1) % cfg.val_every == 0 or step == cfg.steps - 1:
+        if (step + 1) % cfg.val_every == 0 or last:
             res = evaluate(trainer.model, trainer.val, cfg.train_size)
             log.info("val step %d: µAP %.4f R@P90 %.4f rank1 %.4f", step + 1, res["uap"],
                      res["recall_at_p90"], res["rank1"])
             curve.append({"step": step + 1, "time_s": round(time.perf_counter() - t_train, 2),
                           "val_uap": res["uap"], "val_recall_at_p90": res["recall_at_p90"],
                           "val_rank1": res["rank1"]})
+        step += 1
     trainer._sync()
     train_s = time.perf_counter() - t_train
 
@@ -183,10 +205,10 @@ def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> d
     summary = {
         "config": cfg.name, "seed": seed, "command": command,
         "data_manifest": manifest_hash(manifest_dir), "n_train_images": int(len(train_images)),
-        "n_val_images": int(len(val_images)), "steps": cfg.steps,
+        "n_val_images": int(len(val_images)), "steps": trainer.total_steps,
         "train_wall_s": round(train_s, 1), "total_wall_s": round(time.perf_counter() - t_start, 1),
         "decode_s": round(t_decode, 1), "augment_views_per_s": round(aug_rate),
-        "train_views_per_s": round(2 * cfg.batch * cfg.steps / train_s),
+        "train_views_per_s": round(2 * cfg.batch * trainer.total_steps / train_s),
         "device": torch.cuda.get_device_name() if cfg.device == "cuda" else "cpu",
         "torch": torch.__version__, "net": asdict(cfg.net), "train_config": _jsonable(cfg),
         "final": finals, "chosen_size": best["size"], "curve": curve, "losses": losses,
@@ -241,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=None, help="override the config's steps")
     p.add_argument("--koleo-weight", type=float, default=None, help="override for tuning")
     p.add_argument("--no-compile", action="store_true", help="run the network eagerly")
+    p.add_argument("--time-budget-s", type=float, default=None,
+                   help="fit the schedule to this many seconds of training (at most --steps)")
     p.add_argument("--onnx", action="store_true", help="also export the FP32 ONNX file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
@@ -252,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["val_every"] = min(cfg.val_every, max(1, args.steps // 4))
     if args.koleo_weight is not None:
         overrides["koleo_weight"] = args.koleo_weight
+    if args.time_budget_s is not None:
+        overrides["time_budget_s"] = args.time_budget_s
     if args.no_compile:
         overrides["compile"] = False
     if overrides:
