@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import multiprocessing as mp
+import re
 import subprocess
 import sys
 import tarfile
@@ -202,6 +203,8 @@ def cached_package(kind: str, package: str, root: Path, stage: Path, workers: in
     recipe version and the .deb name, so a new package version or recipe reruns)."""
     deb = (root / ".unpacked").read_text().strip() if (root / ".unpacked").exists() else root.name
     key = f"{RECIPE_VERSION}|{deb}"
+    if kind == "eval":  # the eval path rules decide which files are processed at all
+        key += "|" + hashlib.sha256(repr((EVAL_INCLUDE, EVAL_EXCLUDE, EVAL_FRAME_STEP)).encode()).hexdigest()[:12]
     cdir = stage / "cache" / kind
     cdir.mkdir(parents=True, exist_ok=True)
     meta_p, blob_p = cdir / f"{package}.json", cdir / f"{package}.npy"
@@ -398,6 +401,18 @@ EVAL_INCLUDE = {
     "libdlib19.1": "usr/share/doc/libdlib19.1/examples/",
     "scratch": "usr/share/scratch/Media/Backgrounds/",
 }
+# Files that are another view, crop, mask, screenshot or synthetic rendering of a picture kept
+# elsewhere in the eval set: as separate references they would make true copies count as
+# false positives (stereo pairs, viewpoint/illumination pairs, ELA original/modified, a box and
+# the scene containing it, labelme's annotation screenshots and label masks).
+EVAL_EXCLUDE = {
+    "opencv-doc": re.compile(
+        r"/(right\d*|aloeR|aloeGT|graf3|leuvenB|Blender_Suzanne2|aero3|box_in_scene|ela_modified|"
+        r"left(0[2-9]|1\d)|pic\d|imageText[NR]|notes|ml|gradient|ellipses|detect_blob|"
+        r"chessboard|tmpl)\.(jpg|png)$"),
+    "labelme-examples": re.compile(r"(/\.readme/|Segmentation|Visualization)"),
+    "libjxl-testdata": re.compile(r"(flower_cropped|depth1|_patches|_grayscale)"),
+}
 # dlib's video_frames are 151 consecutive frames: every 15th is a distinct picture.
 EVAL_FRAME_STEP = {"usr/share/doc/libdlib19.1/examples/video_frames/": 15}
 EVAL_WHEEL_PINS = {"scikit-image": "0.26.0", "scikit-learn": "1.9.1", "matplotlib": "3.11.2"}
@@ -415,8 +430,9 @@ EVAL_DUP = (8, 14, 14)
 
 
 def eval_filter(cands: list[Candidate], package: str) -> list[Candidate]:
-    inc = EVAL_INCLUDE.get(package)
-    out = [c for c in cands if inc is None or c.source_path.startswith(inc)]
+    inc, exc = EVAL_INCLUDE.get(package), EVAL_EXCLUDE.get(package)
+    out = [c for c in cands if (inc is None or c.source_path.startswith(inc))
+           and (exc is None or not exc.search(c.source_path))]
     for prefix, step in EVAL_FRAME_STEP.items():
         frames = [c for c in out if c.source_path.startswith(prefix)]
         keep = set(c.source_path for c in frames[::step])
