@@ -32,7 +32,8 @@ log = logging.getLogger("copytrace.quant")
 @click.option("--calibration", type=click.Choice(["auto", *CALIBRATION_METHODS]), default="auto",
               show_default=True, help="auto: try all, keep the best on the validation metric")
 @click.option("--qat-steps", type=int, default=500, show_default=True)
-@click.option("--qat-lr", type=float, default=2e-5, show_default=True)
+@click.option("--qat-lr", default="2e-5", show_default=True,
+              help="comma-separated learning rates: one QAT run each, best on validation kept")
 @click.option("--qat-batch", type=int, default=256, show_default=True)
 @click.option("--gate", type=float, default=0.002, show_default=True,
               help="max relative metric loss vs FP32")
@@ -94,6 +95,7 @@ def _torch_stage(fp32_model, weights, net, data, size, device, method, calibrati
                  qat_lr, qat_batch, gate, sensitivity):
     from copytrace.quant.torch_stage import run
 
+    lrs = tuple(float(v) for v in str(qat_lr).split(","))
     _, model, report = run(weights, net, data, size, device, method, calibration, qat_steps,
-                           qat_lr, qat_batch, gate, sensitivity)
+                           lrs, qat_batch, gate, sensitivity)
     return model, report

@@ -21,9 +21,9 @@ def render_markdown(r: dict) -> str:
              f"| FP32 (torch) | {r['fp32']:.4f} | - |"]
     for m, v in r.get("ptq_by_method", {}).items():
         lines.append(f"| PTQ {m} | {v:.4f} | {_pct((r['fp32'] - v) / r['fp32'])} |")
-    if "qat" in r:
-        lines.append(f"| QAT ({r['qat_config']['steps']} steps, lr {r['qat_config']['lr']:g}) "
-                     f"| {r['qat']:.4f} | {_pct(r['qat_gap'])} |")
+    for q in r.get("qat_runs", []):
+        lines.append(f"| QAT ({q['steps']} steps, lr {q['lr']:g}, {q['wall_s']:.0f} s) "
+                     f"| {q['metric']:.4f} | {_pct(q['gap'])} |")
     lines.append(f"| **shipped** ({r['chosen']}, float layers: {r['float_layers'] or 'none'}) "
                  f"| {r['final']:.4f} | {_pct(r['final_gap'])} |")
     lines += ["", f"Gate {_pct(r['gate'])}: {'passed' if r['gate_passed'] else 'MISSED'}."]

@@ -15,8 +15,8 @@ from copytrace.quant.config import CALIBRATION_METHODS
 
 
 def run(weights: Path, net: "dict | None", data: Path, size: int, device: str, method: str,
-        calibration: str, qat_steps: int, qat_lr: float, qat_batch: int, gate: float,
-        sensitivity: bool):
+        calibration: str, qat_steps: int, qat_lrs: "tuple[float, ...]", qat_batch: int,
+        gate: float, sensitivity: bool):
     """FP32 + PTQ (+ QAT) + sensitivity + mixed precision -> (fake-quant model, report)."""
     import torch
 
@@ -30,7 +30,7 @@ def run(weights: Path, net: "dict | None", data: Path, size: int, device: str, m
     fp32_model = load_fp32_model(weights, net)
     task = load_image_task(Path(data), size, device, qat_batch=qat_batch)
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
-    qat = FinetuneConfig(steps=qat_steps, lr=qat_lr) if method == "qat" else None
+    qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr) for lr in qat_lrs) if method == "qat" else ()
     model, report = quantize_model(fp32_model, task.evaluate, task.forward_loop, device, methods,
                                    task.qat_loss, qat, gate, sensitivity)
     report.update({"n_val_refs": int(len(task.val.refs)), "n_val_queries": int(len(task.val.queries)),
@@ -52,7 +52,8 @@ def main(argv: "list[str] | None" = None) -> int:
     p.add_argument("--method", choices=["ptq", "qat"], default="qat")
     p.add_argument("--calibration", choices=["auto", *CALIBRATION_METHODS], default="auto")
     p.add_argument("--qat-steps", type=int, default=500)
-    p.add_argument("--qat-lr", type=float, default=2e-5)
+    p.add_argument("--qat-lr", default="2e-5",
+                   help="comma-separated: one QAT run each, the best on validation is kept")
     p.add_argument("--qat-batch", type=int, default=256)
     p.add_argument("--gate", type=float, default=0.002)
     p.add_argument("--no-sensitivity", action="store_true")
@@ -62,7 +63,8 @@ def main(argv: "list[str] | None" = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
     spec = get_spec(a.model)
     _, model, report = run(a.weights, spec.training.get("net"), a.data, spec.input_size[0],
-                           a.device, a.method, a.calibration, a.qat_steps, a.qat_lr, a.qat_batch,
+                           a.device, a.method, a.calibration, a.qat_steps,
+                           tuple(float(v) for v in a.qat_lr.split(",")), a.qat_batch,
                            a.gate, not a.no_sensitivity)
     a.state.parent.mkdir(parents=True, exist_ok=True)
     save_state(model, report, a.state)
