@@ -63,7 +63,7 @@ TRAIN_SIDE = 160
 VAL_FRACTION = 0.053  # ~400 of ~7.5k; by hash of the id, so membership never shifts on append
 SHARD_IMAGES = 2000
 SIZE_BUDGET_B = 48 * 1024 * 1024  # train + val on disk: tar shards and manifests
-MANIFEST_RESERVE_B = 3 * 1024 * 1024  # compact JSON, ~350 B per image
+MANIFEST_RESERVE_B = 4608 * 1024  # compact JSON, ~530 B per image (measured)
 EVAL_MAX_SIDE = 640
 
 
@@ -254,11 +254,6 @@ def dedupe(recs: list[dict], against: list[dict] | None = None,
     return [r for r, k in zip(recs, keep) if k]
 
 
-def encode_crops(recs: list[dict], quality: int) -> list[bytes]:
-    return [st.jpeg_bytes(Image.frombytes("RGB", (TRAIN_SIDE, TRAIN_SIDE), r["blob"]), quality)
-            for r in recs]
-
-
 def _encode_chunk(args: tuple[list[bytes], int]) -> list[bytes]:
     blobs, quality = args
     return [st.jpeg_bytes(Image.frombytes("RGB", (TRAIN_SIDE, TRAIN_SIDE), b), quality)
@@ -315,30 +310,26 @@ def cmd_train(stage: Path, out: Path, workers: int, packages: list[str] | None) 
     train = [r for r in kept if not in_val(r)]
 
     # Fit the size budget: lower quality first (measured), then drop clip art (the least
-    # photo-like, most plentiful source) deterministically by hash.
-    chosen_q, sizes = None, None
+    # photo-like, most plentiful source) deterministically by hash; val is never dropped.
     budget = SIZE_BUDGET_B - MANIFEST_RESERVE_B
-    for q in (85, 80, 75, 70):
-        jpegs = encode_parallel(train + val, q, workers)
+    for chosen_q in (85, 80, 75, 70):
+        jpegs = encode_parallel(train + val, chosen_q, workers)
         total = sum(tar_member_size(b) for b in jpegs)
-        log.info("quality %d: %.1f MB as tar members for %d images", q, total / 2**20, len(jpegs))
-        if total <= budget or q == 70:
-            chosen_q, sizes = q, jpegs
+        log.info("quality %d: %.1f MB as tar members for %d images", chosen_q, total / 2**20, len(jpegs))
+        if total <= budget:
             break
-    dropped = 0
-    if total > budget:
-        order = sorted(range(len(train)), key=lambda i: (train[i]["package"] != "openclipart-png",
-                                                          hashlib.sha256(image_id(train[i]).encode()).hexdigest()))
-        drop = set()
-        for i in order:
-            if total <= budget:
-                break
-            drop.add(i)
-            total -= tar_member_size(sizes[i])
-        train = [r for i, r in enumerate(train) if i not in drop]
-        sizes = [b for i, b in enumerate(sizes[:len(sizes) - len(val)]) if i not in drop] + sizes[len(sizes) - len(val):]
-        dropped = len(drop)
-    jpeg_train, jpeg_val = sizes[:len(train)], sizes[len(train):]
+    jpeg_train, jpeg_val = jpegs[:len(train)], jpegs[len(train):]
+    drop: set[int] = set()
+    by_use = sorted(range(len(train)), key=lambda i: (train[i]["package"] != "openclipart-png",
+                                                       hashlib.sha256(image_id(train[i]).encode()).hexdigest()))
+    for i in by_use:
+        if total <= budget:
+            break
+        drop.add(i)
+        total -= tar_member_size(jpeg_train[i])
+    train = [r for i, r in enumerate(train) if i not in drop]
+    jpeg_train = [b for i, b in enumerate(jpeg_train) if i not in drop]
+    dropped = len(drop)
 
     tdir, vdir = out / "train", out / "val"
     for d in (tdir, vdir):
