@@ -9,7 +9,7 @@ CLI = [sys.executable, "-m", "copytrace"]
 
 
 def run(*args, env=None):
-    return subprocess.run(CLI + list(args), capture_output=True, text=True, env=env)
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, env=env, check=False)
 
 
 def test_add_query_list_show_remove(tmp_path, photo_paths):
@@ -28,7 +28,7 @@ def test_add_query_list_show_remove(tmp_path, photo_paths):
     r = run("query", "--db", db, "--json", "--min-score", "0", "--top-k", "2", str(photo_paths[0]))
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert [m["work_id"] for m in res["matches"]][0] == ids[0] and len(res["matches"]) == 2
+    assert next(m["work_id"] for m in res["matches"]) == ids[0] and len(res["matches"]) == 2
 
     r = run("list", "--db", db, "--json")
     assert {json.loads(line)["work_id"] for line in r.stdout.splitlines()} == set(ids)

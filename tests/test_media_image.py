@@ -43,7 +43,7 @@ def test_gif_first_frame(tmp_path):
     frames = [Image.new("RGB", (40, 40), c) for c in ((255, 0, 0), (0, 0, 255))]
     p = tmp_path / "anim.gif"
     frames[0].save(p, save_all=True, append_images=frames[1:])
-    r, g, b = load_image(str(p)).getpixel((20, 20))
+    r, _g, b = load_image(str(p)).getpixel((20, 20))
     assert r > 200 and b < 50
 
 

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
     from copytrace.engine import EngineConfig, Library
 
 
-def open(db: "str | None" = None, config: "EngineConfig | None" = None) -> "Library":  # noqa: A001
+def open(db: str | None = None, config: EngineConfig | None = None) -> Library:
     """Open (or create) a copytrace library at ``db`` (a directory). See ``Library``."""
-    from copytrace.engine import EngineConfig, Library
+    from copytrace.engine import Library
 
     return Library.open(db, config)
 
 
-__all__ = ["open", "__version__"]
+__all__ = ["__version__", "open"]

@@ -10,11 +10,12 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
+from typing_extensions import Self
 
 from copytrace.errors import CopytraceError, MediaError, StoreError
 from copytrace.media.image import ImageLimits
@@ -120,13 +121,13 @@ class Library:
         self._audio_spec: AudioDescriptorSpec | None = None
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> "Library":
+    def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> Library:
         return cls(Store(db if db is not None else default_db_path()), config or EngineConfig())
 
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> "Library":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

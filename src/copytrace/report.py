@@ -41,12 +41,12 @@ def render_html(results: list[QueryResult], title: str = "copytrace report") -> 
     parts = [
         "<!doctype html><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
+        ("<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
         "section{border-top:1px solid #ccc;padding:1em 0}.row{display:flex;gap:1.5em;"
         "flex-wrap:wrap}figure{margin:0}img{max-width:320px;max-height:320px;display:block}"
         "figcaption{font-size:.85em;max-width:320px;word-break:break-all}.none{color:#777}"
         ".match{color:#a00;font-weight:bold}.noimg{width:160px;height:90px;background:#eee}"
-        "</style>",
+        "</style>"),
         f"<h1>{html.escape(title)}</h1>",
     ]
     for r in results:

@@ -21,7 +21,7 @@ class FaissIndex(ReferenceIndex):
         self._index = _index if _index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dims))
 
     @classmethod
-    def load(cls, path: str) -> "FaissIndex":
+    def load(cls, path: str) -> FaissIndex:
         faiss = _faiss()
         index = faiss.read_index(path)
         return cls(index.d, index)

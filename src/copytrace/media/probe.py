@@ -35,7 +35,7 @@ def _container(head: bytes) -> str | None:
         return "avi"
     if head.startswith(b"OggS"):
         return "ogg"
-    if head.startswith(b"\x00\x00\x01\xba") or head.startswith(b"\x00\x00\x01\xb3"):
+    if head.startswith((b"\x00\x00\x01\xba", b"\x00\x00\x01\xb3")):
         return "mpeg"
     if head[:1] == b"\x47" and len(head) > 188 and head[188:189] == b"\x47":
         return "mpegts"

@@ -89,7 +89,7 @@ class DescriptorSpec:
         return d
 
     @classmethod
-    def from_file(cls, path: Path) -> "DescriptorSpec":
+    def from_file(cls, path: Path) -> DescriptorSpec:
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
@@ -112,7 +112,15 @@ def models_dir() -> Path:
 
 def list_specs(directory: Path | None = None) -> list[DescriptorSpec]:
     d = Path(directory or models_dir())
-    return [DescriptorSpec.from_file(p) for p in sorted(d.glob("*.json"))]
+    return [DescriptorSpec.from_file(p) for p in sorted(d.glob("*.json")) if not _is_audio_entry(p)]
+
+
+def _is_audio_entry(path: Path) -> bool:
+    """Audio entries (models/audio_spec.py) share this folder under their own contract."""
+    try:
+        return json.loads(Path(path).read_text()).get("media") == "audio"
+    except (OSError, ValueError):
+        return False
 
 
 def get_spec(name: str, directory: Path | None = None) -> DescriptorSpec:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 PRECISIONS = ("fp32", "int8")
 
 
-def prepare_images(images: "list[Image.Image]", spec: "DescriptorSpec") -> np.ndarray:
+def prepare_images(images: list[Image.Image], spec: DescriptorSpec) -> np.ndarray:
     """RGB PIL images -> float32 NCHW batch, resized and normalised as the spec says."""
     from PIL import Image
 
@@ -43,14 +44,14 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
 class Encoder(ABC):
     """Turns a preprocessed batch into L2-normalised descriptors."""
 
-    spec: "DescriptorSpec"
+    spec: DescriptorSpec
     precision: str
 
     @abstractmethod
     def encode(self, batch: np.ndarray) -> np.ndarray:
         """float32 [N, 3, H, W] -> float32 [N, dims], unit L2 norm."""
 
-    def encode_images(self, images: "list[Image.Image]", batch_size: int = 32) -> np.ndarray:
+    def encode_images(self, images: list[Image.Image], batch_size: int = 32) -> np.ndarray:
         if not images:
             return np.zeros((0, self.spec.dims), dtype=np.float32)
         parts = [
@@ -72,7 +73,7 @@ def register_backend(name: str) -> Callable:
 
 
 def load_encoder(
-    spec: "DescriptorSpec", backend: str = "openvino", precision: str = "fp32", threads: int = 0
+    spec: DescriptorSpec, backend: str = "openvino", precision: str = "fp32", threads: int = 0
 ) -> Encoder:
     """Build an encoder. ``threads=0`` lets the runtime choose."""
     if precision not in PRECISIONS:

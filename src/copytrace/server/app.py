@@ -29,7 +29,7 @@ MAX_UPLOAD_BYTES = 512 * 1024 * 1024
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "CopytraceServer"
+    server: CopytraceServer
 
     def log_message(self, fmt: str, *args) -> None:
         log.info("%s %s", self.address_string(), fmt % args)
@@ -71,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
         return Path(tmp), {**params, "filename": name, "sha256": h.hexdigest()}
 
     # -- routes -----------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         path = urlparse(self.path).path
         lib = self.server.library
         if path in ("/", "/index.html"):
@@ -90,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {path}")
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         path = urlparse(self.path).path
         if not path.startswith("/api/works/"):
             return self._error(404, f"no route {path}")
@@ -100,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
         except UnknownWorkError as e:
             self._error(404, str(e))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         path = urlparse(self.path).path
         lib = self.server.library
         if path not in ("/api/query", "/api/works"):

@@ -120,7 +120,7 @@ class Store:
             return None
         try:
             return FaissIndex.load(str(path))
-        except Exception as e:  # a damaged cache is rebuilt from the catalogue, never trusted
+        except (RuntimeError, OSError) as e:  # a damaged cache is rebuilt, never trusted
             log.warning("index file %s unreadable (%s); rebuilding from the catalogue", path, e)
             return None
 
