@@ -306,6 +306,13 @@ def score_predictions(
             "unregistered_above": round(float(np.mean(top1[unreg] >= threshold)), 6)
             if unreg.size else None,
         }
+    # Where a threshold would have to sit for stricter precision targets (calibration aid).
+    report["operating_points"] = {
+        f"p{round(100 * p)}": {"threshold": op.threshold if np.isfinite(op.threshold) else None,
+                               "recall": round(op.recall, 6)}
+        for p in (0.9, 0.95, 0.99)
+        for op in [recall_at_precision(pr, p)]
+    }
     report["unregistered_above_p90_threshold"] = (
         round(float(np.mean(top1[unreg] >= p90.threshold)), 6) if unreg.size else None
     )

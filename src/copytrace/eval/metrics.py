@@ -165,7 +165,8 @@ class CopyDetectionScores:
         return {
             "micro_ap": round(self.micro_ap, 6),
             "recall_at_p90": round(self.recall_at_p90, 6),
-            "threshold_at_p90": self.threshold_at_p90,
+            # None when no threshold reaches 90% precision (JSON has no infinity).
+            "threshold_at_p90": self.threshold_at_p90 if np.isfinite(self.threshold_at_p90) else None,
             "rank1": round(self.rank1, 6),
             "n_predictions": self.n_predictions,
             "n_true_pairs": self.n_true_pairs,
