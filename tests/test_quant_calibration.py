@@ -6,9 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from copytrace.quant import QuantConfig, calibrate, prepare  # noqa: E402
-from copytrace.quant.calibration import amax_from_histogram  # noqa: E402
-from copytrace.quant.quantizer import TensorQuantizer  # noqa: E402
+from copytrace.quant import QuantConfig, calibrate, prepare
+from copytrace.quant.calibration import amax_from_histogram
+from copytrace.quant.quantizer import TensorQuantizer
 
 
 def _hist(values: np.ndarray, bins: int = 2048):

@@ -8,9 +8,7 @@ import pytest
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 
-from tests._quant_fixtures import SIZE, retrieval_set, trained_small_net  # noqa: E402
-
-from copytrace.quant import (  # noqa: E402
+from copytrace.quant import (
     QuantConfig,
     calibrate,
     check_tensorrt_rules,
@@ -18,6 +16,7 @@ from copytrace.quant import (  # noqa: E402
     export,
     prepare,
 )
+from tests._quant_fixtures import SIZE, retrieval_set, trained_small_net
 
 
 @pytest.fixture(scope="module")

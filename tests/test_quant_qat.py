@@ -5,9 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests._quant_fixtures import small_net  # noqa: E402
-
-from copytrace.quant import (  # noqa: E402
+from copytrace.quant import (
     FinetuneConfig,
     QuantConfig,
     calibrate,
@@ -17,7 +15,8 @@ from copytrace.quant import (  # noqa: E402
     layer_sensitivity,
     prepare,
 )
-from copytrace.quant.quantizer import TensorQuantizer  # noqa: E402
+from copytrace.quant.quantizer import TensorQuantizer
+from tests._quant_fixtures import small_net
 
 
 def test_fold_batchnorm_is_exact():

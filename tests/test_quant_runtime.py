@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from tests._quant_fixtures import small_net  # noqa: E402
+from tests._quant_fixtures import small_net
 
 
 @pytest.fixture

@@ -33,4 +33,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'copytrace.quant' has no attribute {name!r}")
 
 
-__all__ = ["CALIBRATION_METHODS", "FinetuneConfig", "QuantConfig", *_LAZY]
+__all__ = [  # noqa: PLE0604 - the lazy names are strings too
+    "CALIBRATION_METHODS", "FinetuneConfig", "QuantConfig", *_LAZY,
+]

@@ -7,7 +7,7 @@ exact instead of re-binning on the fly.
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch

@@ -31,7 +31,7 @@ class QuantConfig:
         if self.num_bins < 256:
             raise ValueError("num_bins must be >= 256 so entropy/MSE search has 128-level room")
         if isinstance(self.float_layers, (str, bytes)):
-            raise ValueError("float_layers is a tuple of module names, not a single string")
+            raise TypeError("float_layers is a tuple of module names, not a single string")
 
 
 @dataclass(frozen=True)

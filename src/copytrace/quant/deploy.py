@@ -12,7 +12,7 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def export_stage(spec, fp32_model, qmodel, data: Path, out: "Path | None", bench_s: float,
+def export_stage(spec, fp32_model, qmodel, data: Path, out: Path | None, bench_s: float,
                  gate: float, fp32_metric: float) -> dict:
     from copytrace.models.registry import WEIGHTS_DIR
     from copytrace.quant.onnx_export import derive_u8, export
@@ -50,7 +50,7 @@ def export_stage(spec, fp32_model, qmodel, data: Path, out: "Path | None", bench
 
 
 def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) -> dict:
-    from copytrace.quant.image_task import load_val_set, preprocess, uap_from_descriptors
+    from copytrace.quant.image_task import load_val_set, uap_from_descriptors
 
     val = load_val_set(data)
     size = spec.input_size[0]
@@ -71,15 +71,15 @@ def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) ->
     parity = {}
     for k in ("openvino-int8", "onnxruntime-int8-u8"):
         cos = np.concatenate([(desc[k][s] * ref[s]).sum(1) for s in ("refs", "queries")])
-        top1 = lambda d: (d["queries"] @ d["refs"].T).argmax(1)  # noqa: E731
+        top1 = lambda d: (d["queries"] @ d["refs"].T).argmax(1)
         parity[k] = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
                      "top1_agreement": float((top1(desc[k]) == top1(ref)).mean())}
     fp32_ov = uap["openvino-fp32"]
     return {
         "uap_by_runtime": uap, "fp32_torch": fp32_metric,
         "gap_by_runtime": {k: (fp32_ov - v) / fp32_ov for k, v in uap.items()},
-        "parity_vs_torch_fakequant": parity, "n_val_refs": int(len(val.refs)),
-        "n_val_queries": int(len(val.queries)),
+        "parity_vs_torch_fakequant": parity, "n_val_refs": len(val.refs),
+        "n_val_queries": len(val.queries),
     }
 
 

@@ -19,7 +19,7 @@ from copytrace.quant._graph import (
 INPUT_NAME, OUTPUT_NAME = "images", "descriptors"
 
 
-def export(model, path: "str | Path", input_size: tuple[int, int], opset: int = 17) -> Path:
+def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17) -> Path:
     """Trace ``model`` (prepared + calibrated) to ``path``; dynamic batch, input ``images``."""
     import onnx
     import torch
@@ -48,7 +48,7 @@ def export(model, path: "str | Path", input_size: tuple[int, int], opset: int = 
 
 
 def derive_u8(
-    path_in: "str | Path", path_out: "str | Path", ort_rewrite: bool = True, exact: bool = True
+    path_in: str | Path, path_out: str | Path, ort_rewrite: bool = True, exact: bool = True
 ) -> dict:
     """Write the ONNX Runtime variant: activations uint8 with zero point 128.
 

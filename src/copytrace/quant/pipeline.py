@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -26,10 +26,10 @@ def quantize_model(
     fp32_model: nn.Module,
     evaluate: Callable[[nn.Module], float],
     forward_loop: Callable[[nn.Module], None],
-    device: "str | torch.device" = "cpu",
+    device: str | torch.device = "cpu",
     methods: tuple[str, ...] = CALIBRATION_METHODS,
-    qat_loss: "Callable[[nn.Module, int], torch.Tensor] | None" = None,
-    qat: "tuple[FinetuneConfig, ...]" = (),
+    qat_loss: Callable[[nn.Module, int], torch.Tensor] | None = None,
+    qat: tuple[FinetuneConfig, ...] = (),
     gate: float = 0.002,
     sensitivity: bool = True,
     max_float_layers: int = 4,

@@ -9,6 +9,7 @@ folded conv, so nothing is lost by not simulating the fold (which TensorRT advis
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
 
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """Fold every BatchNorm2d that directly follows a Conv2d inside a Sequential (in place)."""
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
         names = list(seq._modules)
-        for a, b in zip(names, names[1:]):
+        for a, b in pairwise(names):
             conv, bn = seq._modules[a], seq._modules[b]
             if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
                 continue
@@ -44,7 +45,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
-def prepare(model: nn.Module, config: QuantConfig = QuantConfig()) -> nn.Module:
+def prepare(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
     """Return a copy of ``model`` (put in eval mode) with fake quantizers inserted.
 
     Conv2d/Linear become Quant* layers (per-tensor input quantizer, per-channel weight
@@ -53,6 +54,7 @@ def prepare(model: nn.Module, config: QuantConfig = QuantConfig()) -> nn.Module:
     """
     from copytrace.models.resnet import ResidualAdd
 
+    config = config or QuantConfig()
     model = copy.deepcopy(model).eval()
     if config.fold_bn:
         fold_batchnorm(model)
@@ -77,7 +79,7 @@ def quant_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, QUANT_TYPES)]
 
 
-def set_float_layers(model: nn.Module, names: "tuple[str, ...] | list[str]") -> None:
+def set_float_layers(model: nn.Module, names: tuple[str, ...] | list[str]) -> None:
     """Enable every quantizer except those of the named layers (mixed precision)."""
     known = dict(quant_layers(model))
     unknown = sorted(set(names) - set(known))
@@ -88,7 +90,7 @@ def set_float_layers(model: nn.Module, names: "tuple[str, ...] | list[str]") -> 
             q.enabled = name not in names
 
 
-def enable_only(model: nn.Module, names: "set[str]") -> None:
+def enable_only(model: nn.Module, names: set[str]) -> None:
     """Quantize only the named layers (per-layer sensitivity)."""
     for name, layer in quant_layers(model):
         for q in quantizers_of(layer):

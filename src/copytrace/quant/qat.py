@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -29,12 +29,13 @@ def cosine_lr_factor(step: int, config: FinetuneConfig) -> float:
 def finetune(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, int], torch.Tensor],
-    config: FinetuneConfig = FinetuneConfig(),
+    config: FinetuneConfig | None = None,
 ) -> list[float]:
     """Fine-tune a prepared, calibrated model in place; returns the loss per step.
 
     ``loss_fn(model, step)`` draws its own batch and returns a scalar loss.
     """
+    config = config or FinetuneConfig()
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")

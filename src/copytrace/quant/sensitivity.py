@@ -7,8 +7,8 @@ back to float one at a time until it passes, so a worse model is never shipped s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import nn
 
@@ -30,7 +30,7 @@ def relative_gap(reference: float, metric: float) -> float:
 
 def layer_sensitivity(
     model: nn.Module, evaluate: Callable[[nn.Module], float], reference: float,
-    float_layers: "tuple[str, ...]" = (),
+    float_layers: tuple[str, ...] = (),
 ) -> list[LayerSensitivity]:
     """Quantize one layer at a time; most sensitive first. Restores ``float_layers`` after."""
     out = []

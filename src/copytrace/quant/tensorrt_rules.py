@@ -17,7 +17,7 @@ _FORBIDDEN_SUFFIXES = ("Integer",)
 _FORBIDDEN_PREFIXES = ("QLinear", "DynamicQuantize")
 
 
-def check_tensorrt_rules(path: "str | Path") -> list[str]:
+def check_tensorrt_rules(path: str | Path) -> list[str]:
     """Return human-readable violations (empty list: the file follows the rules)."""
     import onnx
     from onnx import numpy_helper

@@ -14,8 +14,8 @@ from pathlib import Path
 from copytrace.quant.config import CALIBRATION_METHODS
 
 
-def run(weights: Path, net: "dict | None", data: Path, size: int, device: str, method: str,
-        calibration: str, qat_steps: int, qat_lrs: "tuple[float, ...]", qat_batch: int,
+def run(weights: Path, net: dict | None, data: Path, size: int, device: str, method: str,
+        calibration: str, qat_steps: int, qat_lrs: tuple[float, ...], qat_batch: int,
         gate: float, sensitivity: bool):
     """FP32 + PTQ (+ QAT) + sensitivity + mixed precision -> (fake-quant model, report)."""
     import torch
@@ -33,13 +33,13 @@ def run(weights: Path, net: "dict | None", data: Path, size: int, device: str, m
     qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr) for lr in qat_lrs) if method == "qat" else ()
     model, report = quantize_model(fp32_model, task.evaluate, task.forward_loop, device, methods,
                                    task.qat_loss, qat, gate, sensitivity)
-    report.update({"n_val_refs": int(len(task.val.refs)), "n_val_queries": int(len(task.val.queries)),
+    report.update({"n_val_refs": len(task.val.refs), "n_val_queries": len(task.val.queries),
                    "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                    "torch": torch.__version__, "input_size": size})
     return fp32_model, model, report
 
 
-def main(argv: "list[str] | None" = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from copytrace.models.registry import get_spec
     from copytrace.quant.pipeline import save_state
 

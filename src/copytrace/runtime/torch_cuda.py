@@ -14,7 +14,7 @@ from copytrace.errors import ModelError
 from copytrace.runtime.base import Encoder, l2_normalise, register_backend
 
 
-def load_descriptor_net(spec, path: "Path | None" = None):
+def load_descriptor_net(spec, path: Path | None = None):
     """DescriptorNet (BN folded into conv biases) with weights read from an FP32 ONNX file."""
     import onnx
     import torch
