@@ -1,8 +1,11 @@
 """Descriptor throughput, FP32 vs INT8, per runtime, at batch 1 and 32, with peak memory.
 
-Every (runtime, precision, batch) cell runs in its own subprocess so peak RSS is that cell's
-alone; the cells of one invocation share the machine state, so ratios come from one run.
-Throughput is the median over repeated timed calls after warm-up.
+Two kinds of measurement, all in one invocation:
+* ratios: per (runtime, batch), one subprocess loads the FP32 and the INT8 encoder and calls
+  them alternately (copytrace.quant.speed.paired_throughput, medians), so load from other
+  processes on a shared machine hits both alike;
+* peak memory: every (runtime, precision, batch) cell in its own subprocess, so its peak RSS
+  (and its own median rate) is that cell's alone.
 
     python bench/speed.py --model ct-image-r18s --json out/speed.json
     python bench/speed.py --fp32 a.onnx --int8 a.int8.onnx --int8-u8 a.int8-u8.onnx --size 160
@@ -73,6 +76,20 @@ def run_cell(args) -> dict:
     }
 
 
+def run_pair(args) -> dict:
+    from copytrace.quant.speed import paired_throughput
+    from copytrace.runtime import load_encoder
+
+    spec = _spec(args)
+    if args.size:
+        spec = replace(spec, input_size=(args.size, args.size))
+    encs = {p: load_encoder(spec, args.backend, p, threads=args.threads) for p in ("fp32", "int8")}
+    r = paired_throughput({p: e.encode for p, e in encs.items()}, args.batch,
+                          tuple(spec.input_size), min_s=args.min_s)
+    return {"backend": args.backend, "batch": args.batch, "fp32_per_s": r["fp32"],
+            "int8_per_s": r["int8"], "int8_over_fp32": r["int8"] / r["fp32"]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--model", help="registry name (uses its fp32/int8/int8-u8 files)")
@@ -85,12 +102,16 @@ def main() -> None:
     ap.add_argument("--min-s", type=float, default=4.0, help="timed seconds per cell (about)")
     ap.add_argument("--json", help="write results here")
     ap.add_argument("--cell", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--pair", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--backend"), ap.add_argument("--precision"), ap.add_argument("--batch", type=int)
     args = ap.parse_args()
     if not args.model and not all((args.fp32, args.int8, args.int8_u8)):
         ap.error("give --model, or all of --fp32 --int8 --int8-u8")
     if args.cell:
         print(json.dumps(run_cell(args)))
+        return
+    if args.pair:
+        print(json.dumps(run_pair(args)))
         return
     base = [sys.executable, __file__]
     for k in ("model", "fp32", "int8", "int8_u8"):
@@ -111,13 +132,14 @@ def main() -> None:
                   f"{row['descriptors_per_s']:9.1f} desc/s  peak {row['peak_rss_mb']:7.1f} MB",
                   flush=True)
     ratios = {}
-    for r in rows:
-        if r["precision"] == "int8":
-            f = next(x for x in rows if x["backend"] == r["backend"] and x["batch"] == r["batch"]
-                     and x["precision"] == "fp32")
-            ratios[f"{r['backend']}@{r['batch']}"] = r["descriptors_per_s"] / f["descriptors_per_s"]
-    for k, v in ratios.items():
-        print(f"INT8/FP32 {k}: {v:.2f}x")
+    for batch in [int(b) for b in args.batches.split(",")]:
+        for backend in ("openvino", "onnxruntime"):
+            cmd = base + ["--pair", "--backend", backend, "--batch", str(batch)]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            ratios[f"{backend}@{batch}"] = r
+            print(f"paired {backend:12s} batch {batch:3d}: fp32 {r['fp32_per_s']:8.1f}/s  "
+                  f"int8 {r['int8_per_s']:8.1f}/s  INT8/FP32 {r['int8_over_fp32']:.2f}x", flush=True)
     result = {"machine": platform.processor() or platform.machine(), "cpu": _cpu_name(),
               "rows": rows, "int8_over_fp32": ratios}
     if args.json:
