@@ -34,6 +34,7 @@ from copytrace.eval.image_bench import (
     exact_topk,
     list_images,
     score_predictions,
+    work_groups_from_manifest,
 )
 from copytrace.models.registry import DescriptorSpec, get_spec
 
@@ -254,7 +255,9 @@ def main() -> None:
                          min_refs=args.min_refs, n_background=args.n_background, seed=args.seed)
     distract = list_images(args.distract_dir) if args.distract_dir else []
     t0 = time.perf_counter()
-    image_set = build_image_set(list_images(args.eval_dir), distract, out / "set", cfg, args.workers)
+    groups = work_groups_from_manifest(args.eval_dir)
+    image_set = build_image_set(list_images(args.eval_dir), distract, out / "set", cfg, args.workers,
+                                groups)
     log.info("set ready in %.1f s: %s", time.perf_counter() - t0, image_set.manifest["counts"])
 
     results: dict = {

@@ -28,7 +28,7 @@ import numpy as np
 import copytrace
 from copytrace.engine import DEFAULT_MIN_SCORE, EngineConfig
 from copytrace.eval import edits
-from copytrace.eval.image_bench import list_images
+from copytrace.eval.image_bench import list_images, work_groups_from_manifest
 from copytrace.media.image import load_image
 
 log = logging.getLogger("bench.library")
@@ -90,10 +90,19 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     rng = np.random.default_rng(args.seed)
-    pool = list_images(args.eval_dir)
-    pool = [pool[i] for i in rng.permutation(len(pool))]
-    unreg_sources = pool[: args.n_unregistered]
-    refs = pool[args.n_unregistered : args.n_unregistered + args.n_refs]
+    # Versions of one work (wallpaper sizes, frames of a clip) stay on one side of the split,
+    # and a copy is found when the top match is any registered version of its work.
+    group = work_groups_from_manifest(args.eval_dir)
+    works: dict[str, list[str]] = {}
+    for p in list_images(args.eval_dir):
+        works.setdefault(group.get(p, p), []).append(p)
+    ids = sorted(works)
+    pool = [p for i in rng.permutation(len(ids)) for p in works[ids[i]]]
+    cut = args.n_unregistered
+    while 0 < cut < len(pool) and group.get(pool[cut], pool[cut]) == group.get(pool[cut - 1], pool[cut - 1]):
+        cut += 1
+    unreg_sources = pool[:cut][: args.n_unregistered]
+    refs = pool[cut : cut + args.n_refs]
     n_eval_refs = len(refs)
     if len(refs) < args.n_refs:
         if not args.distract_dir:
@@ -132,7 +141,7 @@ def main() -> None:
         above = top is not None and top.score >= DEFAULT_MIN_SCORE
         fam = fams.setdefault(family, {"copies": [], "unregistered_above": []})
         if is_copy:
-            ok = top is not None and top.path == str(Path(src).resolve())
+            ok = top is not None and group.get(top.path, top.path) == group.get(src, src)
             rank1.append(ok)
             fam["copies"].append(ok and above)
         else:

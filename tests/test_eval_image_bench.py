@@ -120,3 +120,34 @@ def test_scoring_an_oracle_and_a_confused_method(pools, tmp_path):
     assert bad["overall"]["rank1"] == 1.0  # copies still rank right...
     assert bad["overall"]["micro_ap"] < 0.8  # ...but the pooled ranking pays for the FPs
     assert bad["at_threshold"]["precision"] == pytest.approx(8 / 12)
+
+
+def test_versions_of_one_work_stay_together(pools, tmp_path):
+    """Files of one wallpaper (several aspect ratios) are one work: never split, all true refs."""
+    import json
+
+    from copytrace.eval.image_bench import work_groups_from_manifest
+
+    eval_paths, distract = pools
+    d = Path(eval_paths[0]).parent
+    recs = [
+        {"file": Path(p).name, "package": "plasma-workspace-wallpapers",
+         "source_path": f"usr/share/wallpapers/W{k // 3}/contents/images/{k}.jpg"}
+        for k, p in enumerate(eval_paths)
+    ]
+    (d / "manifest.json").write_text(json.dumps({"images": recs}))
+    try:
+        groups = work_groups_from_manifest(d)
+    finally:
+        (d / "manifest.json").unlink()
+    assert len(set(groups.values())) == 4
+    s = build_image_set(eval_paths, distract, tmp_path / "set", CFG, workers=1, groups=groups)
+    ref_works = {groups[p] for p in s.refs if p in groups}
+    for q in s.queries:
+        if q.ref is None:
+            assert groups[q.source] not in ref_works
+    gt = s.gt_pairs()
+    for i, q in enumerate(s.queries):
+        if q.ref is not None:
+            siblings = {j for j, p in enumerate(s.refs) if groups.get(p) == groups[q.source]}
+            assert {j for qi, j in gt if qi == i} == siblings and len(siblings) == 3

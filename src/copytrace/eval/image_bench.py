@@ -12,6 +12,11 @@ The set (built once per seed and cached):
 Images mixed into a query (image overlays, picture-in-picture backgrounds) come from the
 held-out pool, never from the references, so a query never contains a second registered work.
 
+Some eval images are versions of one work (a wallpaper shipped at several aspect ratios, frames
+of one clip, one test photo at several sizes). ``groups`` maps each such image to its work: the
+split keeps a work on one side (an unregistered query never has a registered sibling), and a
+copy query's true references are all registered images of its work.
+
 Any method that yields ``(query index, reference index, score)`` predictions is scored the same
 way by ``score_predictions``: our descriptor, PDQ, pHash.
 """
@@ -21,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,7 +44,7 @@ from copytrace.eval.metrics import (
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
-SET_VERSION = 2
+SET_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -85,9 +91,21 @@ class ImageSet:
     queries: tuple[Query, ...]
     background: tuple[str, ...]
     manifest: dict
+    ref_groups: tuple[str, ...] = ()
 
     def gt_pairs(self) -> set[tuple[int, int]]:
-        return {(i, q.ref) for i, q in enumerate(self.queries) if q.ref is not None}
+        """(query, reference) pairs that are copies: every registered image of the query's work."""
+        members: dict[str, list[int]] = {}
+        for j, g in enumerate(self.ref_groups):
+            members.setdefault(g, []).append(j)
+        pairs = set()
+        for i, q in enumerate(self.queries):
+            if q.ref is None:
+                continue
+            group = self.ref_groups[q.ref] if self.ref_groups else None
+            pairs.update((i, j) for j in members.get(group, [q.ref]))
+            pairs.add((i, q.ref))
+        return pairs
 
     def write_lists(self, directory: Path) -> None:
         """Plain path lists (one per line) for peer runners in other venvs."""
@@ -105,6 +123,32 @@ def list_images(directory: str | os.PathLike) -> list[str]:
         str(p.resolve()) for p in root.rglob("*")
         if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
     )
+
+
+# Source paths (from the eval manifest) whose images are versions of one work; group 1 names it.
+WORK_GROUP_PATTERNS = (
+    re.compile(r"^(.*/wallpapers/[^/]+)/contents/images/"),  # one wallpaper, many aspect ratios
+    re.compile(r"^(.*/video_frames)/"),  # frames of one clip
+    re.compile(r"^(.*/video_annotation/data_annotated)/"),
+    re.compile(r"^(.*/jxl/flower)/"),  # one test photo at several sizes and crops
+)
+
+
+def work_groups_from_manifest(image_dir: str | os.PathLike) -> dict[str, str]:
+    """Map image path -> work id, from ``<image_dir>/manifest.json`` (stage_images.py's)."""
+    mf = Path(image_dir) / "manifest.json"
+    if not mf.is_file():
+        return {}
+    groups = {}
+    for rec in json.loads(mf.read_text()).get("images", []):
+        src = f"{rec.get('package', '')}:{rec.get('source_path', '')}"
+        for pat in WORK_GROUP_PATTERNS:
+            m = pat.match(rec.get("source_path", ""))
+            if m:
+                src = f"{rec.get('package', '')}:{m.group(1)}"
+                break
+        groups[str((Path(image_dir) / rec["file"]).resolve())] = src
+    return groups
 
 
 def _digest(paths: list[str]) -> str:
@@ -145,12 +189,19 @@ def build_image_set(
     out_dir: str | os.PathLike,
     cfg: ImageSetConfig = ImageSetConfig(),
     workers: int = 2,
+    groups: dict[str, str] | None = None,
 ) -> ImageSet:
-    """Draw the set from ``eval_paths`` (+ distractors) and write the query images; cached."""
+    """Draw the set from ``eval_paths`` (+ distractors) and write the query images; cached.
+
+    ``groups`` maps eval paths to work ids (see ``work_groups_from_manifest``); paths not in it
+    are works of their own.
+    """
     root = Path(out_dir)
+    group_of = {p: (groups or {}).get(p, p) for p in eval_paths}
     key = {
         "version": SET_VERSION, "config": {**asdict(cfg), "families": list(cfg.families)},
         "eval_digest": _digest(eval_paths), "distract_digest": _digest(distract_paths),
+        "groups_digest": hashlib.sha256(json.dumps(sorted(group_of.items())).encode()).hexdigest()[:16],
     }
     cached = load_image_set(root)
     if cached is not None and cached.manifest.get("key") == key:
@@ -158,13 +209,20 @@ def build_image_set(
         return cached
 
     rng = np.random.default_rng(cfg.seed)
-    pool = [eval_paths[i] for i in rng.permutation(len(eval_paths))]
+    works: dict[str, list[str]] = {}
+    for p in eval_paths:
+        works.setdefault(group_of[p], []).append(p)
+    work_ids = sorted(works)
+    pool = [p for i in rng.permutation(len(work_ids)) for p in works[work_ids[i]]]
     distract = [distract_paths[i] for i in rng.permutation(len(distract_paths))]
     # Held-out eval images: the sources of unregistered queries and the "other" images mixed
-    # into queries. A third of the pool at most, so most eval images stay references.
+    # into queries. A third of the pool at most, so most eval images stay references; the cut
+    # moves to a work boundary so no work is on both sides.
     n_held = min(max(cfg.n_unregistered, 2), len(pool) // 3)
-    if n_held < 2:
-        raise ValueError(f"only {len(pool)} eval images: need at least 6")
+    while 0 < n_held < len(pool) and group_of[pool[n_held]] == group_of[pool[n_held - 1]]:
+        n_held += 1
+    if n_held < 2 or n_held >= len(pool):
+        raise ValueError(f"only {len(pool)} eval images in {len(works)} works: need more")
     held, eval_refs = pool[:n_held], pool[n_held:]
     n_pad = max(0, cfg.min_refs - len(eval_refs))
     if n_pad > len(distract):
@@ -214,14 +272,19 @@ def build_image_set(
             "held_out_sources": n_held, "background": len(background),
         },
     }
+    ref_groups = [group_of.get(p, p) for p in refs]
+    manifest["counts"]["eval_works_with_several_refs"] = sum(
+        1 for g in set(ref_groups) if ref_groups.count(g) > 1
+    )
     data = {
         "manifest": manifest, "refs": refs, "background": background,
-        "queries": [asdict(q) for q in queries],
+        "queries": [asdict(q) for q in queries], "ref_groups": ref_groups,
     }
     tmp = root / "set.json.tmp"
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, root / "set.json")
-    return ImageSet(str(root), tuple(refs), tuple(queries), tuple(background), manifest)
+    return ImageSet(str(root), tuple(refs), tuple(queries), tuple(background), manifest,
+                    tuple(ref_groups))
 
 
 def load_image_set(out_dir: str | os.PathLike) -> ImageSet | None:
@@ -233,7 +296,7 @@ def load_image_set(out_dir: str | os.PathLike) -> ImageSet | None:
     if not all(os.path.isfile(q.path) for q in queries):
         return None
     return ImageSet(str(out_dir), tuple(data["refs"]), queries, tuple(data["background"]),
-                    data["manifest"])
+                    data["manifest"], tuple(data.get("ref_groups", data["refs"])))
 
 
 # --- search ---------------------------------------------------------------------------------
