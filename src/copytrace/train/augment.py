@@ -425,8 +425,3 @@ def normalise(x: torch.Tensor, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Te
     s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
     return (x - m) / s
 
-
-def replace_mixing(cfg: EditConfig, p_mixup: float, p_cutmix: float) -> EditConfig:
-    from dataclasses import replace
-
-    return replace(cfg, p_mixup=p_mixup, p_cutmix=p_cutmix)
