@@ -2,11 +2,14 @@
 
 Reference windows sit every ``spec.hop_s`` (0.5 s), query windows every ``spec.query_hop_s``
 (0.1 s). Each query window's nearest reference windows propose (track, offset) pairs, offset =
-reference start - query start. Each proposal is scored by the *sequence similarity*: the mean
-cosine between the query windows and the reference windows they land on at that offset (every
-query window whose shifted start falls on the reference grid). The best proposal wins; its
-offset is refined between grid points from the scores of its neighbours. A query whose best
-sequence similarity is under the calibrated threshold matches nothing.
+reference start - query start. Each proposal is scored by its *sequence similarity*: every
+query window is compared with the reference window nearest to where the offset puts it (the
+model is trained to tolerate +-0.2 s misplacement), and the cosines are averaged over all
+query windows, so windows that fall outside the reference or on its silent parts count as 0.
+The best proposal wins; its offset is then fixed to within one query hop by the query windows
+that land exactly on reference windows, and refined between grid points by a parabola.
+The reported similarity subtracts ``spec.length_penalty / sqrt(n)`` (short queries have
+higher chance matches); under ``spec.threshold_similarity`` it is no match.
 
 This is the glue the benchmark needs; the engine integrates audio through its own index and
 aligner (issue 5).
@@ -24,13 +27,15 @@ from copytrace.models.audio_spec import AudioDescriptorSpec
 class AudioHit:
     track: str
     offset_s: float  # reference time = query time + offset_s
-    similarity: float  # sequence similarity (mean aligned cosine)
+    similarity: float  # evidence-adjusted sequence similarity
+    raw_similarity: float  # mean cosine over all query windows
     n_windows: int
     score: float
+    support: float = 0.0  # share of query windows whose kNN agrees with the alignment
 
 
 class AudioReferenceIndex:
-    """faiss inner-product index over reference windows, plus the per-track window grid."""
+    """faiss inner-product index over reference windows, plus each track's window grid."""
 
     def __init__(self, spec: AudioDescriptorSpec) -> None:
         import faiss
@@ -40,18 +45,19 @@ class AudioReferenceIndex:
         self.tracks: list[str] = []
         self._track_of: list[np.ndarray] = []
         self._slot_of: list[np.ndarray] = []
-        self._first_row: list[int] = []
-        self._n_slots: list[int] = []
+        self._row_of_slot: list[np.ndarray] = []  # per track: slot -> global row, -1 = none
         self._vectors: list[np.ndarray] = []
+        self._cache = None
 
     def add(self, track: str, starts_s: np.ndarray, vectors: np.ndarray) -> None:
         slots = np.round(np.asarray(starts_s) / self.spec.hop_s).astype(np.int64)
-        if len(slots) and (np.any(np.diff(slots) != 1) or slots[0] != 0):
-            raise ValueError("reference windows must start at 0 and follow the index hop")
+        if len(slots) and (np.any(np.diff(slots) <= 0) or slots[0] < 0):
+            raise ValueError("reference windows must be on the index hop grid, in order")
         t = len(self.tracks)
+        rows = np.full(int(slots[-1]) + 1 if len(slots) else 0, -1, dtype=np.int64)
+        rows[slots] = self._index.ntotal + np.arange(len(slots))
         self.tracks.append(track)
-        self._first_row.append(self._index.ntotal)
-        self._n_slots.append(len(slots))
+        self._row_of_slot.append(rows)
         self._track_of.append(np.full(len(slots), t, dtype=np.int32))
         self._slot_of.append(slots.astype(np.int32))
         v = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -64,27 +70,37 @@ class AudioReferenceIndex:
         return int(self._index.ntotal)
 
     def nbytes(self) -> int:
-        """Bytes held per window: the vector and its (track, slot) address."""
+        """Bytes held per window: the float32 vector and its (track, slot) address."""
         return self.ntotal * (self.spec.dims * 4 + 8)
 
     def _tables(self):
-        if getattr(self, "_cache", None) is None:
+        if self._cache is None:
             self._cache = (np.concatenate(self._track_of), np.concatenate(self._slot_of),
-                           np.concatenate(self._vectors), np.asarray(self._first_row),
-                           np.asarray(self._n_slots))
+                           np.concatenate(self._vectors))
         return self._cache
 
+    def _sims(self, ti: int, pos: np.ndarray, q: np.ndarray, allv: np.ndarray) -> np.ndarray:
+        """Cosine of each query window with the reference window at slot ``pos`` (0 if none)."""
+        rows_of = self._row_of_slot[ti]
+        ok = (pos >= 0) & (pos < rows_of.size)
+        rows = np.where(ok, rows_of[np.clip(pos, 0, max(rows_of.size - 1, 0))], -1) if rows_of.size else np.full(pos.shape, -1)
+        out = np.zeros(len(q), dtype=np.float32)
+        m = rows >= 0
+        if m.any():
+            out[m] = np.einsum("ij,ij->i", q[m], allv[rows[m]])
+        return out
+
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,
-               max_candidates: int = 64) -> AudioHit | None:
+               max_candidates: int = 48) -> AudioHit | None:
         """Best (track, offset) for one query, or None if the query has no windows."""
         if len(q_vectors) == 0 or self.ntotal == 0:
             return None
-        track_of, slot_of, allv, first_row, n_slots = self._tables()
+        track_of, slot_of, allv = self._tables()
         hop, qhop = self.spec.hop_s, self.spec.query_hop_s
         ratio = int(round(hop / qhop))
+        q = np.ascontiguousarray(q_vectors, np.float32)
         q_idx = np.round(np.asarray(q_starts_s) / qhop).astype(np.int64)
-        sims, rows = self._index.search(np.ascontiguousarray(q_vectors, np.float32), k)
-        # Proposal offsets in query-hop units: ref slot * ratio - query index.
+        sims, rows = self._index.search(q, k)
         valid = rows >= 0
         t = track_of[rows[valid]]
         off = slot_of[rows[valid]].astype(np.int64) * ratio - np.repeat(q_idx, k)[valid.ravel()]
@@ -92,31 +108,35 @@ class AudioReferenceIndex:
         for ti, oi, s in zip(t.tolist(), off.tolist(), sims[valid].tolist()):
             votes[(ti, oi)] = votes.get((ti, oi), 0.0) + s
         cands = sorted(votes, key=votes.get, reverse=True)[:max_candidates]
-        best = None
-        scored: dict[tuple[int, int], tuple[float, int]] = {}
+        n = len(q)
 
-        def seq_sim(ti: int, oi: int) -> tuple[float, int]:
-            if (ti, oi) in scored:
-                return scored[(ti, oi)]
-            pos = q_idx + oi  # reference position of each query window, in query hops
-            on_grid = (pos % ratio == 0) & (pos >= 0) & (pos // ratio < n_slots[ti])
-            if not on_grid.any():
-                scored[(ti, oi)] = (-1.0, 0)
-                return scored[(ti, oi)]
-            r = first_row[ti] + pos[on_grid] // ratio
-            s = np.einsum("ij,ij->i", q_vectors[on_grid], allv[r])
-            scored[(ti, oi)] = (float(s.mean()), int(on_grid.sum()))
-            return scored[(ti, oi)]
+        def coarse(ti: int, oi: int) -> float:
+            pos = np.floor((q_idx + oi) / ratio + 0.5).astype(np.int64)  # nearest ref slot
+            return float(self._sims(ti, pos, q, allv).sum() / n)
 
-        for ti, oi in cands:
-            s, n = seq_sim(ti, oi)
-            if best is None or s > best[2]:
-                best = (ti, oi, s, n)
-        ti, oi, s, n = best
-        # Refine between grid points: a parabola through the neighbours' sequence similarity.
-        s_lo, s_hi = seq_sim(ti, oi - 1)[0], seq_sim(ti, oi + 1)[0]
-        frac = 0.0
-        denom = s_lo - 2 * s + s_hi
+        def on_grid(ti: int, oi: int) -> float:
+            p = q_idx + oi
+            g = p % ratio == 0
+            if not g.any():
+                return -1.0
+            return float(self._sims(ti, p[g] // ratio, q[g], allv).mean())
+
+        scored = [(coarse(ti, oi), ti, oi) for ti, oi in cands]
+        raw, ti, oi = max(scored)
+        # Fine offset: among the nearby offsets, the one whose on-grid windows agree best.
+        near = {o: on_grid(ti, o) for o in range(oi - ratio // 2, oi + ratio // 2 + 1)}
+        oi = max(near, key=near.get)
+        s0, s_lo, s_hi = near[oi], on_grid(ti, oi - 1), on_grid(ti, oi + 1)
+        frac, denom = 0.0, s_lo - 2 * s0 + s_hi
         if s_lo > -1 and s_hi > -1 and denom < 0:
             frac = float(np.clip(0.5 * (s_lo - s_hi) / denom, -0.5, 0.5))
-        return AudioHit(self.tracks[ti], (oi + frac) * qhop, s, n, float(self.spec.score(s)))
+        # Support: the share of query windows whose own nearest neighbours include the
+        # reference window this alignment puts them on.
+        slot_want = np.floor((q_idx + oi) / ratio + 0.5).astype(np.int64)
+        nb_track = track_of[np.maximum(rows, 0)]
+        nb_slot = slot_of[np.maximum(rows, 0)]
+        agree = valid & (nb_track == ti) & (np.abs(nb_slot - slot_want[:, None]) <= 0)
+        support = float(agree.any(1).mean())
+        adj = raw - self.spec.length_penalty / np.sqrt(n)
+        return AudioHit(self.tracks[ti], (oi + frac) * qhop, float(adj), raw, n,
+                        float(self.spec.score(adj)), support)

@@ -68,8 +68,22 @@ class AudioEncoder:
         if pad_short and 0 < x.size < self.mel.window_samples:
             x = np.pad(x, (0, self.mel.window_samples - x.size))
         first, wins = self.frontend.windows(self.frontend.log_mel(x), hop_s or self.spec.hop_s)
+        # Near-silent windows look alike in every recording (after the per-window level
+        # normalisation): they are dropped, never indexed or searched.
+        keep = self.audible(x, first)
+        first, wins = first[keep], wins[keep]
         starts = first * self.mel.frame_s
         return starts, starts + self.mel.window_s, self.encode(wins)
+
+    def audible(self, x: np.ndarray, first_frames: np.ndarray) -> np.ndarray:
+        """Mask of windows whose RMS is above ``spec.silence_dbfs``."""
+        if len(first_frames) == 0:
+            return np.zeros(0, dtype=bool)
+        c = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+        a = first_frames * self.mel.hop_frames
+        e = np.minimum(a + self.mel.window_samples, x.size)
+        rms = np.sqrt((c[e] - c[a]) / np.maximum(e - a, 1))
+        return 20 * np.log10(rms + 1e-12) > self.spec.silence_dbfs
 
     def embed_stream(self, chunks: Iterable[tuple[float, np.ndarray]],
                      hop_s: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -85,9 +99,11 @@ class AudioEncoder:
             starts, ends, vec = self.embed_windows(buf, self.mel.sample_rate, hop_s, pad_short=False)
             if len(vec):
                 yield starts + tail_start_s, ends + tail_start_s, vec
-                consumed = len(vec) * hop_n
-            else:
-                consumed = 0
+            # Windows computed (silent ones included) decide how far the stream has advanced.
+            n_frames = self.frontend.n_frames(buf.size)
+            step = hop_n // self.mel.hop_frames
+            n_win = 0 if n_frames < self.mel.window_frames else 1 + (n_frames - self.mel.window_frames) // step
+            consumed = n_win * hop_n
             tail = buf[consumed:]
             tail_start_s += consumed / self.mel.sample_rate
 

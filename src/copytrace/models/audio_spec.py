@@ -22,7 +22,9 @@ DEFAULT_AUDIO_MODEL = "ct-audio-nafp"
 @dataclass(frozen=True)
 class AudioDescriptorSpec:
     """``score = sigmoid(score_slope * (similarity - threshold_similarity))``; 0.5 is the
-    decision threshold. ``hop_s`` is the reference (index) hop, ``query_hop_s`` the query hop:
+    decision threshold. The matcher's similarity is evidence-adjusted: the mean aligned cosine
+    minus ``length_penalty / sqrt(query windows)``, because a short query's best chance match
+    is higher than a long one's (calibrated on unregistered tracks). ``hop_s`` is the reference (index) hop, ``query_hop_s`` the query hop:
     a dense query grid against a sparse index keeps the index small while some query window
     always lies within ``query_hop_s / 2`` of a reference window."""
 
@@ -44,6 +46,8 @@ class AudioDescriptorSpec:
     media: str = "audio"
     metric: str = "cosine"
     normalise: str = "l2"
+    silence_dbfs: float = -55.0
+    length_penalty: float = 0.0
     threshold_similarity: float = 0.5
     score_slope: float = 20.0
     threshold_precision: float | None = None

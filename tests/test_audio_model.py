@@ -1,0 +1,110 @@
+"""The shipped audio fingerprint end to end on a planted copy, streaming equals whole-file
+embedding, and the tiny training config trains, exports and loads on CPU."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from copytrace.models.audio_encoder import load_audio_encoder
+from copytrace.models.audio_spec import AudioDescriptorSpec, get_audio_spec
+from tests.test_audio_frontend import music_like
+
+
+def write_ogg(path: Path, x: np.ndarray, sr: int) -> Path:
+    """Mono float samples -> Opus-in-Ogg at 48 kHz, the codec of half the train music."""
+    fr = av.AudioFrame.from_ndarray(x[None].astype(np.float32), format="flt", layout="mono")
+    fr.sample_rate = sr
+    up = av.AudioResampler(format="flt", layout="mono", rate=48000)
+    with av.open(str(path), "w", format="ogg") as out:
+        st = out.add_stream("libopus", rate=48000, layout="mono")
+        st.bit_rate = 48000
+        for f in up.resample(fr) + up.resample(None):
+            for p in st.encode(f):
+                out.mux(p)
+        for p in st.encode(None):
+            out.mux(p)
+    return path
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return load_audio_encoder(get_audio_spec(), threads=1)
+
+
+def test_streamed_file_equals_whole_signal(tmp_path, encoder):
+    from copytrace.media.audio import load_audio
+
+    p = write_ogg(tmp_path / "ref.ogg", music_like(8000, 12.0, seed=3), 8000)
+    s1, e1, v1 = encoder.embed_file(p, chunk_s=2.3)  # chunk borders inside windows
+    x = load_audio(p, 8000)
+    s2, e2, v2 = encoder.embed_windows(x, 8000)
+    # Times come from the stream (Opus starts a few ms late: its pre-skip), so compare steps.
+    assert 0 <= s1[0] < 0.01
+    assert np.allclose(s1 - s1[0], s2) and np.allclose(e1 - s1, encoder.spec.window_s)
+    assert np.abs(v1 - v2).max() < 1e-4
+    assert np.allclose(np.linalg.norm(v1, axis=1), 1.0, atol=1e-5)
+
+
+def test_planted_noisy_excerpt_is_found(tmp_path, encoder):
+    from copytrace.audio_search import AudioReferenceIndex
+    from copytrace.media.audio import load_audio
+
+    spec = encoder.spec
+    index = AudioReferenceIndex(spec)
+    for k in range(3):
+        p = write_ogg(tmp_path / f"ref{k}.ogg", music_like(8000, 25.0, seed=10 + k), 8000)
+        s, _, v = encoder.embed_file(p)
+        index.add(f"ref{k}", s, v)
+    ref1 = load_audio(tmp_path / "ref1.ogg", 8000)
+    rng = np.random.default_rng(0)
+    q = ref1[int(7.3 * 8000) : int(11.3 * 8000)].copy()
+    q += rng.standard_normal(q.size).astype(np.float32) * np.sqrt(np.mean(q**2) / 10)  # 10 dB SNR
+    qs, _, qv = encoder.embed_windows(q, 8000, hop_s=spec.query_hop_s)
+    hit = index.search(qs, qv)
+    assert hit.track == "ref1" and abs(hit.offset_s - 7.3) <= 0.25
+    assert hit.score > 0.5
+    # An unregistered piece is no match.
+    other = music_like(8000, 4.0, seed=99)
+    qs, _, qv = encoder.embed_windows(other, 8000, hop_s=spec.query_hop_s)
+    assert index.search(qs, qv).score < 0.5
+
+
+def test_silence_is_not_indexed(encoder):
+    x = np.concatenate([music_like(8000, 3.0), np.zeros(8000 * 3, np.float32)])
+    s, _, v = encoder.embed_windows(x, 8000)
+    assert len(v) > 0 and s.max() < 3.0
+
+
+def test_wrong_rate_is_refused(encoder):
+    with pytest.raises(ValueError, match="8000"):
+        encoder.embed_windows(np.zeros(16000, np.float32), 16000)
+
+
+def test_tiny_training_exports_a_loadable_model(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from copytrace.train.audio import CONFIGS, train
+    from copytrace.train.audio_export import export
+
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    pieces, parts, pos = [], [], 0
+    for k in range(4):
+        x = music_like(8000, 6.0, seed=k)
+        y = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255)
+        parts.append(np.round((y + 1) * 127.5).astype(np.uint8))
+        pieces.append({"track": f"t{k}", "start_s": 0.0, "offset": pos, "length": x.size})
+        pos += x.size
+    np.save(pack / "audio_mulaw_u8.npy", np.concatenate(parts))
+    (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": pieces}))
+    result = train(CONFIGS["tiny"], pack, tmp_path / "out")
+    assert np.isfinite(result["history"][-1]["loss"])
+    entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
+    spec = AudioDescriptorSpec.from_file(entry)
+    enc = load_audio_encoder(spec)
+    s, e, v = enc.embed_windows(music_like(8000, 3.0, seed=5), 8000)
+    assert v.shape == (len(s), spec.dims) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
