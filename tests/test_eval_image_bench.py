@@ -146,8 +146,19 @@ def test_versions_of_one_work_stay_together(pools, tmp_path):
     for q in s.queries:
         if q.ref is None:
             assert groups[q.source] not in ref_works
-    gt = s.gt_pairs()
+    gt, ignored = s.gt_pairs(), s.ignored_pairs()
     for i, q in enumerate(s.queries):
         if q.ref is not None:
             siblings = {j for j, p in enumerate(s.refs) if groups.get(p) == groups[q.source]}
-            assert {j for qi, j in gt if qi == i} == siblings and len(siblings) == 3
+            assert {j for qi, j in gt if qi == i} == {q.ref}
+            assert {j for qi, j in ignored if qi == i} == siblings - {q.ref} and len(siblings) == 3
+    # A method that ranks a sibling first loses nothing: the sibling is ignored.
+    nq, nr = len(s.queries), len(s.refs)
+    sims = np.full((nq, nr), 0.1)
+    for i, j in gt:
+        sims[i, j] = 0.8
+    for i, j in ignored:
+        sims[i, j] = 0.9
+    idx = np.argsort(-sims, axis=1)[:, :4]
+    res = score_predictions(s, Predictions.from_topk(np.take_along_axis(sims, idx, 1), idx), 0.5)
+    assert res["overall"]["micro_ap"] == pytest.approx(1.0) and res["overall"]["rank1"] == 1.0

@@ -15,7 +15,8 @@ held-out pool, never from the references, so a query never contains a second reg
 Some eval images are versions of one work (a wallpaper shipped at several aspect ratios, frames
 of one clip, one test photo at several sizes). ``groups`` maps each such image to its work: the
 split keeps a work on one side (an unregistered query never has a registered sibling), and a
-copy query's true references are all registered images of its work.
+copy query's predictions of the other registered versions of its work are ignored: neither
+true nor false (DISC21 has one true reference per query; finding a sibling is no error).
 
 Any method that yields ``(query index, reference index, score)`` predictions is scored the same
 way by ``score_predictions``: our descriptor, PDQ, pHash.
@@ -94,17 +95,18 @@ class ImageSet:
     ref_groups: tuple[str, ...] = ()
 
     def gt_pairs(self) -> set[tuple[int, int]]:
-        """(query, reference) pairs that are copies: every registered image of the query's work."""
+        """(query, reference) pairs that are copies: one per copy query."""
+        return {(i, q.ref) for i, q in enumerate(self.queries) if q.ref is not None}
+
+    def ignored_pairs(self) -> set[tuple[int, int]]:
+        """Copy query x another registered version of its work: scored neither way."""
         members: dict[str, list[int]] = {}
         for j, g in enumerate(self.ref_groups):
             members.setdefault(g, []).append(j)
         pairs = set()
         for i, q in enumerate(self.queries):
-            if q.ref is None:
-                continue
-            group = self.ref_groups[q.ref] if self.ref_groups else None
-            pairs.update((i, j) for j in members.get(group, [q.ref]))
-            pairs.add((i, q.ref))
+            if q.ref is not None and self.ref_groups:
+                pairs.update((i, j) for j in members[self.ref_groups[q.ref]] if j != q.ref)
         return pairs
 
     def write_lists(self, directory: Path) -> None:
@@ -354,6 +356,11 @@ def score_predictions(
     image_set: ImageSet, pred: Predictions, threshold: float | None = None
 ) -> dict:
     """µAP, recall@P90, rank-1 overall and per family; precision and FP rate at ``threshold``."""
+    ignored = image_set.ignored_pairs()
+    if ignored:
+        keep = np.fromiter(((q, r) not in ignored for q, r in zip(pred.query.tolist(), pred.ref.tolist())),
+                           dtype=bool, count=pred.query.shape[0])
+        pred = Predictions(pred.query[keep], pred.ref[keep], pred.score[keep])
     gt = image_set.gt_pairs()
     qs = image_set.queries
     overall = evaluate(pred.query.tolist(), pred.ref.tolist(), pred.score, gt)
