@@ -27,8 +27,8 @@ def run_demo(samples: Path, out: Path, n_innocent: int = 2) -> list[QueryResult]
     queries_dir.mkdir(exist_ok=True)
     rng = np.random.default_rng(2026)
     # Planted copies: each a different real-world edit of a registered photo.
-    plans = [("crop", refs[0]), ("text", refs[1]), ("hflip", refs[2 % len(refs)]),
-             ("pip", refs[3 % len(refs)]), ("combo", refs[4 % len(refs)])]
+    plans = [("text", refs[0]), ("hflip", refs[1]), ("pip", refs[2 % len(refs)]),
+             ("screenshot", refs[3 % len(refs)]), ("jpeg", refs[4 % len(refs)])]
     queries = []
     for family, src in plans:
         other = Image.open(innocent[0]).convert("RGB")
