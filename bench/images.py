@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
@@ -122,6 +123,33 @@ def measure_speed(encoder, spec, paths: list[str], n: int = 96) -> dict:
     return res
 
 
+def source_labels(image_dirs: list[str]) -> dict[str, str]:
+    """Image path -> 'package/dir' from the stage manifests, to say where false positives live."""
+    labels = {}
+    for d in image_dirs:
+        mf = Path(d) / "manifest.json"
+        if not mf.is_file():
+            continue
+        for rec in json.loads(mf.read_text()).get("images", []):
+            parts = Path(rec.get("source_path", "")).parent.parts[-2:]
+            labels[str((Path(d) / rec["file"]).resolve())] = "/".join([rec.get("package", "?"), *parts])
+    return labels
+
+
+def false_positive_sources(image_set: ImageSet, pred: Predictions, threshold: float,
+                           labels: dict[str, str], top: int = 8) -> list[dict]:
+    """Which (query source, reference) folders the false positives above ``threshold`` join."""
+    ignored, counts = image_set.ignored_pairs(), {}
+    for q, r, sc in zip(pred.query.tolist(), pred.ref.tolist(), pred.score.tolist()):
+        query = image_set.queries[q]
+        if sc < threshold or query.ref == r or (q, r) in ignored:
+            continue
+        key = (labels.get(query.source, "?"), labels.get(image_set.refs[r], "?"))
+        counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    return [{"query_source": a, "reference": b, "false_positives": n} for (a, b), n in ranked]
+
+
 def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
     from copytrace.runtime import load_encoder
 
@@ -143,6 +171,9 @@ def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
         "encode_descriptors_per_s_while_describing": round(ref_rate, 1) if ref_rate else "cached",
         "speed": measure_speed(encoder, spec, list(image_set.refs)),
         "raw": score_predictions(image_set, raw, thr),
+        "false_positive_sources_at_threshold": false_positive_sources(
+            image_set, raw, thr, source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))
+        ),
     }
     if image_set.background:
         bg, _ = cached_descriptors(cache, encoder, spec, list(image_set.background))
@@ -220,6 +251,11 @@ def write_markdown(results: dict, path: Path) -> None:
             x = r["families"].get(f)
             cells.append(f"{x['recall_at_p90']:.2f} / {x['rank1']:.2f}" if x else "–")
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    if d and d.get("false_positive_sources_at_threshold"):
+        lines += ["", f"Where {d['model']}'s false positives at cosine ≥ {d['threshold_similarity']} come from "
+                  "(query source → reference, count):", ""]
+        lines += [f"- {x['query_source']} → {x['reference']}: {x['false_positives']}"
+                  for x in d["false_positive_sources_at_threshold"][:5]]
     if d:
         lines += ["", (f"Descriptor speed ({d['backend']}, {d['precision']}, "
                        f"input {d['input_size'][0]}×{d['input_size'][1]}): {d['speed']}")]
@@ -262,7 +298,9 @@ def main() -> None:
 
     results: dict = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, {platform.processor() or platform.platform()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
+        # Other jobs on the machine slow the encoder: the load says how far to trust the speed.
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "set": {"counts": image_set.manifest["counts"], "seed": args.seed,
                 "eval_dir": args.eval_dir, "distract_dir": args.distract_dir},
     }

@@ -131,7 +131,7 @@ def main() -> None:
     model_id = lib.image_spec.model_id
 
     lib.query(copies[0][0], top_k=5, min_score=0.0)  # warm-up
-    latencies, rank1, fams = [], [], {}
+    latencies, rank1, fams, rows = [], [], {}, []
     jobs = [(q, True) for q in copies] + [(q, False) for q in unreg]
     for (path, family, src), is_copy in jobs:
         t1 = time.perf_counter()
@@ -139,6 +139,10 @@ def main() -> None:
         latencies.append(time.perf_counter() - t1)
         top = res.matches[0] if res.matches else None
         above = top is not None and top.score >= DEFAULT_MIN_SCORE
+        rows.append({"query": path, "family": family, "copy": is_copy, "source": src,
+                     "top_path": top.path if top else None,
+                     "top_score": round(top.score, 6) if top else None,
+                     "top_similarity": round(top.similarity, 6) if top else None})
         fam = fams.setdefault(family, {"copies": [], "unregistered_above": []})
         if is_copy:
             ok = top is not None and group.get(top.path, top.path) == group.get(src, src)
@@ -153,6 +157,7 @@ def main() -> None:
     results = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "model": model_id,
         "refs": len(refs), "eval_refs": n_eval_refs, "distractor_refs": len(refs) - n_eval_refs,
         "added": len(added), "failed": len(failed),
@@ -170,6 +175,7 @@ def main() -> None:
         },
     }
     (out / "results.json").write_text(json.dumps(results, indent=1))
+    (out / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     print(json.dumps(results, indent=1))
 
 
