@@ -252,8 +252,8 @@ def write_markdown(results: dict, path: Path) -> None:
             cells.append(f"{x['recall_at_p90']:.2f} / {x['rank1']:.2f}" if x else "–")
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
     if d and d.get("false_positive_sources_at_threshold"):
-        lines += ["", f"Where {d['model']}'s false positives at cosine ≥ {d['threshold_similarity']} come from "
-                  "(query source → reference, count):", ""]
+        lines += ["", (f"Where {d['model']}'s false positives at cosine ≥ {d['threshold_similarity']} "
+                       "come from (query source → reference, count):"), ""]
         lines += [f"- {x['query_source']} → {x['reference']}: {x['false_positives']}"
                   for x in d["false_positive_sources_at_threshold"][:5]]
     if d:
