@@ -175,12 +175,14 @@ def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
             image_set, raw, thr, source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))
         ),
     }
-    if image_set.background:
-        bg, _ = cached_descriptors(cache, encoder, spec, list(image_set.background))
+    background = list_images(args.background_dir) if args.background_dir else list(image_set.background)
+    if background:
+        bg, _ = cached_descriptors(cache, encoder, spec, background)
         kth = background_similarity(queries, bg, args.norm_k)
         norm = Predictions.from_topk(sims - args.norm_beta * kth[:, None], idx)
         result["normalised"] = {
             "k": args.norm_k, "beta": args.norm_beta, "background": len(bg),
+            "background_from": args.background_dir or "distractor pool (not references)",
             **score_predictions(image_set, norm, None),
         }
     return result
@@ -279,6 +281,9 @@ def main() -> None:
     ap.add_argument("--top-k", type=int, default=10)
     ap.add_argument("--norm-k", type=int, default=1)
     ap.add_argument("--norm-beta", type=float, default=1.0)
+    ap.add_argument("--background-dir", default=None,
+                    help="images for score normalisation (train/distractor pool, never eval); "
+                         "default: distractors left over after the references")
     ap.add_argument("--hash-venv", default=str(ROOT / ".stage" / "venvs" / "hashes"))
     ap.add_argument("--skip", action="append", default=[], choices=["descriptor", "hashes"])
     ap.add_argument("--workers", type=int, default=2)
