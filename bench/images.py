@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -287,6 +288,8 @@ def main() -> None:
     ap.add_argument("--hash-venv", default=str(ROOT / ".stage" / "venvs" / "hashes"))
     ap.add_argument("--skip", action="append", default=[], choices=["descriptor", "hashes"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--exclude-source", default=None,
+                    help="diagnostics: regex on 'package/dir' of eval images to leave out")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -297,7 +300,13 @@ def main() -> None:
     distract = list_images(args.distract_dir) if args.distract_dir else []
     t0 = time.perf_counter()
     groups = work_groups_from_manifest(args.eval_dir)
-    image_set = build_image_set(list_images(args.eval_dir), distract, out / "set", cfg, args.workers,
+    eval_paths = list_images(args.eval_dir)
+    if args.exclude_source:
+        # Diagnostic only: leave out eval images whose package/dir label matches the pattern.
+        labels = source_labels([args.eval_dir])
+        pat = re.compile(args.exclude_source)
+        eval_paths = [p for p in eval_paths if not pat.search(labels.get(p, ""))]
+    image_set = build_image_set(eval_paths, distract, out / "set", cfg, args.workers,
                                 groups)
     log.info("set ready in %.1f s: %s", time.perf_counter() - t0, image_set.manifest["counts"])
 
@@ -307,6 +316,7 @@ def main() -> None:
         # Other jobs on the machine slow the encoder: the load says how far to trust the speed.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "set": {"counts": image_set.manifest["counts"], "seed": args.seed,
+                "exclude_source": args.exclude_source,
                 "eval_dir": args.eval_dir, "distract_dir": args.distract_dir},
     }
     if "descriptor" not in args.skip:

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -86,6 +87,8 @@ def main() -> None:
     ap.add_argument("--models-dir", default=None, help="directory holding <model>.json + weights")
     ap.add_argument("--backend", default="openvino")
     ap.add_argument("--precision", default="auto")
+    ap.add_argument("--exclude-source", default=None,
+                    help="diagnostics: regex on the manifest source path of eval images to leave out")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -94,7 +97,14 @@ def main() -> None:
     # and a copy is found when the top match is any registered version of its work.
     group = work_groups_from_manifest(args.eval_dir)
     works: dict[str, list[str]] = {}
-    for p in list_images(args.eval_dir):
+    eval_paths = list_images(args.eval_dir)
+    if args.exclude_source:
+        # Diagnostic only: leave out eval images whose manifest source path matches the pattern.
+        mf = json.loads((Path(args.eval_dir) / "manifest.json").read_text())["images"]
+        bad = {str((Path(args.eval_dir) / r["file"]).resolve()) for r in mf
+               if re.search(args.exclude_source, r.get("source_path", ""))}
+        eval_paths = [p for p in eval_paths if p not in bad]
+    for p in eval_paths:
         works.setdefault(group.get(p, p), []).append(p)
     ids = sorted(works)
     pool = [p for i in rng.permutation(len(ids)) for p in works[ids[i]]]
@@ -159,6 +169,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "model": model_id,
+        "exclude_source": args.exclude_source,
         "refs": len(refs), "eval_refs": n_eval_refs, "distractor_refs": len(refs) - n_eval_refs,
         "added": len(added), "failed": len(failed),
         "add_images_per_s": round(len(refs) / add_s, 2),
