@@ -138,7 +138,8 @@ class Trainer:
             torch.cuda.synchronize()
 
 
-def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> dict:
+def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str,
+          init: Path | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     train_images, _ = load_images(data / "train", cfg.data_size)
@@ -155,6 +156,10 @@ def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> d
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     trainer = Trainer(cfg, train_images, val, seed)
+    if init is not None:  # continue from earlier weights (a new schedule, same recipe)
+        state = torch.load(init, map_location=trainer.device, weights_only=True)
+        trainer.model.load_state_dict(state)
+        log.info("initialised from %s", init)
     aug_rate = trainer.augmentation_rate(3 if cfg.device == "cpu" else 20)
     log.info("augmentation alone: %.0f views/s", aug_rate)
 
@@ -204,6 +209,7 @@ def train(cfg: TrainConfig, data: Path, out: Path, seed: int, command: str) -> d
     manifest_dir = data / "train" if (data / "train" / "manifest.json").is_file() else data
     summary = {
         "config": cfg.name, "seed": seed, "command": command,
+        "init": str(init) if init is not None else None,
         "data_manifest": manifest_hash(manifest_dir), "n_train_images": int(len(train_images)),
         "n_val_images": int(len(val_images)), "steps": trainer.total_steps,
         "train_wall_s": round(train_s, 1), "total_wall_s": round(time.perf_counter() - t_start, 1),
@@ -262,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="override the config's steps")
     p.add_argument("--koleo-weight", type=float, default=None, help="override for tuning")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from this fp32 state_dict (e.g. weights/ct-image-r18s.pt)")
+    p.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
     p.add_argument("--no-compile", action="store_true", help="run the network eagerly")
     p.add_argument("--time-budget-s", type=float, default=None,
                    help="fit the schedule to this many seconds of training (at most --steps)")
@@ -278,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["koleo_weight"] = args.koleo_weight
     if args.time_budget_s is not None:
         overrides["time_budget_s"] = args.time_budget_s
+    if args.lr is not None:
+        overrides["lr"] = args.lr
     if args.no_compile:
         overrides["compile"] = False
     if overrides:
@@ -285,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = replace(cfg, **overrides)
     command = "python -m copytrace.train.image " + " ".join(argv if argv is not None else sys.argv[1:])
-    summary = train(cfg, args.data, args.out, args.seed, command)
+    summary = train(cfg, args.data, args.out, args.seed, command, init=args.init)
     if args.onnx:
         from copytrace.train.ship import export_checked
 
