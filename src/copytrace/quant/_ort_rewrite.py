@@ -9,8 +9,10 @@ weights and run convolutions in float. The rewrite walks each activation quantiz
   exact: both ops are monotone and Q(relu(y)) == relu-in-the-integer-domain(Q(y)) because
   rounding commutes with max(., 0) and max-pooling;
 * at a residual Add whose output is now quantized, onto the Add's float input (the conv
-  branch), with the Add output's scale. This is the one *approximate* step: the conv branch is
-  rounded once more before the add (error at most half a step of that scale).
+  branch). This is the one *approximate* step: the conv branch is rounded once more before the
+  add. Its scale comes from the branch's own calibrated range when the export recorded it
+  (``branch_amax``, one per residual Add in graph order); the Add output's scale is a poor
+  stand-in (it clips the branch's large negative values, which the add and ReLU would absorb).
 
 Relu becomes LeakyRelu(alpha=0), the same function, which ORT has an INT8 kernel for.
 """
@@ -42,14 +44,25 @@ def _insert_pair(g, tensor: str, consumer, scale_name: str, zp_name: str, tag: s
     return q_out
 
 
-def requantize_for_ort(g, inits: dict, exact: bool = True) -> dict[str, int]:
+def requantize_for_ort(
+    g, inits: dict, exact: bool = True, branch_amax: list[float] | None = None
+) -> dict[str, int]:
     """Propagate activation quantizers backwards (see module doc). Returns counts.
 
     ``exact=False`` leaves Relu in place for ORT to drop (it does so when the following Q
     has zero point 0, see ``nonnegative_tensors``): faster, but no longer bit-identical
     where the s8 model saturates.
     """
-    counts = {"exact": 0, "approximate": 0, "leaky_relu": 0}
+    from onnx import numpy_helper
+
+    counts = {"exact": 0, "approximate": 0, "leaky_relu": 0, "calibrated_branches": 0}
+    adds = [n for n in g.node if n.op_type == "Add"]
+    branch_scale: dict[str, str] = {}
+    if branch_amax is not None and len(branch_amax) == len(adds):
+        for i, (node, amax) in enumerate(zip(adds, branch_amax)):
+            name = f"residual_branch_scale_{i}"
+            g.initializer.append(numpy_helper.from_array(np.array(amax / 127.0, np.float32), name))
+            branch_scale[node.name or node.output[0]] = name
     work = [(n.input[0], n) for n in g.node
             if n.op_type == "QuantizeLinear" and n.input[0] not in inits]
     seen: set[str] = set()
@@ -82,7 +95,9 @@ def requantize_for_ort(g, inits: dict, exact: bool = True) -> dict[str, int]:
                 p = producers(g).get(src)
                 if p is not None and p.op_type == "DequantizeLinear":
                     continue
-                _insert_pair(g, src, prod, q.input[1], q.input[2], "add_in")
+                scale = branch_scale.get(prod.name or prod.output[0])
+                counts["calibrated_branches"] += scale is not None
+                _insert_pair(g, src, prod, scale or q.input[1], q.input[2], "add_in")
                 counts["approximate"] += 1
     if exact:
         from onnx import helper

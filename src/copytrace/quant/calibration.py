@@ -54,6 +54,19 @@ def load_amax(model: nn.Module, method: str, percentile: float = 99.99) -> None:
         q.set_amax(amax_from_histogram(q.hist.numpy(), q.stat_max, method, percentile))
 
 
+def calibrate_observers(
+    model: nn.Module, forward_loop: Callable[[nn.Module], None], method: str,
+    percentile: float = 99.99,
+) -> int:
+    """Calibrate only the observers (e.g. of a model calibrated before they existed), leaving
+    every quantizer's scale as it is. Returns how many observers were set."""
+    collect_statistics(model, forward_loop)
+    obs = [q for q in _activation_quantizers(model) if q.observe_only]
+    for q in obs:
+        q.set_amax(amax_from_histogram(q.hist.numpy(), q.stat_max, method, percentile))
+    return len(obs)
+
+
 def calibrate(
     model: nn.Module,
     forward_loop: Callable[[nn.Module], None],
@@ -102,7 +115,11 @@ def _amax_entropy(hist: np.ndarray, width: float) -> float:
     """TensorRT-style KL calibration: the threshold whose 128-level quantized distribution is
     closest (KL divergence) to the clipped reference distribution."""
     levels = QMAX + 1
-    hist = hist.astype(np.float64)
+    hist = hist.astype(np.float64).copy()
+    # The first bin holds the exact zeros ReLU produces (40-70% of some tensors): zero is
+    # exact at every scale, so it says nothing about the threshold, yet its mass dominates the
+    # KL terms and drives the search to its smallest candidate (measured: amax = max/16).
+    hist[0] = 0.0
     best, best_kl = len(hist), np.inf
     step = max(1, len(hist) // 512)
     for stop in range(levels, len(hist) + 1, step):

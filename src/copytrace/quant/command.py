@@ -70,6 +70,7 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
         from copytrace.quant.pipeline import load_state
 
         qmodel, report = load_state(state, fp32_model)
+        _calibrate_missing_observers(qmodel, report, data, size)
     else:
         qmodel, report = _torch_stage(fp32_model, weights, spec.training.get("net"), data, size,
                                       device, method, calibration, qat_steps, qat_lr, qat_batch,
@@ -91,6 +92,22 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
 
 
+def _calibrate_missing_observers(qmodel, report: dict, data: Path, size: int) -> None:
+    """States from before the residual-branch observers existed: calibrate just those (CPU,
+    train images), with the method already chosen; no shipped scale changes."""
+    from copytrace.quant.calibration import calibrate_observers
+    from copytrace.quant.image_task import load_image_task
+    from copytrace.quant.quantizer import TensorQuantizer
+
+    obs = [q for q in qmodel.modules() if isinstance(q, TensorQuantizer) and q.observe_only]
+    if not obs or all(q.calibrated for q in obs):
+        return
+    task = load_image_task(Path(data), size, "cpu", calib_images=256)
+    n = calibrate_observers(qmodel, task.forward_loop, report.get("calibration", "max"))
+    report["observers_calibrated_on_cpu"] = n
+    log.info("calibrated %d residual-branch observers on the CPU", n)
+
+
 def _torch_stage(fp32_model, weights, net, data, size, device, method, calibration, qat_steps,
                  qat_lr, qat_batch, gate, sensitivity):
     from copytrace.quant.torch_stage import run
@@ -99,3 +116,7 @@ def _torch_stage(fp32_model, weights, net, data, size, device, method, calibrati
     _, model, report = run(weights, net, data, size, device, method, calibration, qat_steps,
                            lrs, qat_batch, gate, sensitivity)
     return model, report
+
+
+if __name__ == "__main__":
+    quantize_command()

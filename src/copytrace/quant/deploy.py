@@ -73,7 +73,17 @@ def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) ->
         cos = np.concatenate([(desc[k][s] * ref[s]).sum(1) for s in ("refs", "queries")])
         top1 = lambda d: (d["queries"] @ d["refs"].T).argmax(1)
         parity[k] = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+                     "share_cosine_ge_0999": float((cos >= 0.999).mean()),
+                     "p01_cosine": float(np.percentile(cos, 1)),
                      "top1_agreement": float((top1(desc[k]) == top1(ref)).mean())}
+    # The FP32 model vs its own fake-quant twin, for scale: how far INT8 moves descriptors.
+    f = desc["openvino-fp32"]
+    cos = np.concatenate([(f[s] * ref[s]).sum(1) for s in ("refs", "queries")])
+    parity["openvino-fp32 (for scale)"] = {
+        "min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),
+        "share_cosine_ge_0999": float((cos >= 0.999).mean()),
+        "p01_cosine": float(np.percentile(cos, 1)),
+        "top1_agreement": float((top1(f) == top1(ref)).mean())}
     fp32_ov = uap["openvino-fp32"]
     return {
         "uap_by_runtime": uap, "fp32_torch": fp32_metric,

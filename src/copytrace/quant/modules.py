@@ -51,9 +51,12 @@ class QuantResidualAdd(nn.Module):
     def __init__(self, num_bins: int) -> None:
         super().__init__()
         self.skip_quantizer = TensorQuantizer(None, num_bins)
+        # Not quantized here (TensorRT rules); its calibrated range is exported as metadata for
+        # the ONNX Runtime variant, which must quantize the conv branch to use QLinearAdd.
+        self.branch_observer = TensorQuantizer(None, num_bins, observe_only=True)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        return x + self.skip_quantizer(skip)
+        return self.branch_observer(x) + self.skip_quantizer(skip)
 
 
 QUANT_TYPES = (QuantConv2d, QuantLinear, QuantResidualAdd)

@@ -6,6 +6,7 @@ DequantizeLinear (per-channel, axis 0), activations as Q->DQ pairs (per-tensor).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +38,7 @@ def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17
             opset_version=opset, dynamo=False, do_constant_folding=True,
         )
     m = onnx.load(str(path))
+    _record_branch_ranges(m, model)
     _constants_to_initializers(m.graph)
     _drop_identities(m.graph)
     _fold_weight_quantizers(m.graph)
@@ -70,7 +72,9 @@ def derive_u8(
     m = onnx.load(str(path_in))
     g = m.graph
     inits = initializer_arrays(g)
-    counts = requantize_for_ort(g, inits, exact) if ort_rewrite else {}
+    meta = {p.key: p.value for p in m.metadata_props}
+    branch_amax = json.loads(meta[BRANCH_AMAX_KEY]) if BRANCH_AMAX_KEY in meta else None
+    counts = requantize_for_ort(g, inits, exact, branch_amax) if ort_rewrite else {}
     topological_sort(g)
     nonneg = set() if exact else nonnegative_tensors(g)
     n_new = 0
@@ -96,6 +100,20 @@ def derive_u8(
     Path(path_out).parent.mkdir(parents=True, exist_ok=True)
     onnx.save(m, str(path_out))
     return {"activation_quantizers": n_new, **counts}
+
+
+BRANCH_AMAX_KEY = "copytrace.residual_branch_amax"
+
+
+def _record_branch_ranges(m, model) -> None:
+    """Store each residual add's calibrated conv-branch range (graph order) as metadata."""
+    from copytrace.quant.modules import QuantResidualAdd
+
+    adds = [a for a in model.modules() if isinstance(a, QuantResidualAdd)]
+    amax = [float(a.branch_observer.amax) for a in adds]
+    if adds and all(v > 0 for v in amax):
+        entry = m.metadata_props.add()
+        entry.key, entry.value = BRANCH_AMAX_KEY, json.dumps(amax)
 
 
 def _merge_duplicate_quantizers(g) -> None:

@@ -109,6 +109,10 @@ def load_state(path, fp32_model: nn.Module) -> tuple[nn.Module, dict]:
     """Rebuild the prepared model saved by ``save_state`` around ``fp32_model``'s structure."""
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = prepare(fp32_model.cpu(), QuantConfig())
-    model.load_state_dict(blob["state_dict"])
+    missing, unexpected = model.load_state_dict(blob["state_dict"], strict=False)
+    # States written before the residual-branch observers existed lack only their amax.
+    missing = [k for k in missing if not k.endswith("branch_observer.amax")]
+    if missing or unexpected:
+        raise RuntimeError(f"{path}: state does not fit the model: {missing or unexpected}")
     set_float_layers(model, tuple(blob["float_layers"]))
     return model.eval(), blob["report"]

@@ -20,11 +20,15 @@ class TensorQuantizer(nn.Module):
     ``amax`` is a buffer, not a parameter: scales stay frozen during QAT.
     """
 
-    def __init__(self, axis: int | None = None, num_bins: int = 2048) -> None:
+    def __init__(self, axis: int | None = None, num_bins: int = 2048,
+                 observe_only: bool = False) -> None:
         super().__init__()
         self.axis = axis
         self.num_bins = num_bins
         self.enabled = True
+        # An observer is calibrated like the others but never quantizes: its scale is exported
+        # as metadata for runtimes that need one more quantizer (the ONNX Runtime variant).
+        self.observe_only = observe_only
         self.mode = "quant"
         self.register_buffer("amax", torch.tensor(-1.0))
         # Calibration statistics of |x| (activations only): running max, then a histogram.
@@ -44,9 +48,10 @@ class TensorQuantizer(nn.Module):
         if self.mode == "collect_max":
             self.stat_max = max(self.stat_max, float(a.max()))
         elif self.mode == "collect_hist":
-            if self.stat_max <= 0:
-                return
-            h = torch.histc(a, bins=self.num_bins, min=0.0, max=self.stat_max).cpu().double()
+            if self.stat_max <= 0:  # an all-zero tensor (e.g. a zero-initialised branch)
+                h = torch.zeros(self.num_bins, dtype=torch.float64)
+            else:
+                h = torch.histc(a, bins=self.num_bins, min=0.0, max=self.stat_max).cpu().double()
             self.hist = h if self.hist is None else self.hist + h
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -54,6 +59,8 @@ class TensorQuantizer(nn.Module):
             return x
         if self.mode != "quant":
             self.collect(x)
+            return x
+        if self.observe_only:
             return x
         if not torch.jit.is_tracing() and not self.calibrated:
             raise RuntimeError("quantizer used before calibration: run quant.calibrate first")
@@ -67,6 +74,8 @@ class TensorQuantizer(nn.Module):
 
     def extra_repr(self) -> str:
         kind = "per-tensor" if self.axis is None else f"per-channel(axis={self.axis})"
+        if self.observe_only:
+            kind = "observer, " + kind
         state = "on" if self.enabled else "off"
         return f"{kind}, {state}, amax={'calibrated' if self.calibrated else 'unset'}"
 
