@@ -345,24 +345,48 @@ def model_embed(name: str, precision: str, backend: str, tmp: Path):
     return enc.encode_images, spec
 
 
-def describe(path: str, embed, fps: float, batch: int = 32):
-    """Times and descriptors of sampled frames; flat frames get a zero vector (match nothing)."""
-    from copytrace.media.video import is_flat_frame, iter_frames
+def corner_views(im: Image.Image, frac: float) -> list[Image.Image]:
+    """The frame and its four corners at ``frac`` of each side: picture-in-picture copies sit
+    in a corner of someone else's footage, where a whole-frame descriptor can't see them."""
+    w, h = im.size
+    cw, ch = int(w * frac), int(h * frac)
+    boxes = [(0, 0, cw, ch), (w - cw, 0, w, ch), (0, h - ch, cw, h), (w - cw, h - ch, w, h)]
+    return [im] + [im.crop(b) for b in boxes]
 
+
+def describe(path: str, embed, fps: float, batch: int = 32, crop_borders: bool = True,
+             views: float = 0.0):
+    """Times and descriptors [N, V, D] of sampled frames (V = 1, or 5 with corner views).
+
+    Flat frames get zero vectors (they match nothing).
+    """
+    from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
+
+    n_views = 5 if views else 1
     times, vecs, buf, flat = [], [], [], []
     for t, im in iter_frames(path, fps=fps, max_side=320):
         times.append(t)
         flat.append(is_flat_frame(im))
-        buf.append(im)
-        if len(buf) == batch:
+        if crop_borders:
+            im = crop_uniform_borders(im)
+        buf.extend(corner_views(im, views) if views else [im])
+        if len(buf) >= batch * n_views:
             vecs.append(embed(buf))
             buf = []
     if buf:
         vecs.append(embed(buf))
     v = np.concatenate(vecs) if vecs else np.zeros((0, 1), np.float32)
-    v = v.astype(np.float32)
+    v = v.astype(np.float32).reshape(len(times), n_views, -1)
     v[np.asarray(flat, dtype=bool)] = 0.0
     return np.asarray(times), v
+
+
+def view_similarity(qv: np.ndarray, rv: np.ndarray) -> np.ndarray:
+    """[Nq, V, D] x [Nr, 1, D] -> [Nq, Nr]: each query frame's best view."""
+    from copytrace.align.base import similarity_matrix
+
+    sims = [similarity_matrix(qv[:, k], rv[:, 0]) for k in range(qv.shape[1])]
+    return np.max(np.stack(sims), axis=0)
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -387,7 +411,6 @@ def boundary_errors(preds: dict, truth: dict) -> dict[str, list[float]]:
 
 def run(args: argparse.Namespace) -> None:
     from copytrace.align import get_aligner
-    from copytrace.align.base import similarity_matrix
     from copytrace.align.dp import DPConfig
     from copytrace.align.hv import HVConfig
     from copytrace.align.refine import RefineConfig, refine_boundaries
@@ -411,7 +434,8 @@ def run(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     refs = {}
     for r in bench["references"]:
-        refs[r["id"]] = (describe(r["path"], embed, args.fps), r["path"])
+        refs[r["id"]] = (describe(r["path"], embed, args.fps, crop_borders=args.crop_borders),
+                         r["path"])
     ingest_s = time.perf_counter() - t0
     ref_s = sum(r["duration_s"] for r in bench["references"])
 
@@ -420,17 +444,24 @@ def run(args: argparse.Namespace) -> None:
     scored: list[ScoredBox] = []
     q_wall, q_media = [], 0.0
     refine_cfg = RefineConfig()
+    from copytrace.media.video import crop_uniform_borders
+
+    def refine_embed(images):
+        # Boundary frames are described exactly as the sampled ones were.
+        return embed([crop_uniform_borders(im) for im in images] if args.crop_borders else images)
+
     for q in bench["queries"]:
         for t in q["truth"]:
             truth.setdefault((q["id"], t["ref"]), []).append(tuple(t["box"]))
         t1 = time.perf_counter()
-        qt, qv = describe(q["path"], embed, args.fps)
+        qt, qv = describe(q["path"], embed, args.fps, crop_borders=args.crop_borders,
+                          views=args.corner_views)
         for rid, ((rt, rv), rpath) in refs.items():
             if len(qt) == 0 or len(rt) == 0:
                 continue
-            segs = aligner.align(similarity_matrix(qv, rv), qt, rt)
+            segs = aligner.align(view_similarity(qv, rv), qt, rt)
             if args.refine:
-                segs = [refine_boundaries(s, q["path"], rpath, embed, refine_cfg) for s in segs]
+                segs = [refine_boundaries(s, q["path"], rpath, refine_embed, refine_cfg) for s in segs]
             for s in segs:
                 box = (s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s)
                 preds.setdefault((q["id"], rid), []).append(box)
@@ -450,6 +481,7 @@ def run(args: argparse.Namespace) -> None:
         f"{args.model}/{args.precision}/{args.backend}",
         "aligner": args.aligner, "config": asdict(cfg), "min_sim": args.min_sim,
         "fps": args.fps, "refine": args.refine,
+        "crop_borders": args.crop_borders, "corner_views": args.corner_views,
         "vcsl_precision": v.precision, "vcsl_recall": v.recall, "vcsl_f1": v.f1,
         "segment_ap": ap, "median_abs_err_s": med,
         "median_abs_err_query_s": statistics.median(errs["q_start"] + errs["q_end"])
@@ -461,7 +493,22 @@ def run(args: argparse.Namespace) -> None:
         "ingest_x_realtime": ref_s / ingest_s, "reference_s": ref_s,
         "query_median_s": statistics.median(q_wall), "query_x_realtime": q_media / sum(q_wall),
     }
+    from copytrace.eval.segments import pair_precision_recall
+
+    per_pair = []
+    for q in bench["queries"]:
+        for rid in sorted({t["ref"] for t in q["truth"]}):
+            p, r = pair_precision_recall(preds.get((q["id"], rid), []), truth[(q["id"], rid)])
+            edits = [e for t in q["truth"] if t["ref"] == rid for e in t["edits"]]
+            per_pair.append({"query": q["id"], "ref": rid, "kind": q["kind"], "crf": q["crf"],
+                             "fps": q["fps"], "edits": edits, "precision": p, "recall": r})
+    by_edit = {}
+    for e in sorted({e for x in per_pair for e in x["edits"]}):
+        rs = [x["recall"] for x in per_pair if e in x["edits"]]
+        by_edit[e] = {"pairs": len(rs), "mean_recall": float(np.mean(rs))}
+    result["recall_by_edit"] = by_edit
     print(json.dumps(result, indent=1))
+    result["pairs"] = per_pair
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
@@ -496,7 +543,7 @@ def speed(args: argparse.Namespace) -> None:
                      "x_realtime": d / statistics.median(walls)})
     total = sum(r["duration_s"] for r in rows) / sum(r["median_wall_s"] for r in rows)
     rng = np.random.default_rng(0)
-    dims = vec.shape[1]
+    dims = vec.shape[-1]
     n_ref = int(args.ref_hours * 3600 * args.fps)
     ref = rng.normal(size=(n_ref, dims)).astype(np.float32)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
@@ -536,6 +583,11 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--top-k", type=int, default=5)
     r.add_argument("--fps", type=float, default=1.0)
     r.add_argument("--refine", action="store_true")
+    r.add_argument("--corner-views", type=float, default=0.0,
+                   help="also describe each query frame's four corners at this fraction of its "
+                   "sides (0: off) and keep the best view: finds picture-in-picture copies")
+    r.add_argument("--no-crop-borders", dest="crop_borders", action="store_false",
+                   help="describe frames with their letterbox/padding bars")
     r.add_argument("--json-out", default="")
     sp = sub.add_parser("speed", help="ingest speed on 720p H.264, align time on long refs")
     sp.add_argument("--videos", type=Path, default=Path("data/videos/eval"))

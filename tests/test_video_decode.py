@@ -149,3 +149,18 @@ def test_variable_frame_rate_times_are_the_written_ones(tmp_path):
     assert np.allclose(got, pts_ms / 1000.0, atol=1e-3)
     sampled = np.array([t for t, _ in iter_frames(str(p), fps=2.0)])
     assert np.isin(np.round(sampled * 1000).astype(int), pts_ms).all()
+
+
+def test_letterbox_and_padding_are_cut_even_under_a_logo(ntsc_clip):
+    from PIL import Image, ImageDraw, ImageOps
+
+    from copytrace.media.video import crop_uniform_borders
+
+    _, im = next(iter_frames(str(ntsc_clip), max_side=None))  # 96 x 64 photo content
+    boxed = ImageOps.expand(ImageOps.pad(im, (96, 96), color=(0, 0, 0)), 10, fill=(40, 90, 160))
+    ImageDraw.Draw(boxed).rectangle((2, 2, 20, 8), fill="white")  # a logo on the padding
+    out = crop_uniform_borders(boxed)
+    assert abs(out.width - 96) <= 2 and abs(out.height - 64) <= 2
+    assert crop_uniform_borders(im).size == im.size  # no bars: untouched
+    flat = Image.new("RGB", (50, 40), (9, 9, 9))
+    assert crop_uniform_borders(flat).size == (50, 40)  # nothing left to keep: untouched

@@ -329,3 +329,39 @@ def is_flat_frame(image: "Image.Image", max_std: float = FLAT_FRAME_STD) -> bool
 
     g = np.asarray(image.convert("L").resize((32, 32)), dtype=np.float32)
     return float(g.std()) < max_std
+
+
+# A border row or column has at least this share of its pixels within BORDER_TOLERANCE grey
+# levels of its median colour: solid bars, even with a logo or a caption drawn over them.
+BORDER_SHARE = 0.75
+BORDER_TOLERANCE = 12.0
+MIN_KEPT_FRACTION = 0.4
+
+
+def crop_uniform_borders(image: "Image.Image") -> "Image.Image":
+    """Cut letterbox/pillarbox bars and solid padding, as re-uploads add them.
+
+    Rows and columns are removed from each edge while they are (mostly) one colour; nothing is
+    cut when less than 40 % of the picture would remain (a flat frame, or a dark scene).
+    """
+    import numpy as np
+
+    a = np.asarray(image.convert("RGB"), dtype=np.float32)
+    h, w = a.shape[:2]
+
+    def uniform(x: np.ndarray) -> np.ndarray:  # x: [lines, pixels, 3]
+        med = np.median(x, axis=1, keepdims=True)
+        return (np.abs(x - med).max(axis=2) < BORDER_TOLERANCE).mean(axis=1) >= BORDER_SHARE
+
+    def run(flags) -> int:
+        nz = np.flatnonzero(~flags)
+        return int(nz[0]) if len(nz) else len(flags)
+
+    rows, cols = uniform(a), uniform(a.transpose(1, 0, 2))
+    top, bottom = run(rows), run(rows[::-1])
+    left, right = run(cols), run(cols[::-1])
+    if h - top - bottom < MIN_KEPT_FRACTION * h or w - left - right < MIN_KEPT_FRACTION * w:
+        return image
+    if top == bottom == left == right == 0:
+        return image
+    return image.crop((left, top, w - right, h - bottom))
