@@ -325,6 +325,10 @@ def main() -> None:
         results["baselines"] = run_hash_baselines(args, image_set, out)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, out / "results.md")
+    # A copy per backend/precision, so FP32 and INT8 runs sit side by side.
+    tag = f"{args.backend}-{args.precision}"
+    (out / f"results-{tag}.json").write_text(json.dumps(results, indent=1))
+    write_markdown(results, out / f"results-{tag}.md")
     print((out / "results.md").read_text())
 
 
