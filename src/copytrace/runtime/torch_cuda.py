@@ -73,16 +73,17 @@ class TorchCudaEncoder(Encoder):
             raise ModelError("the torch-cuda backend needs a CUDA GPU")
         self.spec = spec
         self.precision = precision
-        model = load_descriptor_net(spec).to("cuda", memory_format=torch.channels_last)
-        model = model.to(torch.bfloat16).eval()
+        # bf16 through autocast, not by casting the weights: GeM pools in fp32 (x.float()) and
+        # the projection must accept that.
+        model = load_descriptor_net(spec).to("cuda", memory_format=torch.channels_last).eval()
         self._model = torch.compile(model, dynamic=True) if compile else model
 
     def encode(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to("cuda")
-        x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16):
             y = self._model(x).float().cpu().numpy()
         return l2_normalise(y)
 
