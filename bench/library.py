@@ -139,6 +139,7 @@ def main() -> None:
     if failed:
         log.warning("%d references failed to register: %s", len(failed), failed[:3])
     model_id = lib.image_spec.model_id
+    precision = lib.encoder.precision
 
     lib.query(copies[0][0], top_k=5, min_score=0.0)  # warm-up
     latencies, rank1, fams, rows = [], [], {}, []
@@ -169,6 +170,8 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "model": model_id,
+        "backend": args.backend,
+        "precision": precision,
         "exclude_source": args.exclude_source,
         "refs": len(refs), "eval_refs": n_eval_refs, "distractor_refs": len(refs) - n_eval_refs,
         "added": len(added), "failed": len(failed),
