@@ -115,7 +115,8 @@ def mulaw_encode(x: np.ndarray, mu: int = 255) -> np.ndarray:
     return np.round((y + 1.0) * 127.5).astype(np.uint8)
 
 
-def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int) -> None:
+def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int, name: str = "pack",
+               phase: float = 0.0) -> None:
     """Spread the byte budget evenly over distinct train tracks: several pieces per track
     from different places, so the GPU sees every track's range of sounds, not just its intro."""
     from copytrace.media.audio import load_audio
@@ -138,7 +139,9 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int) ->
         n = max(1, int(round(min(per_track_s, dur) / piece_s)))
         # Skip the first and last 3 s (fades, silence) where the track is long enough.
         lo, hi = (3.0, dur - 3.0 - piece_s) if dur > piece_s + 8 else (0.0, max(0.0, dur - piece_s))
-        starts = np.sort(lo + (hi - lo) * (np.arange(n) + rng.uniform(0.1, 0.9, n)) / n)
+        # ``phase`` shifts the strata so a second pack draws other passages of each track.
+        u = (np.arange(n) + phase + rng.uniform(0.1, 0.9, n)) % n
+        starts = np.sort(lo + (hi - lo) * u / n)
         for s in starts:
             a = int(s * sample_rate)
             seg = x[a : a + int(piece_s * sample_rate)]
@@ -148,7 +151,7 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int) ->
             index.append({"track": r["id"], "start_s": round(float(s), 3), "offset": pos,
                           "length": len(seg)})
             pos += len(seg)
-    out = DATA / "train" / "pack"
+    out = DATA / "train" / name
     out.mkdir(parents=True, exist_ok=True)
     np.save(out / "audio_mulaw_u8.npy", np.concatenate(pieces))
     (out / "pieces.json").write_text(json.dumps({"sample_rate": sample_rate, "pieces": index}))
@@ -192,6 +195,9 @@ def main() -> None:
     ap.add_argument("--sample-rate", type=int, default=8000)
     ap.add_argument("--piece-s", type=float, default=12.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pack-name", default="pack", help="folder under data/audio/train/")
+    ap.add_argument("--phase", type=float, default=0.0,
+                    help="0..1: shift of the sampling strata (0.5 for a second, disjoint-ish pack)")
     ap.add_argument("--dup-threshold", type=float, default=0.97)
     a = ap.parse_args()
     if a.step in ("download", "all"):
@@ -199,7 +205,7 @@ def main() -> None:
     if a.step in ("list", "all"):
         build_lists()
     if a.step in ("pack", "all"):
-        pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed)
+        pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed, a.pack_name, a.phase)
     if a.step in ("dedup",):
         dedup(a.dup_threshold)
 

@@ -53,6 +53,9 @@ class AudioTrainConfig:
 
 CONFIGS = {
     "h100": AudioTrainConfig(),
+    # Second stage: continue from an h100 checkpoint on another pack of the same train tracks
+    # (the carry limit holds ~1.7 h per call; two packs see ~3.4 h of distinct passages).
+    "h100-ft": AudioTrainConfig(name="h100-ft", lr=6e-4, warmup_frac=0.02, time_budget_s=160.0),
     "tiny": AudioTrainConfig(
         name="tiny", batch=16, steps=12, time_budget_s=40.0, widths=(8, 16, 16, 24, 32),
         dims=32, val_tracks=1, val_every=6, device="cpu", amp=False,
@@ -170,7 +173,7 @@ def _save(model, cfg: AudioTrainConfig, out_dir: Path, meta: dict) -> None:
     torch.save({"state_dict": state, "meta": meta}, out_dir / f"audio-{cfg.name}.pt")
 
 
-def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path) -> dict:
+def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path, init: Path | None = None) -> dict:
     import torch
 
     from copytrace.models.audio_frontend import MelConfig
@@ -190,7 +193,11 @@ def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path) -> dict:
     frontend = TorchMelFrontend(mel_cfg).to(dev)
     net_cfg = AudioNetConfig(widths=tuple(cfg.widths), dims=cfg.dims, n_mels=mel_cfg.n_mels,
                              window_frames=mel_cfg.window_frames)
-    model = AudioFingerprintNet(net_cfg).to(dev).to(memory_format=torch.channels_last)
+    model = AudioFingerprintNet(net_cfg)
+    if init is not None:
+        model.load_state_dict(torch.load(init, map_location="cpu", weights_only=False)["state_dict"])
+        log.info("initialised from %s", init)
+    model = model.to(dev).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total = cfg.steps
     history = []
@@ -227,6 +234,7 @@ def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path) -> dict:
         "history": history, "mel": asdict(mel_cfg), "net": asdict(net_cfg),
         "pack_hours": round(sampler.data.numel() / mel_cfg.sample_rate / 3600, 3),
         "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
+        "init": str(init) if init else None,
     }
     _save(model, cfg, out_dir, result)
     (out_dir / f"audio-{cfg.name}.json").write_text(json.dumps(result, indent=1))
@@ -241,13 +249,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=Path("ckpt/audio"))
     ap.add_argument("--time-budget-s", type=float, default=None)
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--init", type=Path, default=None, help="checkpoint to continue from")
     a = ap.parse_args(argv)
     cfg = CONFIGS[a.config]
     if a.time_budget_s is not None:
         cfg = replace(cfg, time_budget_s=a.time_budget_s)
     if a.batch is not None:
         cfg = replace(cfg, batch=a.batch)
-    train(cfg, a.data, a.out)
+    train(cfg, a.data, a.out, a.init)
 
 
 if __name__ == "__main__":
