@@ -18,24 +18,22 @@ import argparse
 import json
 import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
 from images import cached_descriptors, resolve_spec  # bench/ is on sys.path when run as a script
 
-from copytrace.eval.image_bench import (  # noqa: E402
+from copytrace.eval.image_bench import (
     ImageSetConfig,
     Predictions,
     build_image_set,
     exact_topk,
     score_predictions,
 )
-from copytrace.eval.metrics import precision_recall, recall_at_precision  # noqa: E402
-from copytrace.verify import LocalVerifier, VerifyConfig, verified_score  # noqa: E402
-from copytrace.verify.batch import verify_topk  # noqa: E402
+from copytrace.eval.metrics import precision_recall, recall_at_precision
+from copytrace.verify import LocalVerifier, VerifyConfig, verified_score
+from copytrace.verify.batch import verify_topk
 
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("bench.verify_val")

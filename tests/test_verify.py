@@ -9,8 +9,8 @@ from PIL import Image
 
 pytest.importorskip("cv2", reason="local verification needs the [verify] extra (opencv-python-headless)")
 
-from copytrace.eval.edits import crop, picture_in_picture  # noqa: E402
-from copytrace.verify import LocalVerifier, VerifyConfig, verified_score  # noqa: E402
+from copytrace.eval.edits import crop, picture_in_picture
+from copytrace.verify import LocalVerifier, VerifyConfig, verified_score
 
 DATA = Path(__file__).parent / "data"
 PHOTOS = ["building_temple", "nature_flower", "animal_cat", "object_coffee", "face_astronaut", "face_hopper"]

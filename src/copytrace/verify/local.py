@@ -56,15 +56,14 @@ class VerifyResult:
 
 
 NO_MATCH = VerifyResult(0, 0.0, None)
-ImageLike = "PIL.Image.Image | np.ndarray | str | os.PathLike"
 
 
 class LocalVerifier:
     """``verify(query, ref) -> VerifyResult``; ``rescore(query, candidates) -> scores``."""
 
-    def __init__(self, cfg: VerifyConfig = VerifyConfig()):
+    def __init__(self, cfg: VerifyConfig | None = None):
         cv2 = _cv2()
-        self.cfg = cfg
+        self.cfg = cfg = cfg if cfg is not None else VerifyConfig()
         self._cv2 = cv2
         if cfg.detector == "sift":
             self._detector = cv2.SIFT_create(nfeatures=cfg.max_features)
