@@ -140,9 +140,9 @@ def main() -> None:
             inl, query_s = res.inliers, res.query_s
             np.savez(f, inliers=inl, query_s=query_s, ref_features_s=res.ref_features_s)
         grid = []
-        for a in (4, 6, 8, 10, 12, 15):
-            for b in (a + 5, a + 10, a + 20, a + 40):
-                for bonus in (0.1, 0.2, 0.3, 0.5, 1.0):
+        for a in (3, 4, 6, 8, 10, 12, 15):
+            for b in (a + 5, a + 10, a + 20, a + 40, a + 80):
+                for bonus in (0.1, 0.2, 0.3, 0.5, 1.0, 2.0):
                     c = VerifyConfig(detector=det, min_inliers=a, full_inliers=b, bonus=bonus)
                     s = verified_score(sims, np.maximum(inl, 0), c)
                     r = evaluate(image_set, s, idx)
