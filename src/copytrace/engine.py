@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from typing_extensions import Self
 
 from copytrace.errors import CopytraceError, MediaError, StoreError
 from copytrace.media.image import ImageLimits
@@ -127,7 +126,7 @@ class Library:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> Library:
         return self
 
     def __exit__(self, *exc) -> None:
