@@ -126,7 +126,7 @@ class Library:
     def close(self) -> None:
         self.store.close()
 
-    def __enter__(self) -> Library:
+    def __enter__(self) -> Library:  # noqa: PYI034 - Self needs Python 3.11
         return self
 
     def __exit__(self, *exc) -> None:
