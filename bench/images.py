@@ -371,7 +371,7 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, out / "results.md")
     # A copy per backend/precision, so FP32 and INT8 runs sit side by side.
-    tag = f"{args.backend}-{args.precision}" + (f"-verify{args.verify_top}" if args.verify_top else "")
+    tag = f"{args.backend}-{args.precision}" + (f"-verify{args.verify_top}-{args.verify_detector}" if args.verify_top else "")
     (out / f"results-{tag}.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, out / f"results-{tag}.md")
     print((out / "results.md").read_text())
