@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -e '.[dev,train,verify]'
+	$(PY) -m pip install -q -e '.[dev,train]'
 	touch $@
 
 install: $(VENV)/.installed

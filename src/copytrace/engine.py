@@ -63,10 +63,13 @@ class EngineConfig:
     audio_aligner: str = "offset"
     temporal_candidates: int = 10
     refine_boundaries: bool = True
+    verify_top: int = 10
 
     def __post_init__(self) -> None:
         if not 0 < self.video_fps <= 30:
             raise ValueError("EngineConfig.video_fps must be in (0, 30] frames per second")
+        if self.verify_top < 0:
+            raise ValueError("EngineConfig.verify_top must be >= 0 (0 turns verification off)")
         if self.temporal_candidates < 1:
             raise ValueError("EngineConfig.temporal_candidates must be >= 1")
         if self.precision not in ("auto", "fp32", "int8"):
@@ -118,6 +121,8 @@ class Library:
         self._image_spec: DescriptorSpec | None = None
         self._audio_encoder = None
         self._audio_spec: AudioDescriptorSpec | None = None
+        self._verifier = None
+        self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures (bounded cache)
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> Library:
@@ -344,11 +349,69 @@ class Library:
         self._check_models(descriptors)
         matches = []
         for d in descriptors:
-            matches.extend(self._match_signal(d, path, top_k))
+            found = self._match_signal(d, path, top_k)
+            if sniffed.media_type == "image" and self.config.verify_top:
+                found = self._verify_image_matches(path, found)
+            matches.extend(found)
         matches.sort(key=lambda m: -m.score)
         matches = [m for m in matches if m.score >= min_score][:top_k]
         info = QueryInfo(path=path, media_type=sniffed.media_type, duration_s=duration_s, sha256=sha)
         return QueryResult(info, time.perf_counter() - t0, tuple(matches))
+
+    @property
+    def verifier(self):
+        if self._verifier is None:
+            from copytrace.verify import LocalVerifier, VerifyConfig
+
+            self._verifier = LocalVerifier(VerifyConfig())
+        return self._verifier
+
+    def _verify_image_matches(self, path: str, matches: list[Match]) -> list[Match]:
+        """Second stage for still images: local features + RANSAC on the top candidates.
+
+        The combined similarity (cosine plus a bonus for geometrically consistent inliers; see
+        ``copytrace.verify``) is calibrated on validation data with its own threshold, so every
+        image candidate is re-scored against it, verified or not. Only candidates whose bonus
+        could lift them over the threshold are verified, so innocent queries whose candidates
+        are all far below it cost nothing extra.
+        """
+        from dataclasses import replace
+
+        from copytrace.media.image import load_image
+
+        cfg = self.verifier.cfg
+        spec = self.image_spec
+        rescored = []
+        query_features = None
+        for rank, m in enumerate(matches):
+            combined = m.similarity
+            worth = rank < self.config.verify_top and m.media_type == "image"
+            if worth and m.similarity >= cfg.threshold_score - cfg.bonus:
+                ref = self._features_of(m)
+                if ref is not None:
+                    if query_features is None:
+                        query_features = self.verifier.features(
+                            load_image(path, self.config.image_limits), query=True
+                        )
+                    combined = self.verifier.rescore(query_features, [(ref, m.similarity)])[0]
+            score = spec.score(combined - cfg.threshold_score + spec.threshold_similarity)
+            rescored.append(replace(m, score=float(score), similarity=float(combined)))
+        return rescored
+
+    def _features_of(self, m: Match):
+        """Local features of a registered image, or None when its file is gone or unreadable."""
+        if m.work_id not in self._ref_features:
+            from copytrace.media.image import load_image
+
+            try:
+                image = load_image(m.path, self.config.image_limits)
+            except MediaError as e:
+                log.warning("verification skipped for %s: %s", m.work_id, e)
+                return None
+            if len(self._ref_features) >= 512:
+                self._ref_features.pop(next(iter(self._ref_features)))
+            self._ref_features[m.work_id] = self.verifier.features(image)
+        return self._ref_features[m.work_id]
 
     def _check_models(self, descriptors: list[Descriptors]) -> None:
         stored = self.store.catalog.signals()

@@ -1,6 +1,7 @@
 """Optional second stage: re-score top candidates by local-feature geometric verification.
 
-Needs the ``[verify]`` extra (OpenCV); importing this package does not import OpenCV.
+Uses OpenCV (a core dependency since the engine verifies by default); importing this package
+does not import OpenCV.
 """
 from copytrace.verify.config import VerifyConfig
 from copytrace.verify.local import LocalFeatures, LocalVerifier, VerifyResult

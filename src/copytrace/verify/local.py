@@ -2,8 +2,8 @@
 
 A copy keeps the geometry of its source: many keypoint matches agree on one transform (crop,
 scale, rotation, paste into another picture). Two different photos of a similar subject (aligned
-face chips of one person) are globally close but share few such matches. OpenCV is an optional
-dependency (extra ``[verify]``), imported when a verifier is built.
+face chips of one person) are globally close but share few such matches. OpenCV is imported only
+when a verifier is built.
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ def _cv2():
         import cv2
     except ModuleNotFoundError as e:
         raise ModuleNotFoundError(
-            "local verification needs OpenCV: pip install 'copytrace[verify]' "
-            "(opencv-python-headless)"
+            "local verification needs OpenCV: pip install opencv-python-headless"
         ) from e
     return cv2
 
