@@ -135,7 +135,7 @@ class Store:
         present = np.isin(rows.first_vid, ids)
         missing = rows.first_vid[~present]
         if len(missing):
-            log.info("index %s: adding %d works missing from the file", signal, len(missing))
+            log.debug("index %s: indexing %d works from the catalogue", signal, len(missing))
             for first_vid, vectors in self.catalog.iter_vectors(signal, missing):
                 index.add(np.arange(first_vid, first_vid + len(vectors)), vectors)
 
