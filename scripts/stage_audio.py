@@ -4,7 +4,7 @@ the tracks per split, and pack the *train* music for the GPU as 8 kHz mu-law u8 
     python scripts/stage_audio.py download          # apt-get download + dpkg-deb -x into .stage/
     python scripts/stage_audio.py list              # data/audio/{train,eval}/tracks.json (+ licences)
     python scripts/stage_audio.py pack --budget-mb 44  # data/audio/train/pack/ (carried to the GPU)
-    python scripts/stage_audio.py dedup             # fingerprint pass for near-duplicate tracks
+    python scripts/stage_audio.py dedup             # near-duplicate pass with the fingerprint
 
 Media never goes into git: raw packages live in .stage/, packed data in data/ (both ignored).
 """
@@ -158,33 +158,45 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int, na
     log.info("packed %d pieces, %.2f h, %.1f MB", len(index), pos / sample_rate / 3600, pos / 1e6)
 
 
-def dedup(threshold: float) -> None:
-    """Near-duplicate pass over every staged track with a coarse chroma-like fingerprint:
-    mean band energies of 2 s blocks, compared by best-aligned cosine. Prints suspicious pairs."""
-    from copytrace.media.audio import load_audio
-    from copytrace.models.audio_frontend import MelFrontend
+def dedup(threshold: float, min_share: float) -> None:
+    """Near-duplicate pass over every staged track (train and eval) with the audio fingerprint:
+    a pair is reported when >= ``min_share`` of one track's windows have a window of the other
+    track with cosine >= ``threshold``. Descriptors are cached as bench/audio.py caches them."""
+    import faiss
 
-    fe = MelFrontend()
-    feats = {}
+    from copytrace.models.audio_encoder import load_audio_encoder
+    from copytrace.models.audio_spec import get_audio_spec
+
+    spec = get_audio_spec()
+    enc = load_audio_encoder(spec, threads=2)
+    cache = DATA / "cache" / f"{spec.name}-{spec.version}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
+    cache.mkdir(parents=True, exist_ok=True)
+    ids, vecs = [], []
     for split in ("train", "eval"):
         for r in json.loads((DATA / split / "tracks.json").read_text()):
-            x = load_audio(ROOT / r["path"], 8000)
-            m = fe.log_mel(x[: 8000 * 120])  # first two minutes are enough to catch copies
-            blocks = m[:, : m.shape[1] // 200 * 200].reshape(m.shape[0], -1, 200).mean(2).T
-            blocks = blocks - blocks.mean(1, keepdims=True)
-            blocks /= np.linalg.norm(blocks, axis=1, keepdims=True) + 1e-9
-            feats[r["id"]] = blocks
-    ids = sorted(feats)
-    found = []
-    for i, a in enumerate(ids):
-        for b in ids[i + 1 :]:
-            s = feats[a] @ feats[b].T
-            score = float(np.mean(np.sort(s.max(1))[-5:])) if s.size else 0.0
-            if score > threshold:
-                found.append((score, a, b))
-    for score, a, b in sorted(found, reverse=True):
-        print(f"{score:.3f}  {a}  {b}")
-    (DATA / "near_duplicates.json").write_text(json.dumps(sorted(found, reverse=True), indent=1))
+            f = cache / (r["id"].replace("/", "__") + ".npz")
+            if not f.is_file():
+                st, _, v = enc.embed_file(ROOT / r["path"])
+                np.savez(f, starts=st, vectors=v)
+            v = np.load(f)["vectors"]
+            ids += [r["id"]] * len(v)
+            vecs.append(v)
+    ids = np.array(ids)
+    allv = np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32)
+    index = faiss.IndexFlatIP(allv.shape[1])
+    index.add(allv)
+    sims, rows = index.search(allv, 8)
+    counts: dict[tuple[str, str], int] = {}
+    for i in range(len(allv)):
+        others = {ids[j] for j, s in zip(rows[i], sims[i]) if s >= threshold and ids[j] != ids[i]}
+        for o in others:
+            counts[(ids[i], o)] = counts.get((ids[i], o), 0) + 1
+    n_of = {t: int((ids == t).sum()) for t in set(ids.tolist())}
+    found = sorted(((c / n_of[a], a, b) for (a, b), c in counts.items() if c / n_of[a] >= min_share),
+                   reverse=True)
+    for share, a, b in found:
+        print(f"{share:.2f} of {a} ~ {b}")
+    (DATA / "near_duplicates.json").write_text(json.dumps(found, indent=1))
 
 
 def main() -> None:
@@ -198,7 +210,8 @@ def main() -> None:
     ap.add_argument("--pack-name", default="pack", help="folder under data/audio/train/")
     ap.add_argument("--phase", type=float, default=0.0,
                     help="0..1: shift of the sampling strata (0.5 for a second, disjoint-ish pack)")
-    ap.add_argument("--dup-threshold", type=float, default=0.97)
+    ap.add_argument("--dup-threshold", type=float, default=0.9)
+    ap.add_argument("--dup-share", type=float, default=0.2)
     a = ap.parse_args()
     if a.step in ("download", "all"):
         download(TRAIN_PKGS + EVAL_PKGS)
@@ -207,7 +220,7 @@ def main() -> None:
     if a.step in ("pack", "all"):
         pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed, a.pack_name, a.phase)
     if a.step in ("dedup",):
-        dedup(a.dup_threshold)
+        dedup(a.dup_threshold, a.dup_share)
 
 
 if __name__ == "__main__":
