@@ -177,7 +177,7 @@ def repeat_corr(track: np.ndarray, truth_s: float, found_s: float, length_s: flo
 
     _FE = _FE or MelFrontend()
     n = int(length_s * SR)
-    a, b = int(truth_s * SR), int(round(found_s * SR))
+    a, b = int(truth_s * SR), round(found_s * SR)
     if b < 0 or b + n > track.size:
         return 0.0
     ma, mb = _FE.log_mel(track[a : a + n]), _FE.log_mel(track[b : b + n])

@@ -136,7 +136,7 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int, na
     for r in rows:
         x = load_audio(ROOT / r["path"], sample_rate)
         dur = len(x) / sample_rate
-        n = max(1, int(round(min(per_track_s, dur) / piece_s)))
+        n = max(1, round(min(per_track_s, dur) / piece_s))
         # Skip the first and last 3 s (fades, silence) where the track is long enough.
         lo, hi = (3.0, dur - 3.0 - piece_s) if dur > piece_s + 8 else (0.0, max(0.0, dur - piece_s))
         # ``phase`` shifts the strata so a second pack draws other passages of each track.

@@ -41,7 +41,7 @@ def test_streamed_file_equals_whole_signal(tmp_path, encoder):
     p = write_ogg(tmp_path / "ref.ogg", music_like(8000, 12.0, seed=3), 8000)
     s1, e1, v1 = encoder.embed_file(p, chunk_s=2.3)  # chunk borders inside windows
     x = load_audio(p, 8000)
-    s2, e2, v2 = encoder.embed_windows(x, 8000)
+    s2, _, v2 = encoder.embed_windows(x, 8000)
     # Times come from the stream (Opus starts a few ms late: its pre-skip), so compare steps.
     assert 0 <= s1[0] < 0.01
     assert np.allclose(s1 - s1[0], s2) and np.allclose(e1 - s1, encoder.spec.window_s)
@@ -106,5 +106,5 @@ def test_tiny_training_exports_a_loadable_model(tmp_path):
     entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
     spec = AudioDescriptorSpec.from_file(entry)
     enc = load_audio_encoder(spec)
-    s, e, v = enc.embed_windows(music_like(8000, 3.0, seed=5), 8000)
+    s, _, v = enc.embed_windows(music_like(8000, 3.0, seed=5), 8000)
     assert v.shape == (len(s), spec.dims) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("faiss")
 
-from copytrace.audio_search import AudioReferenceIndex  # noqa: E402
-from copytrace.models.audio_spec import get_audio_spec  # noqa: E402
+from copytrace.audio_search import AudioReferenceIndex
+from copytrace.models.audio_spec import get_audio_spec
 
 
 def path_fn(seed: int, dims: int, dur_s: float):

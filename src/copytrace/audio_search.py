@@ -97,7 +97,7 @@ class AudioReferenceIndex:
             return None
         track_of, slot_of, allv = self._tables()
         hop, qhop = self.spec.hop_s, self.spec.query_hop_s
-        ratio = int(round(hop / qhop))
+        ratio = round(hop / qhop)
         q = np.ascontiguousarray(q_vectors, np.float32)
         q_idx = np.round(np.asarray(q_starts_s) / qhop).astype(np.int64)
         sims, rows = self._index.search(q, k)

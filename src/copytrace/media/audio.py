@@ -8,9 +8,9 @@ audio starts late (video with an audio delay) keeps its real offsets.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -76,7 +76,7 @@ def iter_audio(
 
     if sample_rate <= 0 or chunk_s <= 0:
         raise ValueError("sample_rate and chunk_s must be positive")
-    chunk_n = max(1, int(round(chunk_s * sample_rate)))
+    chunk_n = max(1, round(chunk_s * sample_rate))
     c = _open(path)
     try:
         st = _audio_stream(c, path)
@@ -90,8 +90,7 @@ def iter_audio(
         def frames():
             try:
                 for packet in c.demux(st):
-                    for frame in packet.decode():
-                        yield frame
+                    yield from packet.decode()
             except av.FFmpegError as e:
                 raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: {e}") from e
             yield None  # flush the resampler

@@ -2,8 +2,8 @@
 OpenVINO) -> L2-normalised window descriptors with their start and end in seconds."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -89,7 +89,7 @@ class AudioEncoder:
                      hop_s: float | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Chunks from ``iter_audio`` -> descriptor batches, windows spanning chunk borders
         included: the unfinished tail of each chunk is carried into the next."""
-        hop_n = int(round((hop_s or self.spec.hop_s) * self.mel.sample_rate))
+        hop_n = round((hop_s or self.spec.hop_s) * self.mel.sample_rate)
         tail = np.zeros(0, dtype=np.float32)
         tail_start_s = None
         for start_s, x in chunks:

@@ -96,7 +96,7 @@ class MelFrontend:
     def windows(self, mel: np.ndarray, hop_s: float) -> tuple[np.ndarray, np.ndarray]:
         """Slice windows every ``hop_s`` (rounded to whole frames) -> (first frame, [N,1,M,T])."""
         c = self.cfg
-        step = max(1, int(round(hop_s / c.frame_s)))
+        step = max(1, round(hop_s / c.frame_s))
         f = mel.shape[1]
         if f < c.window_frames:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 1, c.n_mels, c.window_frames), np.float32)

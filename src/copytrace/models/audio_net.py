@@ -39,8 +39,9 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class AudioFingerprintNet(nn.Module):
-    def __init__(self, cfg: AudioNetConfig = AudioNetConfig()) -> None:
+    def __init__(self, cfg: AudioNetConfig | None = None) -> None:
         super().__init__()
+        cfg = cfg or AudioNetConfig()
         self.cfg = cfg
         stages, cin = [], 1
         for w in cfg.widths:
@@ -61,8 +62,9 @@ class AudioFingerprintNet(nn.Module):
 class TorchMelFrontend(nn.Module):
     """Batched log-mel in torch with the numpy frontend's constants: [B, S] -> [B, n_mels, F]."""
 
-    def __init__(self, cfg: MelConfig = MelConfig()) -> None:
+    def __init__(self, cfg: MelConfig | None = None) -> None:
         super().__init__()
+        cfg = cfg or MelConfig()
         self.cfg = cfg
         self.register_buffer("window", torch.from_numpy(hann_window(cfg.n_fft)), persistent=False)
         self.register_buffer("fb", torch.from_numpy(mel_filterbank(cfg)), persistent=False)

@@ -109,7 +109,7 @@ class AudioDescriptorSpec:
         return d
 
     @classmethod
-    def from_file(cls, path: Path) -> "AudioDescriptorSpec":
+    def from_file(cls, path: Path) -> AudioDescriptorSpec:
         try:
             raw = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:

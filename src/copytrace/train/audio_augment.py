@@ -37,7 +37,7 @@ def _u(b: int, lo: float, hi: float, device) -> torch.Tensor:
 def change_speed(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     """Resample around the chunk centre: output sample i reads input c + (i - c) * rate
     (tempo and pitch together, like a sped-up record), linear interpolation."""
-    b, n = x.shape
+    n = x.shape[1]
     c = (n - 1) / 2
     pos = c + (torch.arange(n, device=x.device, dtype=torch.float32)[None] - c) * rate[:, None]
     pos = pos.clamp(0, n - 1.001)

@@ -22,7 +22,10 @@ def export(ckpt: Path, name: str, version: str, out_dir: Path, hop_s: float, que
 
     from copytrace.models.audio_frontend import MelConfig, MelFrontend
     from copytrace.models.audio_net import (
-        AudioFingerprintNet, AudioNetConfig, check_onnx_parity, export_audio_onnx,
+        AudioFingerprintNet,
+        AudioNetConfig,
+        check_onnx_parity,
+        export_audio_onnx,
     )
     from copytrace.models.audio_spec import AudioDescriptorSpec
 
