@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -375,8 +375,6 @@ class Library:
         could lift them over the threshold are verified, so innocent queries whose candidates
         are all far below it cost nothing extra.
         """
-        from dataclasses import replace
-
         from copytrace.media.image import load_image
 
         cfg = self.verifier.cfg
@@ -489,6 +487,15 @@ class Library:
                 for s in segments
             ]
         segments.sort(key=lambda s: s.query_start_s)
+        if d.signal == "audio":
+            # A short excerpt's best chance match is higher than a long one's: the audio
+            # calibration subtracts length_penalty / sqrt(windows) from the mean similarity.
+            segments = [
+                replace(s, score=s.score - spec.length_penalty / np.sqrt(max(1, int(
+                    np.count_nonzero((d.starts_s >= s.query_start_s) & (d.starts_s < s.query_end_s))
+                ))))
+                for s in segments
+            ]
         best_sim = max(s.score for s in segments)  # aligners score by mean frame similarity
         segments = [
             Segment(s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s,
