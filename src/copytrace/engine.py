@@ -210,17 +210,30 @@ class Library:
     def _describe_video(self, path: str) -> tuple[list[Descriptors], float | None]:
         """Frame descriptors at ``video_fps``, stamped with the frames' real times.
 
-        Decoding streams; only one batch of frames is in memory at a time. A truncated or
-        corrupt file raises MediaError, so partial descriptors are never stored as complete.
+        Letterbox bars and padding are cut before describing (re-uploads add them), and
+        near-uniform frames (black leaders, fades) are left out of matching. Decoding streams;
+        only one batch of frames is in memory at a time. A truncated or corrupt file raises
+        MediaError, so partial descriptors are never stored as complete.
         """
-        from copytrace.media.video import iter_frames, probe_video
+        from copytrace.media.video import (
+            crop_uniform_borders,
+            is_flat_frame,
+            iter_frames,
+            probe_video,
+        )
 
         info = probe_video(path)
         side = 2 * max(self.image_spec.input_size)
         times: list[float] = []
         parts: list[np.ndarray] = []
         batch: list = []
+        step = 1.0 / self.config.video_fps
+        last_t = None
         for t, image in iter_frames(path, fps=self.config.video_fps, max_side=side):
+            last_t = t
+            image = crop_uniform_borders(image)
+            if is_flat_frame(image):
+                continue
             times.append(t)
             batch.append(image)
             if len(batch) == VIDEO_BATCH:
@@ -228,15 +241,16 @@ class Library:
                 batch = []
         if batch:
             parts.append(self.encoder.encode_images(batch))
-        if not times:
+        if last_t is None:
             raise MediaError(path, "no decodable video frames")
+        duration_s = float(info.duration_s) if info.duration_s else last_t + step
         starts = np.asarray(times, dtype=np.float64)
-        step = 1.0 / self.config.video_fps
-        last_end = max(info.duration_s, starts[-1] + 1e-3) if info.duration_s else starts[-1] + step
-        ends = np.append(starts[1:], min(last_end, starts[-1] + step))
-        vectors = np.concatenate(parts, axis=0)
+        # A frame stands for the time until the next sampled frame (or one step at most).
+        ends = np.minimum(np.append(starts[1:], duration_s), starts + step)
+        vectors = np.concatenate(parts, axis=0) if parts else np.zeros(
+            (0, self.image_spec.dims), np.float32)
         desc = Descriptors(vectors, starts, ends, self.image_spec.model_id, "visual")
-        return [desc], float(info.duration_s) if info.duration_s else float(ends[-1])
+        return [desc], duration_s
 
     @staticmethod
     def _has_audio(path: str) -> bool:
@@ -469,11 +483,10 @@ class Library:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
             return sim, [seg]
-        from copytrace.align.base import get_aligner, similarity_matrix
+        from copytrace.align.base import similarity_matrix
 
         matrix = similarity_matrix(d.vectors, ref.vectors)
-        aligner = self.config.audio_aligner if d.signal == "audio" else self.config.aligner
-        segments = get_aligner(aligner).align(matrix, d.starts_s, ref.starts_s)
+        segments = self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s)
         if not segments:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
@@ -504,13 +517,29 @@ class Library:
         ]
         return best_sim, segments
 
+    def _aligner(self, signal: str):
+        from copytrace.align.base import get_aligner
+        from copytrace.align.tn import TNConfig
+
+        if signal == "audio":
+            return get_aligner(self.config.audio_aligner)
+        if self.config.aligner == "tn":
+            # Frame matches below the descriptor's calibrated threshold do not enter the network.
+            return get_aligner("tn", TNConfig(min_sim=self.image_spec.threshold_similarity))
+        return get_aligner(self.config.aligner)
+
+    def _embed_frames(self, images: list) -> np.ndarray:
+        from copytrace.media.video import crop_uniform_borders
+
+        return self.encoder.encode_images([crop_uniform_borders(im) for im in images])
+
     def _refine(self, segment, query_path: str, ref_path: str):
         from copytrace.align.refine import refine_boundaries
 
         if not os.path.exists(ref_path):
             return segment  # the registered file moved: keep the coarse boundaries
         try:
-            return refine_boundaries(segment, query_path, ref_path, self.encoder.encode_images)
+            return refine_boundaries(segment, query_path, ref_path, self._embed_frames)
         except MediaError as e:
             log.warning("boundary refinement skipped: %s", e)
             return segment
