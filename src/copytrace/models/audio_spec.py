@@ -8,19 +8,18 @@ precision it gave on the set named in ``calibration``).
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from copytrace.errors import ModelError
 from copytrace.models.audio_frontend import MelConfig
-from copytrace.models.registry import WEIGHTS_DIR
+from copytrace.models.registry import WEIGHTS_DIR, CalibratedEntry
 
 DEFAULT_AUDIO_MODEL = "ct-audio-nafp"
 
 
 @dataclass(frozen=True)
-class AudioDescriptorSpec:
+class AudioDescriptorSpec(CalibratedEntry):
     """``score = sigmoid(score_slope * (similarity - threshold_similarity))``; 0.5 is the
     decision threshold. The matcher's similarity is evidence-adjusted: the mean aligned cosine
     minus ``length_penalty / sqrt(query windows)``, because a short query's best chance match
@@ -83,30 +82,11 @@ class AudioDescriptorSpec:
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from e
 
-    @property
-    def model_id(self) -> str:
-        return f"{self.name}@{self.version}"
-
     def path(self) -> Path:
         p = Path(self.directory or WEIGHTS_DIR) / self.file
         if not p.is_file():
             raise ModelError(f"{self.name}: weights file {p} is missing")
         return p
-
-    def score(self, similarity):
-        import numpy as np
-
-        z = self.score_slope * (np.asarray(similarity, dtype=np.float64) - self.threshold_similarity)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
-
-    def similarity_for_score(self, score: float) -> float:
-        score = min(max(score, 1e-9), 1 - 1e-9)
-        return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d.pop("directory")
-        return d
 
     @classmethod
     def from_file(cls, path: Path) -> AudioDescriptorSpec:

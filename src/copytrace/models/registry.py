@@ -18,8 +18,34 @@ DEFAULT_IMAGE_MODEL = "ct-image-r18s"
 RESIZE_RULES = ("squash",)
 
 
+class CalibratedEntry:
+    """Shared by registry entries (frozen dataclasses with ``name``, ``version``,
+    ``threshold_similarity``, ``score_slope`` and ``directory``): identity, score calibration,
+    JSON form."""
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def score(self, similarity):
+        """Map similarity (scalar or array) to a calibrated score in [0, 1]; 0.5 at the threshold."""
+        import numpy as np
+
+        z = self.score_slope * (np.asarray(similarity, dtype=np.float64) - self.threshold_similarity)
+        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
+
+    def similarity_for_score(self, score: float) -> float:
+        score = min(max(score, 1e-9), 1 - 1e-9)
+        return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d.pop("directory")
+        return d
+
+
 @dataclass(frozen=True)
-class DescriptorSpec:
+class DescriptorSpec(CalibratedEntry):
     """Everything needed to run a descriptor and read its output.
 
     ``score = sigmoid(score_slope * (similarity - threshold_similarity))``: a score of 0.5 is the
@@ -57,10 +83,6 @@ class DescriptorSpec:
         if self.dims <= 0 or self.score_slope <= 0:
             raise ModelError(f"{self.name}: dims and score_slope must be positive")
 
-    @property
-    def model_id(self) -> str:
-        return f"{self.name}@{self.version}"
-
     def path(self, precision: str = "fp32") -> Path:
         name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(
             precision
@@ -71,22 +93,6 @@ class DescriptorSpec:
         if not p.is_file():
             raise ModelError(f"{self.name}: weights file {p} is missing")
         return p
-
-    def score(self, similarity):
-        """Map cosine similarity (scalar or array) to a calibrated score in [0, 1]."""
-        import numpy as np
-
-        z = self.score_slope * (np.asarray(similarity, dtype=np.float64) - self.threshold_similarity)
-        return 1.0 / (1.0 + np.exp(-np.clip(z, -60, 60)))
-
-    def similarity_for_score(self, score: float) -> float:
-        score = min(max(score, 1e-9), 1 - 1e-9)
-        return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
-
-    def to_json(self) -> dict:
-        d = asdict(self)
-        d.pop("directory")
-        return d
 
     @classmethod
     def from_file(cls, path: Path) -> DescriptorSpec:
