@@ -133,3 +133,16 @@ def test_reupload_with_new_visuals_found_by_soundtrack(tmp_path, music):
     assert not [m for m in res.matches if m.signal == "visual"]
     seg = audio[0].segments[0]
     assert abs((seg.ref_start_s - seg.query_start_s) - 5.0) < 0.25
+
+
+def test_still_from_a_video_points_to_its_time(tmp_path):
+    frames = pan_frames("object_coffee.jpg", 12 * 25, seed=7)
+    ref_path = write_clip(tmp_path / "ref.mp4", frames, Fraction(25))
+    still = tmp_path / "still.png"
+    frames[int(6.0 * 25)].resize((192, 128)).save(still)
+    with copytrace.open(str(tmp_path / "db")) as lib:
+        work_id = lib.add(str(ref_path)).work.work_id
+        res = lib.query(str(still))
+    assert [m.work_id for m in res.matches] == [work_id]
+    seg = res.matches[0].segments[0]
+    assert seg.query_start_s == 0.0 and abs(seg.ref_start_s - 6.0) <= 1.0

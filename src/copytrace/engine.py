@@ -362,9 +362,11 @@ class Library:
         descriptors, duration_s = self.describe(path, sniffed.media_type, for_query=True)
         self._check_models(descriptors)
         matches = []
+        verify = sniffed.media_type == "image" and self.config.verify_top > 0
         for d in descriptors:
-            found = self._match_signal(d, path, top_k)
-            if sniffed.media_type == "image" and self.config.verify_top:
+            # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
+            found = self._match_signal(d, path, max(top_k, self.config.verify_top) if verify else top_k)
+            if verify:
                 found = self._verify_image_matches(path, found)
             matches.extend(found)
         matches.sort(key=lambda m: -m.score)
@@ -396,9 +398,11 @@ class Library:
         rescored = []
         query_features = None
         for rank, m in enumerate(matches):
+            if m.media_type != "image":
+                rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
+                continue
             combined = m.similarity
-            worth = rank < self.config.verify_top and m.media_type == "image"
-            if worth and m.similarity >= cfg.threshold_score - cfg.bonus:
+            if rank < self.config.verify_top and m.similarity >= cfg.threshold_score - cfg.bonus:
                 ref = self._features_of(m)
                 if ref is not None:
                     if query_features is None:
