@@ -194,8 +194,11 @@ class Library:
             zero = np.zeros(1, np.float64)
             return [Descriptors(vectors, zero, zero, self.image_spec.model_id, "visual")], None
         if media_type == "video":
-            descriptors, duration_s = self._describe_video(path)
-            if self.config.audio and self._has_audio(path):
+            from copytrace.media.video import probe_video
+
+            info = probe_video(path)
+            descriptors, duration_s = self._describe_video(path, info.duration_s)
+            if self.config.audio and info.has_audio:
                 descriptors.append(self._describe_audio(path, for_query))
             return descriptors, duration_s
         if media_type == "audio":
@@ -207,7 +210,9 @@ class Library:
             raise MediaError(path, "content is plain text, not an image, video or audio file")
         raise MediaError(path, f"{media_type} files are not supported yet")
 
-    def _describe_video(self, path: str) -> tuple[list[Descriptors], float | None]:
+    def _describe_video(
+        self, path: str, announced_s: float | None
+    ) -> tuple[list[Descriptors], float]:
         """Frame descriptors at ``video_fps``, stamped with the frames' real times.
 
         Letterbox bars and padding are cut before describing (re-uploads add them), and
@@ -215,14 +220,8 @@ class Library:
         only one batch of frames is in memory at a time. A truncated or corrupt file raises
         MediaError, so partial descriptors are never stored as complete.
         """
-        from copytrace.media.video import (
-            crop_uniform_borders,
-            is_flat_frame,
-            iter_frames,
-            probe_video,
-        )
+        from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
 
-        info = probe_video(path)
         side = 2 * max(self.image_spec.input_size)
         times: list[float] = []
         parts: list[np.ndarray] = []
@@ -243,7 +242,7 @@ class Library:
             parts.append(self.encoder.encode_images(batch))
         if last_t is None:
             raise MediaError(path, "no decodable video frames")
-        duration_s = float(info.duration_s) if info.duration_s else last_t + step
+        duration_s = float(announced_s) if announced_s else last_t + step
         starts = np.asarray(times, dtype=np.float64)
         # A frame stands for the time until the next sampled frame (or one step at most).
         ends = np.minimum(np.append(starts[1:], duration_s), starts + step)
@@ -251,12 +250,6 @@ class Library:
             (0, self.image_spec.dims), np.float32)
         desc = Descriptors(vectors, starts, ends, self.image_spec.model_id, "visual")
         return [desc], duration_s
-
-    @staticmethod
-    def _has_audio(path: str) -> bool:
-        from copytrace.media.video import probe_video
-
-        return probe_video(path).has_audio
 
     def _describe_audio(self, path: str, for_query: bool) -> Descriptors:
         spec = self.audio_spec

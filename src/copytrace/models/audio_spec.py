@@ -7,7 +7,6 @@ precision it gave on the set named in ``calibration``).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,22 +82,7 @@ class AudioDescriptorSpec(CalibratedEntry):
             raise ModelError(f"{self.name}: {e}") from e
 
     def path(self) -> Path:
-        p = Path(self.directory or WEIGHTS_DIR) / self.file
-        if not p.is_file():
-            raise ModelError(f"{self.name}: weights file {p} is missing")
-        return p
-
-    @classmethod
-    def from_file(cls, path: Path) -> AudioDescriptorSpec:
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise ModelError(f"cannot read audio registry entry {path}: {e}") from e
-        raw.setdefault("directory", str(Path(path).resolve().parent))
-        try:
-            return cls(**raw)
-        except TypeError as e:
-            raise ModelError(f"audio registry entry {path} has unexpected fields: {e}") from e
+        return self._weights_file(self.file)
 
 
 def get_audio_spec(name: str = DEFAULT_AUDIO_MODEL, directory: Path | None = None) -> AudioDescriptorSpec:

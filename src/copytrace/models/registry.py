@@ -43,6 +43,38 @@ class CalibratedEntry:
         d.pop("directory")
         return d
 
+    def _weights_file(self, name: str) -> Path:
+        p = Path(self.directory or WEIGHTS_DIR) / name
+        if not p.is_file():
+            raise ModelError(f"{self.name}: weights file {p} is missing")
+        return p
+
+    @classmethod
+    def from_file(cls, path: Path):
+        return cls.from_raw(read_entry(path), path)
+
+    @classmethod
+    def from_raw(cls, raw: dict, path: Path):
+        """Build from an entry's parsed JSON; weights resolve beside ``path``."""
+        raw = cls._coerce(dict(raw))
+        raw.setdefault("directory", str(Path(path).resolve().parent))
+        try:
+            return cls(**raw)
+        except TypeError as e:
+            raise ModelError(f"registry entry {path} has unexpected fields: {e}") from e
+
+    @staticmethod
+    def _coerce(raw: dict) -> dict:
+        """JSON lists -> the tuples a frozen entry holds (per entry type)."""
+        return raw
+
+
+def read_entry(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read registry entry {path}: {e}") from e
+
 
 @dataclass(frozen=True)
 class DescriptorSpec(CalibratedEntry):
@@ -89,25 +121,14 @@ class DescriptorSpec(CalibratedEntry):
         )
         if name is None:
             raise ModelError(f"{self.name}: no {precision} weights in its registry entry")
-        p = Path(self.directory or WEIGHTS_DIR) / name
-        if not p.is_file():
-            raise ModelError(f"{self.name}: weights file {p} is missing")
-        return p
+        return self._weights_file(name)
 
-    @classmethod
-    def from_file(cls, path: Path) -> DescriptorSpec:
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as e:
-            raise ModelError(f"cannot read registry entry {path}: {e}") from e
-        raw["input_size"] = tuple(raw["input_size"])
-        raw["mean"] = tuple(raw["mean"])
-        raw["std"] = tuple(raw["std"])
-        raw.setdefault("directory", str(Path(path).resolve().parent))
-        try:
-            return cls(**raw)
-        except TypeError as e:
-            raise ModelError(f"registry entry {path} has unexpected fields: {e}") from e
+    @staticmethod
+    def _coerce(raw: dict) -> dict:
+        for key in ("input_size", "mean", "std"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
+        return raw
 
 
 def models_dir() -> Path:
@@ -118,15 +139,9 @@ def models_dir() -> Path:
 
 def list_specs(directory: Path | None = None) -> list[DescriptorSpec]:
     d = Path(directory or models_dir())
-    return [DescriptorSpec.from_file(p) for p in sorted(d.glob("*.json")) if not _is_audio_entry(p)]
-
-
-def _is_audio_entry(path: Path) -> bool:
-    """Audio entries (models/audio_spec.py) share this folder under their own contract."""
-    try:
-        return json.loads(Path(path).read_text()).get("media") == "audio"
-    except (OSError, ValueError):
-        return False
+    entries = [(p, read_entry(p)) for p in sorted(d.glob("*.json"))]
+    # Audio entries (models/audio_spec.py) share this folder under their own contract.
+    return [DescriptorSpec.from_raw(raw, p) for p, raw in entries if raw.get("media") != "audio"]
 
 
 def get_spec(name: str, directory: Path | None = None) -> DescriptorSpec:

@@ -55,15 +55,13 @@ class RowTable:
     def locate(self, vids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Map vector ids to (row index into this table, offset inside the work); -1 if unknown."""
         vids = np.asarray(vids, dtype=np.int64)
-        pos = np.searchsorted(self.first_vid, vids, side="right") - 1
-        ok = (pos >= 0) & (vids >= 0)
-        pos_c = np.clip(pos, 0, max(len(self.first_vid) - 1, 0))
-        if len(self.first_vid):
-            ok &= vids < self.first_vid[pos_c] + self.n[pos_c]
-        else:
-            ok &= False
-        offset = np.where(ok, vids - (self.first_vid[pos_c] if len(self.first_vid) else 0), -1)
-        return np.where(ok, pos_c, -1), offset
+        if len(self.first_vid) == 0:
+            missing = np.full(vids.shape, -1, dtype=np.int64)
+            return missing, missing.copy()
+        pos = np.clip(np.searchsorted(self.first_vid, vids, side="right") - 1, 0, None)
+        offset = vids - self.first_vid[pos]
+        ok = (vids >= 0) & (offset >= 0) & (offset < self.n[pos])
+        return np.where(ok, pos, -1), np.where(ok, offset, -1)
 
 
 class Catalog:
@@ -203,6 +201,12 @@ class Catalog:
             model=model,
             signal=signal,
         )
+
+    def dims(self, signal: str) -> int | None:
+        row = self._db.execute(
+            "SELECT dims FROM descriptors WHERE signal = ? AND n > 0 LIMIT 1", (signal,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def signals(self) -> dict[str, set[str]]:
         """signal -> the descriptor models stored for it."""

@@ -95,7 +95,7 @@ class Store:
         if index is None:
             index = self._load_index_file(signal)
         if index is None:
-            dims = self._dims(signal)
+            dims = self.catalog.dims(signal)
             index = FaissIndex(dims) if dims else None
         if index is not None:
             self._reconcile(signal, index, rows)
@@ -107,12 +107,6 @@ class Store:
     def rows(self, signal: str) -> RowTable:
         self.index(signal)
         return self._rows[signal]
-
-    def _dims(self, signal: str) -> int | None:
-        rows = self.catalog.rows(signal)
-        for _, v in self.catalog.iter_vectors(signal, rows.first_vid[:1]):
-            return int(v.shape[1])
-        return None
 
     def _load_index_file(self, signal: str) -> FaissIndex | None:
         path = self._index_path(signal)
