@@ -5,6 +5,8 @@ the tracks per split, and pack the *train* music for the GPU as 8 kHz mu-law u8 
     python scripts/stage_audio.py list              # data/audio/{train,eval}/tracks.json (+ licences)
     python scripts/stage_audio.py pack --budget-mb 44  # data/audio/train/pack/ (carried to the GPU)
     python scripts/stage_audio.py dedup             # near-duplicate pass with the fingerprint
+    python scripts/stage_audio.py pack-all --parts 3   # every train track, 4-bit ADPCM,
+                                                       # data/audio/train/all_{0,1,2}/ (one per call)
 
 Media never goes into git: raw packages live in .stage/, packed data in data/ (both ignored).
 """
@@ -158,6 +160,57 @@ def pack_train(budget_mb: float, sample_rate: int, piece_s: float, seed: int, na
     log.info("packed %d pieces, %.2f h, %.1f MB", len(index), pos / sample_rate / 3600, pos / 1e6)
 
 
+def _trim_silence(x: np.ndarray, sample_rate: int, floor_db: float = -50.0) -> np.ndarray:
+    """Cut leading and trailing 0.1 s frames quieter than ``floor_db`` below the peak."""
+    hop = sample_rate // 10
+    n = len(x) // hop
+    if n == 0:
+        return x
+    rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1))
+    loud = np.flatnonzero(20 * np.log10(rms / max(1e-9, float(np.abs(x).max())) + 1e-12) > floor_db)
+    return x[loud[0] * hop : (loud[-1] + 1) * hop] if loud.size else x[:0]
+
+
+def pack_all(parts: int, sample_rate: int, row_s: float = 60.0) -> None:
+    """Every distinct train track, whole (silent ends trimmed, peak-normalised), as 4-bit IMA
+    ADPCM rows of ``row_s`` seconds, split over ``parts`` folders of similar size so each fits
+    one device call. The training sampler reads any number of these folders together."""
+    from copytrace.media.audio import load_audio
+    from copytrace.train import adpcm
+
+    rows = [r for r in json.loads((DATA / "train" / "tracks.json").read_text()) if not r["copy_of"]]
+    row_n = int(row_s * sample_rate)
+    tracks = []
+    for r in rows:
+        x = _trim_silence(load_audio(ROOT / r["path"], sample_rate), sample_rate)
+        if len(x) >= 2 * sample_rate:
+            tracks.append((r["id"], np.round(x / float(np.abs(x).max()) * 30000).astype(np.int16)))
+    # Greedy balance: longest first into the lightest part.
+    order = sorted(range(len(tracks)), key=lambda i: -len(tracks[i][1]))
+    load = [0] * parts
+    assign: list[list[int]] = [[] for _ in range(parts)]
+    for i in order:
+        k = int(np.argmin(load))
+        assign[k].append(i)
+        load[k] += len(tracks[i][1])
+    for k in range(parts):
+        block, pieces = [], []
+        for i in sorted(assign[k]):
+            tid, x = tracks[i]
+            for a in range(0, len(x), row_n):
+                seg = x[a : a + row_n]
+                pieces.append({"track": tid, "start_s": round(a / sample_rate, 3),
+                               "row": len(block), "length": len(seg)})
+                block.append(np.pad(seg, (0, row_n - len(seg))))
+        out = DATA / "train" / f"all_{k}"
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / "audio_adpcm4.npy", adpcm.encode(np.stack(block)))
+        (out / "pieces.json").write_text(json.dumps(
+            {"sample_rate": sample_rate, "codec": "adpcm4", "row_samples": row_n, "pieces": pieces}))
+        log.info("%s: %d tracks, %d rows, %.2f h, %.1f MB", out.name, len(assign[k]), len(block),
+                 sum(p["length"] for p in pieces) / sample_rate / 3600, len(block) * row_n / 2e6)
+
+
 def dedup(threshold: float, min_share: float) -> None:
     """Near-duplicate pass over every staged track (train and eval) with the audio fingerprint:
     a pair is reported when >= ``min_share`` of one track's windows have a window of the other
@@ -202,7 +255,7 @@ def dedup(threshold: float, min_share: float) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("download", "list", "pack", "dedup", "all"))
+    ap.add_argument("step", choices=("download", "list", "pack", "pack-all", "dedup", "all"))
     ap.add_argument("--budget-mb", type=float, default=44.0)
     ap.add_argument("--sample-rate", type=int, default=8000)
     ap.add_argument("--piece-s", type=float, default=12.0)
@@ -210,6 +263,7 @@ def main() -> None:
     ap.add_argument("--pack-name", default="pack", help="folder under data/audio/train/")
     ap.add_argument("--phase", type=float, default=0.0,
                     help="0..1: shift of the sampling strata (0.5 for a second, disjoint-ish pack)")
+    ap.add_argument("--parts", type=int, default=3, help="pack-all: folders (one per device call)")
     ap.add_argument("--dup-threshold", type=float, default=0.9)
     ap.add_argument("--dup-share", type=float, default=0.2)
     a = ap.parse_args()
@@ -219,6 +273,8 @@ def main() -> None:
         build_lists()
     if a.step in ("pack", "all"):
         pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed, a.pack_name, a.phase)
+    if a.step == "pack-all":
+        pack_all(a.parts, a.sample_rate)
     if a.step in ("dedup",):
         dedup(a.dup_threshold, a.dup_share)
 

@@ -87,6 +87,7 @@ def test_wrong_rate_is_refused(encoder):
 def test_tiny_training_exports_a_loadable_model(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
+    from copytrace.train import adpcm
     from copytrace.train.audio import CONFIGS, train
     from copytrace.train.audio_export import export
 
@@ -101,10 +102,42 @@ def test_tiny_training_exports_a_loadable_model(tmp_path):
         pos += x.size
     np.save(pack / "audio_mulaw_u8.npy", np.concatenate(parts))
     (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": pieces}))
-    result = train(CONFIGS["tiny"], pack, tmp_path / "out")
+    # A second pack of other tracks in the whole-set format (4-bit ADPCM rows): both are read.
+    rows = np.stack([np.round(music_like(8000, 6.0, seed=10 + k) * 20000).astype(np.int16)
+                     for k in range(2)])
+    adpcm_pack = tmp_path / "all_0"
+    adpcm_pack.mkdir()
+    np.save(adpcm_pack / "audio_adpcm4.npy", adpcm.encode(rows))
+    (adpcm_pack / "pieces.json").write_text(json.dumps({
+        "sample_rate": 8000, "codec": "adpcm4", "row_samples": rows.shape[1],
+        "pieces": [{"track": f"a{k}", "start_s": 0.0, "row": k, "length": rows.shape[1]}
+                   for k in range(2)]}))
+    result = train(CONFIGS["tiny"], [pack, adpcm_pack], tmp_path / "out")
+    assert result["pack_hours"] == pytest.approx(6 * 6.0 / 3600, abs=1e-3)
     assert np.isfinite(result["history"][-1]["loss"])
     entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
     spec = AudioDescriptorSpec.from_file(entry)
     enc = load_audio_encoder(spec)
     s, _, v = enc.embed_windows(music_like(8000, 3.0, seed=5), 8000)
     assert v.shape == (len(s), spec.dims) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+
+
+def test_adpcm_round_trip_is_close_and_decoder_matches_the_sequential_one():
+    from copytrace.train import adpcm
+
+    x = np.stack([np.round(music_like(8000, 2.0, seed=k) * 30000).astype(np.int16) for k in range(3)])
+    x[2, 100:140] = 32767  # a clipped burst: the fast decoder must fall back exactly
+    packed = adpcm.encode(x)
+    assert packed.shape == (3, x.shape[1] // 2) and packed.dtype == np.uint8
+    y = adpcm.decode(packed)
+    err = (y.astype(float) - x) ** 2
+    snr = 10 * np.log10((x.astype(float) ** 2).mean(axis=1) / err.mean(axis=1))
+    assert snr.min() > 12.0
+    # Sample-by-sample reference decoder (the spec's loop).
+    codes = np.empty(x.shape, np.int32)
+    codes[:, 0::2], codes[:, 1::2] = packed & 15, packed >> 4
+    pred, idx = np.zeros(3, np.int64), np.zeros(3, np.int32)
+    for t in range(x.shape[1]):
+        pred = np.clip(pred + adpcm._reconstruct(codes[:, t], adpcm.STEPS[idx]), -32768, 32767)
+        idx = np.clip(idx + adpcm.INDEX_STEP[codes[:, t] & 7], 0, 88)
+        assert np.array_equal(y[:, t], pred)

@@ -56,6 +56,9 @@ CONFIGS = {
     # Second stage: continue from an h100 checkpoint on another pack of the same train tracks
     # (the carry limit holds ~1.7 h per call; two packs see ~3.4 h of distinct passages).
     "h100-ft": AudioTrainConfig(name="h100-ft", lr=6e-4, warmup_frac=0.02, time_budget_s=160.0),
+    # Every train track (scripts/stage_audio.py pack-all: ~9.8 h over three ADPCM folders, each
+    # carried by its own device call), one long run.
+    "h100-all": AudioTrainConfig(name="h100-all", steps=40000, time_budget_s=470.0, val_every=1000),
     "tiny": AudioTrainConfig(
         name="tiny", batch=16, steps=12, time_budget_s=40.0, widths=(8, 16, 16, 24, 32),
         dims=32, val_tracks=1, val_every=6, device="cpu", amp=False,
@@ -63,31 +66,52 @@ CONFIGS = {
 }
 
 
-def mulaw_decode(u, mu: int = 255):
-    y = u.float() / 127.5 - 1.0
-    return y.sign() * ((1 + mu) ** y.abs() - 1) / mu
+def read_pack(pack_dir: Path) -> tuple[int, np.ndarray, list[dict]]:
+    """One pack folder -> (sample rate, float32 samples, pieces with ``offset`` into them).
+    Packs are mu-law bytes (``pack``) or 4-bit ADPCM rows (``pack-all``), see stage_audio.py."""
+    meta = json.loads((pack_dir / "pieces.json").read_text())
+    if meta.get("codec") == "adpcm4":
+        from copytrace.train import adpcm
+
+        rows = adpcm.decode(np.load(pack_dir / "audio_adpcm4.npy"))
+        n = int(meta["row_samples"])
+        pieces = [dict(p, offset=p["row"] * n) for p in meta["pieces"]]
+        return int(meta["sample_rate"]), rows.reshape(-1).astype(np.float32) / 32768.0, pieces
+    u = np.load(pack_dir / "audio_mulaw_u8.npy").astype(np.float32) / 127.5 - 1.0
+    x = np.sign(u) * (256.0 ** np.abs(u) - 1) / 255.0
+    return int(meta["sample_rate"]), x.astype(np.float32), meta["pieces"]
 
 
 class PackSampler:
-    """Draws chunks from the packed pieces, uniformly over time, on the training device."""
+    """Draws chunks from the packed pieces of one or more pack folders, uniformly over time,
+    on the training device (samples held there as float16)."""
 
-    def __init__(self, pack_dir: Path, chunk_n: int, device, val_tracks: int, rng_seed: int):
+    def __init__(self, pack_dirs, chunk_n: int, device, val_tracks: int, rng_seed: int):
         import torch
 
-        meta = json.loads((pack_dir / "pieces.json").read_text())
-        self.sample_rate = int(meta["sample_rate"])
-        data = np.load(pack_dir / "audio_mulaw_u8.npy", mmap_mode="r")
-        pieces = [p for p in meta["pieces"] if p["length"] > chunk_n + 16]
+        dirs = [pack_dirs] if isinstance(pack_dirs, (str, Path)) else list(pack_dirs)
+        arrays, pieces, base, rates = [], [], 0, set()
+        for d in dirs:
+            sr, x, ps = read_pack(Path(d))
+            rates.add(sr)
+            pieces += [dict(p, offset=p["offset"] + base) for p in ps if p["length"] > chunk_n + 16]
+            arrays.append(x)
+            base += len(x)
+        if len(rates) != 1:
+            raise ValueError(f"packs disagree on the sample rate: {sorted(rates)}")
+        self.sample_rate = rates.pop()
         tracks = sorted({p["track"] for p in pieces})
         rng = np.random.default_rng(rng_seed)
         val = set(rng.choice(tracks, size=min(val_tracks, len(tracks) - 1), replace=False).tolist())
         self.chunk_n = chunk_n
         self.device = device
-        self.data = torch.from_numpy(np.array(data)).to(device)
+        self.data = torch.from_numpy(np.concatenate(arrays)).to(device=device, dtype=torch.float16)
+        self.hours = sum(p["length"] for p in pieces) / self.sample_rate / 3600
         self.train = self._table([p for p in pieces if p["track"] not in val])
         self.val = self._table([p for p in pieces if p["track"] in val])
-        log.info("pack: %d train pieces, %d val pieces (%d val tracks), %.2f h",
-                 len(self.train[0]), len(self.val[0]), len(val), data.size / self.sample_rate / 3600)
+        log.info("packs: %d train pieces, %d val pieces (%d val tracks), %.2f h",
+                 len(self.train[0]), len(self.val[0]), len(val),
+                 self.hours)
 
     def _table(self, pieces):
         import torch
@@ -106,7 +130,7 @@ class PackSampler:
         piece = torch.multinomial(w / w.sum(), b, replacement=True, generator=gen)
         pos = (torch.rand(b, device=self.device, generator=gen) * span[piece]).long()
         idx = (off[piece] + pos)[:, None] + torch.arange(self.chunk_n, device=self.device)[None]
-        return mulaw_decode(self.data[idx]), piece, pos
+        return self.data[idx].float(), piece, pos
 
 
 def nt_xent(za, zp, piece, pos, tau: float, overlap_n: int):
@@ -173,7 +197,8 @@ def _save(model, cfg: AudioTrainConfig, out_dir: Path, meta: dict) -> None:
     torch.save({"state_dict": state, "meta": meta}, out_dir / f"audio-{cfg.name}.pt")
 
 
-def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path, init: Path | None = None) -> dict:
+def train(cfg: AudioTrainConfig, pack_dir, out_dir: Path, init: Path | None = None) -> dict:
+    """``pack_dir``: one pack folder or a list of them."""
     import torch
 
     from copytrace.models.audio_frontend import MelConfig
@@ -232,7 +257,8 @@ def train(cfg: AudioTrainConfig, pack_dir: Path, out_dir: Path, init: Path | Non
     result = {
         "config": asdict(cfg), "steps": step, "train_s": round(time.time() - t0, 1),
         "history": history, "mel": asdict(mel_cfg), "net": asdict(net_cfg),
-        "pack_hours": round(sampler.data.numel() / mel_cfg.sample_rate / 3600, 3),
+        "pack_hours": round(sampler.hours, 3),
+        "packs": [str(p) for p in ([pack_dir] if isinstance(pack_dir, (str, Path)) else pack_dir)],
         "device": torch.cuda.get_device_name() if dev.type == "cuda" else "cpu",
         "init": str(init) if init else None,
     }
@@ -245,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="tiny")
-    ap.add_argument("--data", type=Path, default=Path("data/audio/train/pack"))
+    ap.add_argument("--data", type=Path, nargs="+", default=[Path("data/audio/train/pack")],
+                    help="one or more pack folders (scripts/stage_audio.py pack / pack-all)")
     ap.add_argument("--out", type=Path, default=Path("ckpt/audio"))
     ap.add_argument("--time-budget-s", type=float, default=None)
     ap.add_argument("--batch", type=int, default=None)

@@ -21,8 +21,9 @@ class AugmentConfig:
     ir_s: float = 0.5
     p_eq: float = 0.8
     p_noise: float = 0.95
-    snr_db: tuple[float, float] = (0.0, 10.0)
+    snr_db: tuple[float, float] = (-2.0, 10.0)
     p_music_noise: float = 0.5
+    p_wobble: float = 0.5  # slow loudness changes of the background (people talk, cars pass)
     p_codec: float = 0.5
 
     def __post_init__(self) -> None:
@@ -53,15 +54,27 @@ def _fft_conv(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def reverb(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
-    """Exponentially decaying noise tails (RT60 drawn per item) after a direct path."""
+    """Room impulse responses: a direct path, a few sparse early reflections (first 50 ms), and
+    an exponentially decaying noise tail (RT60 drawn per item) whose high frequencies die
+    faster than its lows, as walls and air absorb them."""
     b, dev = x.shape[0], x.device
     m = int(cfg.ir_s * cfg.sample_rate)
     t = torch.arange(m, device=dev, dtype=torch.float32)[None] / cfg.sample_rate
     rt60 = _u(b, *cfg.rt60_s, dev)[:, None]
-    tail = torch.randn(b, m, device=dev) * torch.exp(-6.9 * t / rt60)
+    low = torch.randn(b, m, device=dev) * torch.exp(-6.9 * t / rt60)
+    high = torch.randn(b, m, device=dev) * torch.exp(-6.9 * t / (rt60 * _u(b, 0.3, 1.0, dev)[:, None]))
+    spec_l, spec_h = torch.fft.rfft(low), torch.fft.rfft(high)
+    f = torch.linspace(0, cfg.sample_rate / 2, spec_l.shape[1], device=dev)[None]
+    split = 1 / (1 + (f / _u(b, 800.0, 3000.0, dev)[:, None]) ** 2)
+    tail = torch.fft.irfft(spec_l * split + spec_h * (1 - split), m)
+    early = int(0.05 * cfg.sample_rate)
+    taps = torch.randint(8, early, (b, 6), device=dev)
+    gains = _u(b * 6, 0.1, 0.7, dev).view(b, 6) * (torch.rand(b, 6, device=dev) < 0.7)
     tail[:, :8] = 0
+    tail = tail * (t >= 0.01)  # the diffuse tail starts after the first reflections
     drr = 10 ** (_u(b, -6.0, 6.0, dev) / 10)  # direct-to-reverberant energy ratio
-    tail = tail / tail.square().sum(1, keepdim=True).sqrt() / drr.sqrt()[:, None]
+    tail = tail / tail.square().sum(1, keepdim=True).clamp(min=1e-12).sqrt() / drr.sqrt()[:, None]
+    tail = tail.scatter_add(1, taps, gains)
     tail[:, 0] = 1.0
     return _fft_conv(x, tail)
 
@@ -99,6 +112,10 @@ def add_noise(x: torch.Tensor, music: torch.Tensor, cfg: AugmentConfig) -> torch
     synth = coloured_noise(b, n, dev, torch.randint(0, 3, (b,), device=dev).float())
     use_music = (torch.rand(b, device=dev) < cfg.p_music_noise)[:, None]
     noise = torch.where(use_music, music[:, :n], synth)
+    t = torch.arange(n, device=dev, dtype=torch.float32)[None] / cfg.sample_rate
+    rate = _u(b, 0.2, 2.0, dev)[:, None]
+    depth = _u(b, 0.0, 6.0, dev)[:, None] * (torch.rand(b, 1, device=dev) < cfg.p_wobble)
+    noise = noise * 10 ** (depth * torch.sin(6.283 * rate * t + _u(b, 0.0, 6.283, dev)[:, None]) / 20)
     snr = 10 ** (_u(b, *cfg.snr_db, dev) / 10)
     px = x.square().mean(1).clamp(min=1e-8)
     pn = noise.square().mean(1).clamp(min=1e-8)

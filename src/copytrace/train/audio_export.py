@@ -59,7 +59,8 @@ def export(ckpt: Path, name: str, version: str, out_dir: Path, hop_s: float, que
             "config": cfg.get("name"), "batch": cfg.get("batch"), "steps": meta.get("steps"),
             "train_s": meta.get("train_s"), "tau": cfg.get("tau"), "lr": cfg.get("lr"),
             "data": f"train packages of DATA.md (wesnoth-1.16-music, warzone2100-music, "
-                    f"ufoai-music), {meta.get('pack_hours')} h packed as 8 kHz mu-law",
+                    f"ufoai-music), {meta.get('pack_hours')} h packed at 8 kHz "
+                    f"({', '.join(Path(p).name for p in meta.get('packs', [])) or 'pack'})",
             "device": meta.get("device"),
             "final_val_top1": (meta.get("history") or [{}])[-1].get("val_top1"),
             "onnx_max_abs_diff": err,
