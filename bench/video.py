@@ -21,12 +21,13 @@ import argparse
 import json
 import logging
 import math
+import os
 import random
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -345,48 +346,15 @@ def model_embed(name: str, precision: str, backend: str, tmp: Path):
     return enc.encode_images, spec
 
 
-def corner_views(im: Image.Image, frac: float) -> list[Image.Image]:
-    """The frame and its four corners at ``frac`` of each side: picture-in-picture copies sit
-    in a corner of someone else's footage, where a whole-frame descriptor can't see them."""
-    w, h = im.size
-    cw, ch = int(w * frac), int(h * frac)
-    boxes = [(0, 0, cw, ch), (w - cw, 0, w, ch), (0, h - ch, cw, h), (w - cw, h - ch, w, h)]
-    return [im] + [im.crop(b) for b in boxes]
+def describe(path: str, embed, dims: int, fps: float, crop_borders: bool = True,
+             views: tuple[float, float] = (0.0, 0.0)):
+    """The engine's frame description (``copytrace.engine.describe_video_frames``) with any
+    embedding: used for the hash baselines, which the engine's model registry does not hold."""
+    from copytrace.engine import describe_video_frames
 
-
-def describe(path: str, embed, fps: float, batch: int = 32, crop_borders: bool = True,
-             views: float = 0.0):
-    """Times and descriptors [N, V, D] of sampled frames (V = 1, or 5 with corner views).
-
-    Flat frames get zero vectors (they match nothing).
-    """
-    from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
-
-    n_views = 5 if views else 1
-    times, vecs, buf, flat = [], [], [], []
-    for t, im in iter_frames(path, fps=fps, max_side=320):
-        times.append(t)
-        flat.append(is_flat_frame(im))
-        if crop_borders:
-            im = crop_uniform_borders(im)
-        buf.extend(corner_views(im, views) if views else [im])
-        if len(buf) >= batch * n_views:
-            vecs.append(embed(buf))
-            buf = []
-    if buf:
-        vecs.append(embed(buf))
-    v = np.concatenate(vecs) if vecs else np.zeros((0, 1), np.float32)
-    v = v.astype(np.float32).reshape(len(times), n_views, -1)
-    v[np.asarray(flat, dtype=bool)] = 0.0
-    return np.asarray(times), v
-
-
-def view_similarity(qv: np.ndarray, rv: np.ndarray) -> np.ndarray:
-    """[Nq, V, D] x [Nr, 1, D] -> [Nq, Nr]: each query frame's best view."""
-    from copytrace.align.base import similarity_matrix
-
-    sims = [similarity_matrix(qv[:, k], rv[:, 0]) for k in range(qv.shape[1])]
-    return np.max(np.stack(sims), axis=0)
+    d, _ = describe_video_frames(path, embed, "bench", dims, fps=fps, max_side=320,
+                                 crop_borders=crop_borders, view_fractions=views)
+    return d
 
 
 # ------------------------------------------------------------------------------ evaluation
@@ -409,81 +377,127 @@ def boundary_errors(preds: dict, truth: dict) -> dict[str, list[float]]:
     return errs
 
 
-def run(args: argparse.Namespace) -> None:
+def engine_config(args: argparse.Namespace):
+    from copytrace.engine import EngineConfig
+
+    return EngineConfig(
+        image_model=args.model, backend=args.backend, precision=args.precision,
+        video_fps=args.fps, aligner=args.aligner, audio=False, refine_boundaries=args.refine,
+        query_corner_views=args.corner_views, query_centre_view=args.centre_view,
+        query_views_all_frames=args.views_all_frames,
+        video_max_query_overlap=args.max_query_overlap,
+    )
+
+
+def predict_engine(args: argparse.Namespace, bench: dict, tmp: Path):
+    """The product's path: register the references in a fresh Library, ``Library.query`` each
+    query (ANN candidates, views, alignment, refinement). Yields (query, [(ref, Segment)], wall)."""
+    from copytrace.engine import Library
+
+    cfg = engine_config(args)
+    with Library.open(tmp / "library", cfg) as lib:
+        t0 = time.perf_counter()
+        for r in bench["references"]:
+            lib.add(r["path"], title=r["id"])
+        yield "ingest", time.perf_counter() - t0
+        for q in bench["queries"]:
+            res = lib.query(q["path"], top_k=10)
+            found = [(m.title, s) for m in res.matches if m.signal == "visual" for s in m.segments]
+            yield q, (found, res.elapsed_s, res.query.duration_s or 0.0)
+
+
+def predict_framewise(args: argparse.Namespace, bench: dict):
+    """Baselines with a perceptual hash: every query against every reference (no ANN), through
+    the engine's frame description, view similarity, aligners and refinement."""
     from copytrace.align import get_aligner
+    from copytrace.align.base import best_view_similarity
     from copytrace.align.dp import DPConfig
     from copytrace.align.hv import HVConfig
     from copytrace.align.refine import RefineConfig, refine_boundaries
     from copytrace.align.tn import TNConfig
-    from copytrace.eval.segments import ScoredBox, vcsl_prf, vsc_segment_ap
-
-    bench = json.loads((args.data / "bench.json").read_text())
-    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-video-"))
-    if args.descriptor.startswith("hash-"):
-        embed = hash_embed(args.descriptor.split("-", 1)[1])
-        min_sim = HASH_MIN_SIM if args.min_sim is None else args.min_sim
-    else:
-        embed, spec = model_embed(args.model, args.precision, args.backend, tmp)
-        # The descriptor's calibrated threshold, unless told otherwise.
-        min_sim = spec.threshold_similarity if args.min_sim is None else args.min_sim
-    args.min_sim = min_sim
-    cfg = {"tn": TNConfig(min_sim=args.min_sim, top_k=args.top_k),
-           "dp": DPConfig(bias=args.min_sim), "hv": HVConfig(min_sim=args.min_sim)}[args.aligner]
-    aligner = get_aligner(args.aligner, cfg)
-
-    t0 = time.perf_counter()
-    refs = {}
-    for r in bench["references"]:
-        refs[r["id"]] = (describe(r["path"], embed, args.fps, crop_borders=args.crop_borders),
-                         r["path"])
-    ingest_s = time.perf_counter() - t0
-    ref_s = sum(r["duration_s"] for r in bench["references"])
-
-    truth: dict[tuple[str, str], list] = {}
-    preds: dict[tuple[str, str], list] = {}
-    scored: list[ScoredBox] = []
-    q_wall, q_media = [], 0.0
-    refine_cfg = RefineConfig()
     from copytrace.media.video import crop_uniform_borders
+
+    embed = hash_embed(args.descriptor.split("-", 1)[1])
+    min_sim = HASH_MIN_SIM if args.min_sim is None else args.min_sim
+    cfg = {"tn": TNConfig(min_sim=min_sim, top_k=args.top_k),
+           "dp": DPConfig(bias=min_sim), "hv": HVConfig(min_sim=min_sim)}[args.aligner]
+    aligner = get_aligner(args.aligner, cfg)
+    views = (args.corner_views, args.centre_view)
+    t0 = time.perf_counter()
+    refs = {r["id"]: (describe(r["path"], embed, 64, args.fps, args.crop_borders), r["path"])
+            for r in bench["references"]}
+    yield "ingest", time.perf_counter() - t0
 
     def refine_embed(images):
         # Boundary frames are described exactly as the sampled ones were.
         return embed([crop_uniform_borders(im) for im in images] if args.crop_borders else images)
 
     for q in bench["queries"]:
+        t1 = time.perf_counter()
+        qd = describe(q["path"], embed, 64, args.fps, args.crop_borders, views)
+        found = []
+        for rid, (rd, rpath) in refs.items():
+            if len(qd) == 0 or len(rd) == 0:
+                continue
+            segs = aligner.align(best_view_similarity(qd.vectors, qd.views, rd.vectors),
+                                 qd.starts_s, rd.starts_s)
+            if args.refine:
+                segs = [refine_boundaries(s, q["path"], rpath, refine_embed, RefineConfig())
+                        for s in segs]
+            found += [(rid, s) for s in segs]
+        yield q, (found, time.perf_counter() - t1, float(qd.ends_s[-1]) if len(qd) else 0.0)
+
+
+def run(args: argparse.Namespace) -> None:
+    from copytrace.eval.metrics import micro_average_precision, precision_recall
+    from copytrace.eval.segments import ScoredBox, pair_precision_recall, vcsl_prf, vsc_segment_ap
+
+    bench = json.loads((args.data / "bench.json").read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-video-"))
+    engine = not args.descriptor.startswith("hash-")
+    stream = predict_engine(args, bench, tmp) if engine else predict_framewise(args, bench)
+    truth: dict[tuple[str, str], list] = {}
+    preds: dict[tuple[str, str], list] = {}
+    scored: list[ScoredBox] = []
+    q_wall, q_media, ingest_s = [], 0.0, math.nan
+    for q, out in stream:
+        if q == "ingest":
+            ingest_s = out
+            continue
         for t in q["truth"]:
             truth.setdefault((q["id"], t["ref"]), []).append(tuple(t["box"]))
-        t1 = time.perf_counter()
-        qt, qv = describe(q["path"], embed, args.fps, crop_borders=args.crop_borders,
-                          views=args.corner_views)
-        for rid, ((rt, rv), rpath) in refs.items():
-            if len(qt) == 0 or len(rt) == 0:
-                continue
-            segs = aligner.align(view_similarity(qv, rv), qt, rt)
-            if args.refine:
-                segs = [refine_boundaries(s, q["path"], rpath, refine_embed, refine_cfg) for s in segs]
-            for s in segs:
-                box = (s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s)
-                preds.setdefault((q["id"], rid), []).append(box)
-                scored.append(ScoredBox(q["id"], rid, box, s.score))
-        q_wall.append(time.perf_counter() - t1)
-        q_media += qt[-1] if len(qt) else 0.0
+        found, wall, media_s = out
+        for rid, s in found:
+            box = (s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s)
+            preds.setdefault((q["id"], rid), []).append(box)
+            scored.append(ScoredBox(q["id"], rid, box, s.score))
+        q_wall.append(wall)
+        q_media += media_s
+        log.info("%s %s: %d segments, %.2f s", q["id"], q["kind"], len(found), wall)
+    ref_s = sum(r["duration_s"] for r in bench["references"])
     for k in truth:
         preds.setdefault(k, [])
     v = vcsl_prf(preds, truth)
     ap = vsc_segment_ap(scored, truth)
     errs = boundary_errors(preds, truth)
     med = {k: (statistics.median(x) if x else math.nan) for k, x in errs.items()}
+    # Video-level detection: each (query, reference) pair ranked by its best segment's score.
+    pr = precision_recall([b.query for b in scored], [b.ref for b in scored],
+                          [b.score for b in scored], [k for k, v in truth.items() if v])
+    pair_uap = micro_average_precision(pr)
     neg = [q["id"] for q in bench["queries"] if not q["truth"]]
     neg_hits = sum(1 for q in neg if any(k[0] == q and b for k, b in preds.items()))
     result = {
-        "descriptor": args.descriptor if args.descriptor.startswith("hash") else
-        f"{args.model}/{args.precision}/{args.backend}",
-        "aligner": args.aligner, "config": asdict(cfg), "min_sim": args.min_sim,
-        "fps": args.fps, "refine": args.refine,
-        "crop_borders": args.crop_borders, "corner_views": args.corner_views,
+        "data": str(args.data),
+        "descriptor": f"{args.model}/{args.precision}/{args.backend}" if engine else
+        args.descriptor,
+        "path": "Library.query" if engine else "framewise, every reference",
+        "aligner": args.aligner, "fps": args.fps, "refine": args.refine,
+        "corner_views": args.corner_views, "centre_view": args.centre_view,
+        "views_all_frames": args.views_all_frames, "max_query_overlap": args.max_query_overlap,
+        "engine_config": repr(engine_config(args)) if engine else None,
         "vcsl_precision": v.precision, "vcsl_recall": v.recall, "vcsl_f1": v.f1,
-        "segment_ap": ap, "median_abs_err_s": med,
+        "segment_ap": ap, "pair_uap": pair_uap, "median_abs_err_s": med,
         "median_abs_err_query_s": statistics.median(errs["q_start"] + errs["q_end"])
         if errs["q_start"] else math.nan,
         "median_abs_err_ref_s": statistics.median(errs["r_start"] + errs["r_end"])
@@ -492,9 +506,8 @@ def run(args: argparse.Namespace) -> None:
         "negatives_with_a_match": f"{neg_hits}/{len(neg)}",
         "ingest_x_realtime": ref_s / ingest_s, "reference_s": ref_s,
         "query_median_s": statistics.median(q_wall), "query_x_realtime": q_media / sum(q_wall),
+        "load_average": os.getloadavg(),
     }
-    from copytrace.eval.segments import pair_precision_recall
-
     per_pair = []
     for q in bench["queries"]:
         for rid in sorted({t["ref"] for t in q["truth"]}):
@@ -528,7 +541,7 @@ def speed(args: argparse.Namespace) -> None:
         embed = hash_embed(args.descriptor.split("-", 1)[1])
     else:
         embed, _ = model_embed(args.model, args.precision, args.backend, tmp)
-    embed([Image.new("RGB", (64, 64))])  # warm-up: first inference compiles
+    dims = embed([Image.new("RGB", (64, 64))]).shape[-1]  # warm-up: first inference compiles
     rows = []
     for v in files:
         path = str(args.videos / v["file"])
@@ -536,14 +549,13 @@ def speed(args: argparse.Namespace) -> None:
         walls = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()
-            t, vec = describe(path, embed, args.fps)
+            describe(path, embed, dims, args.fps)
             walls.append(time.perf_counter() - t0)
         rows.append({"file": v["file"], "duration_s": d, "codec": "h264 720p",
                      "median_wall_s": statistics.median(walls),
                      "x_realtime": d / statistics.median(walls)})
     total = sum(r["duration_s"] for r in rows) / sum(r["median_wall_s"] for r in rows)
     rng = np.random.default_rng(0)
-    dims = vec.shape[-1]
     n_ref = int(args.ref_hours * 3600 * args.fps)
     ref = rng.normal(size=(n_ref, dims)).astype(np.float32)
     ref /= np.linalg.norm(ref, axis=1, keepdims=True)
@@ -561,7 +573,209 @@ def speed(args: argparse.Namespace) -> None:
     print(json.dumps(out, indent=1))
 
 
+# ------------------------------------------------------------------------------ TMK+PDQF
+
+def tmk(args: argparse.Namespace) -> None:
+    """Video-level detection with TMK+PDQF (Facebook ThreatExchange, via ``tmkpy``): every
+    (query, reference) pair scored by TMK's level-2 score (level 1, the cosine of the mean PDQF
+    frame features, as a second ranking); µAP of true pairs (a pair holds a copy) over the
+    pooled ranking, as ``run`` reports ``pair_uap`` for copytrace. tmkpy decodes with a system
+    ``ffmpeg`` (given by ``--ffmpeg``), which copytrace itself never needs."""
+    from copytrace.eval.metrics import micro_average_precision, precision_recall
+
+    try:
+        import tmkpy
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError("the TMK baseline needs tmkpy: apt-get install swig, then "
+                                  "pip install tmkpy") from e
+    bench = json.loads((args.data / "bench.json").read_text())
+
+    def hash_file(path: str):
+        # tmkpy runs ffmpeg, whose progress lines on fd 2 would flood the log.
+        with open(os.devnull, "w") as null:
+            fd = os.dup(2)
+            os.dup2(null.fileno(), 2)
+            try:
+                return tmkpy.hashVideo(path, args.ffmpeg)
+            finally:
+                os.dup2(fd, 2)
+                os.close(fd)
+
+    t0 = time.perf_counter()
+    refs = {r["id"]: hash_file(r["path"]) for r in bench["references"]}
+    qs = {q["id"]: hash_file(q["path"]) for q in bench["queries"]}
+    hash_s = time.perf_counter() - t0
+    truth = {(q["id"], t["ref"]) for q in bench["queries"] for t in q["truth"]}
+    rows = [(qid, rid, tmkpy.TMKFeatureVectors_computeLevel1Score(qv, rv),
+             tmkpy.TMKFeatureVectors_computeLevel2Score(qv, rv))
+            for qid, qv in qs.items() for rid, rv in refs.items()]
+    out = {"baseline": "TMK+PDQF (tmkpy 0.1.1)", "pairs": len(rows), "true_pairs": len(truth),
+           "hash_s": hash_s, "load_average": os.getloadavg()}
+    for level, col in (("level2", 3), ("level1", 2)):
+        pr = precision_recall([r[0] for r in rows], [r[1] for r in rows],
+                              [r[col] for r in rows], truth)
+        out[f"pair_uap_{level}"] = micro_average_precision(pr)
+    print(json.dumps(out, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=1))
+
+
+# ------------------------------------------------------------------------------ 10 h library
+
+def _shift_colour(im: Image.Image, rng: random.Random) -> Image.Image:
+    im = ImageEnhance.Brightness(im).enhance(rng.uniform(0.7, 1.3))
+    im = ImageEnhance.Contrast(im).enhance(rng.uniform(0.7, 1.3))
+    im = ImageEnhance.Color(im).enhance(rng.uniform(0.5, 1.5))
+    return im
+
+
+def edited_version(frames: list[list[Image.Image]], rng: random.Random, minutes: float):
+    """One synthetic work: runs of consecutive 1 fps frames from random clips, re-ordered and
+    concatenated, each run with its own crop / flip / colour shift / blur."""
+    out: list[Image.Image] = []
+    while len(out) < minutes * 60:
+        clip = frames[rng.randrange(len(frames))]
+        n = min(len(clip), rng.randint(5, 40))
+        a = rng.randint(0, len(clip) - n)
+        crop = [rng.uniform(0, 0.15) for _ in range(4)] if rng.random() < 0.5 else None
+        flip, colour, blur = rng.random() < 0.3, rng.random() < 0.6, rng.random() < 0.2
+        for im in clip[a:a + n]:
+            if crop:
+                w, h = im.size
+                im = im.crop((int(crop[0] * w), int(crop[1] * h), int(w - crop[2] * w),
+                              int(h - crop[3] * h)))
+            if flip:
+                im = ImageOps.mirror(im)
+            if colour:
+                im = _shift_colour(im, random.Random(a))
+            if blur:
+                im = im.filter(ImageFilter.GaussianBlur(1.5))
+            out.append(im)
+    return out
+
+
+def build_scale_library(args: argparse.Namespace) -> Path:
+    """``--hours`` of reference video in a Library: the eval bench's references from their
+    files (``Library.add``: decoded, described, boundary refinement possible), then synthetic
+    works made by editing and re-ordering the eval clips' frames, described with the real model
+    and registered with ``Library.add_descriptors`` (they have no file)."""
+    from copytrace.engine import Library
+    from copytrace.errors import MediaError
+    from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
+    from copytrace.types import Descriptors
+
+    root = args.out / "library"
+    if (root / "built.json").exists():
+        return root
+    bench = json.loads((args.data / "bench.json").read_text())
+    man = json.loads((args.videos / "manifest.json").read_text())["videos"]
+    rng = random.Random(args.seed)
+    with Library.open(root, engine_config(args)) as lib:
+        t0 = time.perf_counter()
+        for r in bench["references"]:
+            lib.add(r["path"], title=r["id"])
+        real_s = sum(w.duration_s or 0 for w in lib.works())
+        frames = []
+        for v in man:
+            ims = []
+            try:
+                for _, im in iter_frames(str(args.videos / v["file"]), fps=1.0, max_side=320):
+                    ims.append(crop_uniform_borders(im))
+            except MediaError as e:  # a damaged file: keep the frames that decoded
+                log.info("%s", e)
+            ims = [im for im in ims if not is_flat_frame(im)]
+            if len(ims) >= 5:
+                frames.append(ims)
+        spec = lib.image_spec
+        total_s, n = real_s, 0
+        while total_s < args.hours * 3600:
+            ims = edited_version(frames, rng, rng.uniform(2.0, 6.0))
+            vectors = np.concatenate([lib.encoder.encode_images(ims[i:i + 64])
+                                      for i in range(0, len(ims), 64)])
+            starts = np.arange(len(ims), dtype=np.float64)
+            d = Descriptors(vectors, starts, starts + 1.0, spec.model_id, "visual")
+            lib.add_descriptors(d, title=f"edited-{n:04d}", duration_s=float(len(ims)),
+                                flush=False)
+            total_s += len(ims)
+            n += 1
+            if n % 20 == 0:
+                log.info("%d synthetic works, %.2f h", n, total_s / 3600)
+        lib.flush()
+        built = {"works": len(lib.works()), "real_files_s": real_s, "hours": total_s / 3600,
+                 "synthetic_works": n, "build_s": time.perf_counter() - t0}
+    (root / "built.json").write_text(json.dumps(built, indent=1))
+    return root
+
+
+def make_long_queries(args: argparse.Namespace) -> list[Path]:
+    """``--queries`` queries of 60 s: two edited copies of bench references in filler footage."""
+    bench = json.loads((args.data / "bench.json").read_text())
+    refs = bench["references"]
+    fillers = [str(args.videos / f) for f in bench["fillers"]]
+    rng = random.Random(args.seed + 1)
+    out = []
+    (args.out / "queries").mkdir(parents=True, exist_ok=True)
+    for i in range(args.queries):
+        path = args.out / "queries" / f"long{i:02d}.mp4"
+        out.append(path)
+        if path.exists():
+            continue
+        filler = rng.choice(fillers)
+        pieces, used = [], 0.0
+        while used < 59.0:
+            if len(pieces) % 2:
+                ref = rng.choice(refs)
+                L = min(20.0, ref["duration_s"] - 0.5, 60.0 - used)
+                a = rng.uniform(0, ref["duration_s"] - 0.3 - L)
+                pieces.append(Piece("copy", ref["path"], a, L, ref["id"], draw_edit(rng, "light")))
+                pieces[-1].edit.speed = 1.0
+            else:
+                L = min(rng.uniform(5.0, 10.0), 60.0 - used)
+                pieces.append(Piece("filler", filler, rng.uniform(0, 5.0), L))
+            used += L
+        write_query(pieces, path, 25.0, (480, 270), 23, args.seed + i)
+    return out
+
+
+def scale(args: argparse.Namespace) -> None:
+    """Latency of ``Library.query`` on 60 s queries against a >= ``--hours`` library."""
+    from copytrace.engine import Library
+    from copytrace.media.video import probe_video
+
+    root = build_scale_library(args)
+    queries = make_long_queries(args)
+    built = json.loads((root / "built.json").read_text())
+    with Library.open(root, engine_config(args)) as lib:
+        t0 = time.perf_counter()
+        lib.query(str(queries[0]))  # loads the model and the index: not part of a query's time
+        load_s = time.perf_counter() - t0
+        walls, rows = [], []
+        for _ in range(args.repeat):
+            for q in queries:
+                res = lib.query(str(q))
+                walls.append(res.elapsed_s)
+                rows.append({"query": q.name, "duration_s": probe_video(str(q)).duration_s,
+                             "elapsed_s": res.elapsed_s,
+                             "matches": [(m.title, m.score, len(m.segments))
+                                         for m in res.matches[:3]]})
+                log.info("%s %.2f s %s", q.name, res.elapsed_s, rows[-1]["matches"])
+    index_bytes = sum(f.stat().st_size for f in root.glob("index-visual.faiss"))
+    catalog_bytes = (root / "catalog.sqlite").stat().st_size
+    out = {"library": built, "load_s": load_s, "query_median_s": statistics.median(walls),
+           "query_max_s": max(walls), "n_timed": len(walls),
+           "index_bytes_per_hour": index_bytes / built["hours"],
+           "catalog_bytes_per_hour": catalog_bytes / built["hours"],
+           "load_average": os.getloadavg(), "engine_config": repr(engine_config(args)),
+           "queries": rows}
+    print(json.dumps(out, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(out, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
+    from copytrace.engine import EngineConfig
+
+    defaults = EngineConfig()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("make", help="build edited and spliced queries")
@@ -572,22 +786,32 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="describe, align and score")
     r.add_argument("--data", type=Path, default=Path("data/bench/video"))
-    r.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"])
-    r.add_argument("--model", default="ct-image-r18s", help="registry name, or 'random'")
-    r.add_argument("--precision", default="fp32", choices=["fp32", "int8"])
+    r.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"],
+                   help="model: the product's path (Library.add / Library.query); hash-*: "
+                   "framewise perceptual-hash baselines")
+    r.add_argument("--model", default="ct-image-r18s", help="registry name")
+    r.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"])
     r.add_argument("--backend", default="openvino")
     r.add_argument("--aligner", default="tn", choices=["tn", "dp", "hv"])
     r.add_argument("--min-sim", type=float, default=None,
-                   help="aligner similarity floor (default: the model's threshold_similarity, "
-                   f"{HASH_MIN_SIM} for hashes: at most 12 of 64 bits differ)")
-    r.add_argument("--top-k", type=int, default=5)
+                   help=f"hash baselines: aligner similarity floor (default {HASH_MIN_SIM}: at "
+                   "most 12 of 64 bits differ); the model uses its calibrated threshold")
+    r.add_argument("--top-k", type=int, default=5, help="hash baselines: TN top_k")
     r.add_argument("--fps", type=float, default=1.0)
-    r.add_argument("--refine", action="store_true")
-    r.add_argument("--corner-views", type=float, default=0.0,
+    r.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                   help="frame-accurate boundary refinement (default on, as in the engine)")
+    r.add_argument("--corner-views", type=float, default=defaults.query_corner_views,
                    help="also describe each query frame's four corners at this fraction of its "
                    "sides (0: off) and keep the best view: finds picture-in-picture copies")
+    r.add_argument("--centre-view", type=float, default=defaults.query_centre_view,
+                   help="also describe each query frame's centre at this fraction (0: off)")
+    r.add_argument("--views-all-frames", action="store_true",
+                   help="views for every query frame, not only frames without a match")
+    r.add_argument("--max-query-overlap", type=float, default=defaults.video_max_query_overlap,
+                   help="drop a pair's segment whose query span is more than this fraction "
+                   "covered by better segments of the pair (1: keep all)")
     r.add_argument("--no-crop-borders", dest="crop_borders", action="store_false",
-                   help="describe frames with their letterbox/padding bars")
+                   help="hash baselines: describe frames with their letterbox/padding bars")
     r.add_argument("--json-out", default="")
     sp = sub.add_parser("speed", help="ingest speed on 720p H.264, align time on long refs")
     sp.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
@@ -599,9 +823,26 @@ def main(argv: list[str] | None = None) -> None:
     sp.add_argument("--min-sim", type=float, default=0.5)
     sp.add_argument("--ref-hours", type=float, default=10.0)
     sp.add_argument("--repeat", type=int, default=3)
+    sc = sub.add_parser("scale", help="60 s query latency against a >= 10 h Library")
+    sc.add_argument("--data", type=Path, default=Path("data/bench/video"))
+    sc.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
+    sc.add_argument("--out", type=Path, default=Path("data/bench/video-10h"))
+    sc.add_argument("--hours", type=float, default=10.0)
+    sc.add_argument("--queries", type=int, default=5)
+    sc.add_argument("--repeat", type=int, default=2)
+    sc.add_argument("--seed", type=int, default=0)
+    sc.add_argument("--json-out", default="")
+    for name in ("model", "backend", "precision", "fps", "aligner", "refine", "corner_views",
+                 "centre_view", "views_all_frames", "max_query_overlap"):
+        sc.set_defaults(**{name: r.get_default(name)})
+    tk = sub.add_parser("tmk", help="TMK+PDQF video-level detection baseline (tmkpy)")
+    tk.add_argument("--data", type=Path, default=Path("data/bench/video"))
+    tk.add_argument("--ffmpeg", default="/usr/bin/ffmpeg")
+    tk.add_argument("--json-out", default="")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    {"make": make, "run": run, "speed": speed}[args.cmd](args)
+    {"make": make, "run": run, "speed": speed, "scale": scale,
+     "tmk": tmk}[args.cmd](args)
 
 
 if __name__ == "__main__":

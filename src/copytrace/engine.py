@@ -47,6 +47,14 @@ class EngineConfig:
 
     precision: 'auto' uses INT8 weights when the model's registry entry ships them (they are only
     shipped when they passed the accuracy gate), else FP32.
+
+    Video queries: each sampled frame is also described through partial views, so copies that
+    fill only part of the query's picture are found: its four corners at
+    ``query_corner_views`` of each side (picture-in-picture) and its centre at
+    ``query_centre_view`` (logos, tickers, captions at the edges); 0 turns a kind off. Unless
+    ``query_views_all_frames``, only frames whose whole-frame nearest reference is below the
+    descriptor's calibrated similarity get views: a frame already matched needs no second look,
+    and views cost one encoder pass each.
     """
 
     image_model: str = DEFAULT_IMAGE_MODEL
@@ -64,10 +72,26 @@ class EngineConfig:
     temporal_candidates: int = 10
     refine_boundaries: bool = True
     verify_top: int = 10
+    query_corner_views: float = 0.6
+    query_centre_view: float = 0.0
+    query_views_all_frames: bool = False
+    video_max_query_overlap: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("query_corner_views", "query_centre_view"):
+            frac = getattr(self, name)
+            if frac != 0 and not 0.25 <= frac < 1:
+                raise ValueError(
+                    f"EngineConfig.{name} is a fraction of the frame's sides in [0.25, 1), "
+                    f"or 0 to turn those views off; got {frac}"
+                )
         if not 0 < self.video_fps <= 30:
             raise ValueError("EngineConfig.video_fps must be in (0, 30] frames per second")
+        if not 0 < self.video_max_query_overlap <= 1:
+            raise ValueError(
+                "EngineConfig.video_max_query_overlap is a fraction in (0, 1] (1 keeps every "
+                "segment of a pair, however much their query spans overlap)"
+            )
         if self.verify_top < 0:
             raise ValueError("EngineConfig.verify_top must be >= 0 (0 turns verification off)")
         if self.temporal_candidates < 1:
@@ -109,6 +133,147 @@ def iter_media_paths(paths: Iterable[str]) -> Iterator[tuple[str, bool]]:
                         yield os.path.join(dirpath, name), False
         else:
             yield p, True
+
+
+def describe_video_frames(
+    path: str,
+    encode: Callable[[list], np.ndarray],
+    model: str,
+    dims: int,
+    fps: float = 1.0,
+    max_side: int = 320,
+    crop_borders: bool = True,
+    view_fractions: tuple[float, float] = (0.0, 0.0),
+    needs_views: Callable[[np.ndarray], np.ndarray] | None = None,
+    announced_s: float | None = None,
+) -> tuple[Descriptors, float]:
+    """Descriptors of a video's frames sampled at ``fps``, stamped with their real times.
+
+    Letterbox bars and padding are cut before describing (re-uploads add them), and
+    near-uniform frames (black leaders, fades) are left out of matching. ``view_fractions``
+    (corners, centre; see ``view_crops``) adds partial views [N, V, D] to each frame, or only to
+    the frames that ``needs_views(whole-frame vectors of a batch) -> bool mask`` picks (the
+    others' views stay zero). Decoding streams: one batch of frames is in memory at a time. A
+    truncated or corrupt file raises MediaError, so partial descriptors are never stored as
+    complete. Returns (descriptors, duration_s).
+    """
+    from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames, view_crops
+
+    n_views = 4 * (view_fractions[0] > 0) + (view_fractions[1] > 0)
+    times: list[float] = []
+    parts: list[np.ndarray] = []
+    view_parts: list[np.ndarray] = []
+    batch: list = []
+
+    def flush() -> None:
+        vectors = np.asarray(encode(batch), np.float32)
+        parts.append(vectors)
+        if n_views:
+            views = np.zeros((len(batch), n_views, vectors.shape[1]), np.float32)
+            pick = np.ones(len(batch), bool) if needs_views is None else needs_views(vectors)
+            rows = np.flatnonzero(pick)
+            if len(rows):
+                crops = [c for i in rows for c in view_crops(batch[i], *view_fractions)]
+                views[rows] = np.asarray(encode(crops), np.float32).reshape(
+                    len(rows), n_views, -1)
+            view_parts.append(views)
+        batch.clear()
+
+    step = 1.0 / fps
+    last_t = None
+    for t, image in iter_frames(path, fps=fps, max_side=max_side):
+        last_t = t
+        if crop_borders:
+            image = crop_uniform_borders(image)
+        if is_flat_frame(image):
+            continue
+        times.append(t)
+        batch.append(image)
+        if len(batch) == VIDEO_BATCH:
+            flush()
+    if batch:
+        flush()
+    if last_t is None:
+        raise MediaError(path, "no decodable video frames")
+    duration_s = float(announced_s) if announced_s else last_t + step
+    starts = np.asarray(times, dtype=np.float64)
+    # A frame stands for the time until the next sampled frame (or one step at most).
+    ends = np.minimum(np.append(starts[1:], duration_s), starts + step)
+    vectors = np.concatenate(parts) if parts else np.zeros((0, dims), np.float32)
+    views = None
+    if n_views:
+        views = (np.concatenate(view_parts) if view_parts
+                 else np.zeros((0, n_views, dims), np.float32))
+    return Descriptors(vectors, starts, ends, model, "visual", views), duration_s
+
+
+def _check_descriptors(d: Descriptors, spec, media_type: str) -> None:
+    """Reject descriptors a library could not search correctly, saying why."""
+    if media_type not in ("image", "video", "audio"):
+        raise ValueError(f"media_type must be 'image', 'video' or 'audio', not {media_type!r}")
+    if d.model != spec.model_id:
+        raise ValueError(
+            f"descriptors of model {d.model!r} cannot join a library that describes "
+            f"{d.signal} with {spec.model_id!r}; describe the media with that model"
+        )
+    if d.views is not None:
+        raise ValueError("descriptors with views are query descriptors; register whole frames")
+    if len(d) == 0:
+        raise ValueError("no descriptors: a work needs at least one")
+    if d.vectors.shape[1] != spec.dims:
+        raise ValueError(f"descriptors have {d.vectors.shape[1]} dims, {spec.model_id} has "
+                         f"{spec.dims}")
+    norms = np.linalg.norm(np.asarray(d.vectors, np.float64), axis=1)
+    if not np.all(np.isfinite(norms)) or np.abs(norms - 1).max() > 1e-3:
+        raise ValueError("descriptor rows must be finite and L2-normalised (norm 1)")
+    if (np.diff(d.starts_s) < 0).any() or (d.ends_s < d.starts_s).any():
+        raise ValueError("descriptor times must be sorted, each ending at or after its start")
+
+
+# A segment whose frames match this much better through partial views than whole is a
+# partial-frame copy (picture-in-picture): its boundaries are refined through the views too.
+VIEW_GAIN = 0.05
+
+
+def _found_through_views(seg, d: Descriptors, ref: Descriptors, whole: np.ndarray,
+                         best: np.ndarray) -> bool:
+    if d.views is None:
+        return False
+    rows = np.flatnonzero((d.starts_s >= seg.query_start_s) & (d.starts_s < seg.query_end_s))
+    cols = np.flatnonzero((ref.starts_s >= seg.ref_start_s) & (ref.starts_s < seg.ref_end_s))
+    if not len(rows) or not len(cols):
+        return False
+    gain = best[np.ix_(rows, cols)].max(axis=1) - whole[np.ix_(rows, cols)].max(axis=1)
+    return float(gain.mean()) > VIEW_GAIN
+
+
+def suppress_query_overlaps(segments: list, max_overlap: float) -> list:
+    """Keep segments best score first, dropping one when more than ``max_overlap`` of its query
+    span is already explained by kept segments of the same pair: a moment of the query shows
+    one moment of a given reference, and repeated or static reference content otherwise yields
+    extra boxes (each wrong on the reference axis)."""
+    if max_overlap >= 1 or len(segments) < 2:
+        return segments
+    kept: list = []
+    for s in sorted(segments, key=lambda s: -s.score):
+        span = s.query_end_s - s.query_start_s
+        covered = sum(max(0.0, min(s.query_end_s, k.query_end_s)
+                          - max(s.query_start_s, k.query_start_s)) for k in kept)
+        if span <= 0 or covered <= max_overlap * span:
+            kept.append(s)
+    return kept
+
+
+def _searched_vectors(d: Descriptors) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors to look up for a query (whole frames, then the views computed) and the frame
+    each one belongs to."""
+    frame_of = np.arange(len(d))
+    if d.views is None or d.views.shape[1] == 0:
+        return d.vectors, frame_of
+    nz = np.abs(d.views).sum(axis=2) > 0  # [N, V]
+    rows, cols = np.nonzero(nz)
+    return (np.concatenate([d.vectors, d.views[rows, cols]]),
+            np.concatenate([frame_of, rows]))
 
 
 class Library:
@@ -197,7 +362,7 @@ class Library:
             from copytrace.media.video import probe_video
 
             info = probe_video(path)
-            descriptors, duration_s = self._describe_video(path, info.duration_s)
+            descriptors, duration_s = self._describe_video(path, info.duration_s, for_query)
             if self.config.audio and info.has_audio:
                 descriptors.append(self._describe_audio(path, for_query))
             return descriptors, duration_s
@@ -211,45 +376,28 @@ class Library:
         raise MediaError(path, f"{media_type} files are not supported yet")
 
     def _describe_video(
-        self, path: str, announced_s: float | None
+        self, path: str, announced_s: float | None, for_query: bool = False
     ) -> tuple[list[Descriptors], float]:
-        """Frame descriptors at ``video_fps``, stamped with the frames' real times.
-
-        Letterbox bars and padding are cut before describing (re-uploads add them), and
-        near-uniform frames (black leaders, fades) are left out of matching. Decoding streams;
-        only one batch of frames is in memory at a time. A truncated or corrupt file raises
-        MediaError, so partial descriptors are never stored as complete.
-        """
-        from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
-
-        side = 2 * max(self.image_spec.input_size)
-        times: list[float] = []
-        parts: list[np.ndarray] = []
-        batch: list = []
-        step = 1.0 / self.config.video_fps
-        last_t = None
-        for t, image in iter_frames(path, fps=self.config.video_fps, max_side=side):
-            last_t = t
-            image = crop_uniform_borders(image)
-            if is_flat_frame(image):
-                continue
-            times.append(t)
-            batch.append(image)
-            if len(batch) == VIDEO_BATCH:
-                parts.append(self.encoder.encode_images(batch))
-                batch = []
-        if batch:
-            parts.append(self.encoder.encode_images(batch))
-        if last_t is None:
-            raise MediaError(path, "no decodable video frames")
-        duration_s = float(announced_s) if announced_s else last_t + step
-        starts = np.asarray(times, dtype=np.float64)
-        # A frame stands for the time until the next sampled frame (or one step at most).
-        ends = np.minimum(np.append(starts[1:], duration_s), starts + step)
-        vectors = np.concatenate(parts, axis=0) if parts else np.zeros(
-            (0, self.image_spec.dims), np.float32)
-        desc = Descriptors(vectors, starts, ends, self.image_spec.model_id, "visual")
+        """Frame descriptors at ``video_fps`` (see ``describe_video_frames``); a query's frames
+        also get their partial views (see ``EngineConfig``)."""
+        cfg = self.config
+        fractions = (cfg.query_corner_views, cfg.query_centre_view) if for_query else (0.0, 0.0)
+        needs_views = None
+        if for_query and any(fractions) and not cfg.query_views_all_frames:
+            needs_views = self._unmatched_frames
+        desc, duration_s = describe_video_frames(
+            path, self.encoder.encode_images, self.image_spec.model_id, self.image_spec.dims,
+            fps=cfg.video_fps, max_side=2 * max(self.image_spec.input_size),
+            view_fractions=fractions, needs_views=needs_views, announced_s=announced_s,
+        )
         return [desc], duration_s
+
+    def _unmatched_frames(self, vectors: np.ndarray) -> np.ndarray:
+        """Mask of frames whose nearest registered frame is below the calibrated similarity."""
+        sims, _, _ = self.store.search("visual", vectors, 1)
+        if sims.shape[1] == 0:
+            return np.ones(len(vectors), dtype=bool)
+        return sims[:, 0] < self.image_spec.threshold_similarity
 
     def _describe_audio(self, path: str, for_query: bool) -> Descriptors:
         spec = self.audio_spec
@@ -332,6 +480,53 @@ class Library:
         )
         stored, created = self.store.add(work, descriptors)
         return AddResult(path, stored, created)
+
+    def add_descriptors(
+        self,
+        descriptors: Descriptors,
+        title: str,
+        media_type: str = "video",
+        duration_s: float | None = None,
+        path: str = "",
+        sha256: str | None = None,
+        flush: bool = True,
+    ) -> AddResult:
+        """Register a work from descriptors computed elsewhere (another machine, a pipeline that
+        already decoded the media, a migration), without its file.
+
+        The descriptors must come from the model this library describes with (same id, same
+        dims, L2-normalised rows, sorted times). ``path`` may name the work's media file (boundary
+        refinement and image verification then use it) or stay empty. ``sha256`` identifies the
+        work's content; by default it is the hash of the descriptors themselves, so adding the
+        same descriptors twice registers one work. ``flush=False`` defers the index write, for
+        bulk loads: call ``flush()`` once at the end (the catalogue is already durable).
+        """
+        _check_descriptors(descriptors, self._spec_for(descriptors.signal), media_type)
+        if sha256 is None:
+            h = hashlib.sha256()
+            for part in (descriptors.model, descriptors.signal, media_type):
+                h.update(part.encode() + b"\0")
+            for arr in (descriptors.starts_s, descriptors.ends_s, descriptors.vectors):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            sha256 = h.hexdigest()
+        existing = self.store.catalog.find_sha(sha256)
+        if existing is not None:
+            return AddResult(path, existing, False)
+        if duration_s is None and len(descriptors):
+            duration_s = float(descriptors.ends_s.max())
+        work = Work(
+            work_id=sha256[:16], title=title, path=str(Path(path).resolve()) if path else "",
+            media_type=media_type, sha256=sha256, duration_s=duration_s, added_at=time.time(),
+            model=descriptors.model,
+        )
+        stored, created = self.store.add(work, [descriptors])
+        if created and flush:
+            self.store.flush()
+        return AddResult(path, stored, created)
+
+    def flush(self) -> None:
+        """Write pending index changes (after ``add_descriptors(..., flush=False)``)."""
+        self.store.flush()
 
     # -- catalogue --------------------------------------------------------------------------
     def works(self) -> list[Work]:
@@ -436,19 +631,25 @@ class Library:
     def _match_signal(self, d: Descriptors, query_path: str, top_k: int) -> list[Match]:
         """Candidates by nearest-neighbour votes, then per-candidate scoring / alignment."""
         k = max(self.config.candidates, top_k)
-        sims, work_ids, offsets = self.store.search(d.signal, d.vectors, k)
-        votes: dict[str, float] = {}
+        vectors, frame_of = _searched_vectors(d)
+        sims, work_ids, offsets = self.store.search(d.signal, vectors, k)
+        # Each query frame votes once per work, with its best hit through any of its views.
+        frame_votes: dict[tuple[int, str], float] = {}
         best: dict[str, tuple[float, int, int]] = {}  # work -> (sim, query row, ref row)
-        for qi, (row_sims, row_works, row_offsets) in enumerate(zip(sims, work_ids, offsets)):
-            seen: set[str] = set()
-            for s, w, o in zip(row_sims.tolist(), row_works.tolist(), row_offsets.tolist()):
+        for qi, row_sims, row_works, row_offsets in zip(
+            frame_of.tolist(), sims.tolist(), work_ids.tolist(), offsets.tolist()
+        ):
+            for s, w, o in zip(row_sims, row_works, row_offsets):
                 if w is None:
                     continue
-                if w not in seen:  # each query frame votes once per work, with its best hit
-                    seen.add(w)
-                    votes[w] = votes.get(w, 0.0) + max(s, 0.0)
+                key = (qi, w)
+                if s > frame_votes.get(key, 0.0):
+                    frame_votes[key] = s
                 if w not in best or s > best[w][0]:
                     best[w] = (s, qi, o)
+        votes: dict[str, float] = {}
+        for (_, w), s in frame_votes.items():
+            votes[w] = votes.get(w, 0.0) + s
         if len(d) == 1:
             ranked = sorted(best, key=lambda w: -best[w][0])[:top_k]
         else:
@@ -480,10 +681,13 @@ class Library:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
             return sim, [seg]
-        from copytrace.align.base import similarity_matrix
+        from copytrace.align.base import best_view_similarity, similarity_matrix
 
-        matrix = similarity_matrix(d.vectors, ref.vectors)
+        matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
+        whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
         segments = self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s)
+        if d.signal == "visual":
+            segments = suppress_query_overlaps(segments, self.config.video_max_query_overlap)
         if not segments:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
@@ -492,8 +696,9 @@ class Library:
         if self.config.refine_boundaries and work.media_type == "video" and d.signal == "visual":
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
-                self._refine(s, query_path, work.path) if spec.score(s.score) >= DEFAULT_MIN_SCORE
-                else s
+                self._refine(s, query_path, work.path,
+                             _found_through_views(s, d, ref, whole, matrix))
+                if spec.score(s.score) >= DEFAULT_MIN_SCORE else s
                 for s in segments
             ]
         segments.sort(key=lambda s: s.query_start_s)
@@ -530,13 +735,24 @@ class Library:
 
         return self.encoder.encode_images([crop_uniform_borders(im) for im in images])
 
-    def _refine(self, segment, query_path: str, ref_path: str):
-        from copytrace.align.refine import refine_boundaries
+    def _embed_frame_views(self, images: list) -> np.ndarray:
+        """[N, V, D]: each frame whole, then its query views (as in ``_describe_video``)."""
+        from copytrace.media.video import crop_uniform_borders, view_crops
+
+        fractions = (self.config.query_corner_views, self.config.query_centre_view)
+        frames = [crop_uniform_borders(im) for im in images]
+        crops = [c for im in frames for c in [im, *view_crops(im, *fractions)]]
+        return self.encoder.encode_images(crops).reshape(len(frames), len(crops) // len(frames), -1)
+
+    def _refine(self, segment, query_path: str, ref_path: str, through_views: bool = False):
+        from copytrace.align.refine import RefineConfig, refine_boundaries
 
         if not os.path.exists(ref_path):
             return segment  # the registered file moved: keep the coarse boundaries
         try:
-            return refine_boundaries(segment, query_path, ref_path, self._embed_frames)
+            query_embed = self._embed_frame_views if through_views else None
+            return refine_boundaries(segment, query_path, ref_path, self._embed_frames,
+                                     RefineConfig(), query_embed)
         except MediaError as e:
             log.warning("boundary refinement skipped: %s", e)
             return segment

@@ -13,6 +13,9 @@ class Descriptors:
     """Descriptors of one file: row i of ``vectors`` covers ``starts_s[i]``..``ends_s[i]``.
 
     Still images have one row with start = end = 0.0. Vectors are float32 and L2-normalised.
+    A video query may carry ``views`` [N, V, D]: descriptors of parts of each frame (corners,
+    centre), all-zero where a frame was not given them. Only queries have views; they are never
+    stored.
     """
 
     vectors: np.ndarray
@@ -20,6 +23,7 @@ class Descriptors:
     ends_s: np.ndarray
     model: str
     signal: str = "visual"
+    views: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.vectors.shape[0]
@@ -27,6 +31,13 @@ class Descriptors:
             raise ValueError(
                 f"Descriptors shapes disagree: vectors {self.vectors.shape}, "
                 f"starts {self.starts_s.shape}, ends {self.ends_s.shape}"
+            )
+        if self.views is not None and (
+            self.views.ndim != 3 or self.views.shape[0] != n
+            or self.views.shape[2] != self.vectors.shape[1]
+        ):
+            raise ValueError(
+                f"Descriptors views {self.views.shape} should be [{n}, V, {self.vectors.shape[1]}]"
             )
 
     def __len__(self) -> int:

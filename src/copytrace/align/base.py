@@ -77,6 +77,22 @@ def similarity_matrix(query_vectors: np.ndarray, ref_vectors: np.ndarray) -> np.
     return np.asarray(query_vectors, np.float32) @ np.asarray(ref_vectors, np.float32).T
 
 
+def best_view_similarity(
+    query_vectors: np.ndarray, query_views: np.ndarray | None, ref_vectors: np.ndarray
+) -> np.ndarray:
+    """[Nq, Nr]: each query frame's similarity through its best view (whole frame, or one of
+    ``query_views`` [Nq, V, D], whose all-zero rows stand for views not computed)."""
+    sim = similarity_matrix(query_vectors, ref_vectors)
+    if query_views is None or query_views.shape[1] == 0:
+        return sim
+    rows = np.flatnonzero(np.abs(query_views).sum(axis=(1, 2)) > 0)
+    if len(rows):
+        v = query_views[rows]
+        per_view = similarity_matrix(v.reshape(-1, v.shape[2]), ref_vectors)
+        sim[rows] = np.maximum(sim[rows], per_view.reshape(len(rows), v.shape[1], -1).max(axis=1))
+    return sim
+
+
 _ALIGNERS: dict[str, tuple[type, type]] = {}
 
 

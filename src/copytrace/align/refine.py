@@ -59,7 +59,16 @@ class _LazyFrames:
             v = np.asarray(self.embed([self.images[i] for i in todo]), dtype=np.float32)
             for i, row in zip(todo, v):
                 self.vectors[i] = row
-        return np.stack([self.vectors[int(i)] for i in idx]) if len(idx) else np.zeros((0, 1))
+        if not len(idx):
+            return np.zeros((0, 1))
+        return np.stack([self.vectors[int(i)] for i in idx])
+
+
+def _similarity(qv: np.ndarray, rv: np.ndarray) -> np.ndarray:
+    """[n, D] or [n, V, D] query descriptors (V views of each frame) x [m, D] -> [n, m]: the
+    best view's similarity."""
+    s = qv @ rv.T
+    return s.max(axis=1) if s.ndim == 3 else s
 
 
 def _step_fit(scores: np.ndarray, copy_after: bool, min_contrast: float) -> int | None:
@@ -101,7 +110,7 @@ def _refine_one(
     rv = r.get(r_idx_coarse)
 
     def best(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        s = q.get(idx) @ rv.T
+        s = _similarity(q.get(idx), rv)
         return s.max(axis=1), r.times[r_idx_coarse[s.argmax(axis=1)]]
 
     idx = np.arange(0, len(q.times), _stride(q.times, cfg.coarse_fps))
@@ -135,7 +144,7 @@ def _refine_one(
     _, coarse_t = best(near)
     gap = 1.0 / cfg.coarse_fps + 1e-6
     r_near = np.flatnonzero((np.abs(r.times[:, None] - coarse_t[None, :]) <= gap).any(axis=1))
-    s = q.get(near) @ r.get(r_near).T
+    s = _similarity(q.get(near), r.get(r_near))
     offsets = r.times[r_near[s.argmax(axis=1)]] - speed * q.times[near]
     r_s = speed * q_s + float(np.median(offsets))
     return float(q_s), float(r_s)
@@ -151,12 +160,15 @@ def refine_boundaries(
     ref_path: str,
     embed: Embed,
     config: RefineConfig = RefineConfig(),
+    query_embed: Embed | None = None,
 ) -> Segment:
     """Move a coarse segment's four boundaries to native-rate frame times.
 
     ``embed`` maps RGB images to L2-normalised descriptors [N, D] (the frame encoder's
     ``encode_images``); it must be the descriptor the coarse alignment used, so similarities
-    compare with ``segment.score``.
+    compare with ``segment.score``. ``query_embed`` (default ``embed``) describes the query's
+    frames, as [N, D] or [N, V, D] for V views of each frame (the best view counts): a copy
+    found through partial views (picture-in-picture) is only visible through them.
     """
     from copytrace.media.video import read_frames_between
 
@@ -173,7 +185,7 @@ def refine_boundaries(
         q_lo, q_hi = (qb - w, qb + min(w, half)) if is_start else (qb - min(w, half), qb + w)
         r_lo, r_hi = rb - (w + 0.5) * speed, rb + (w + 0.5) * speed
         qf = _LazyFrames(read_frames_between(query_path, max(0.0, q_lo), q_hi, config.max_side),
-                         embed)
+                         query_embed or embed)
         rf = _LazyFrames(read_frames_between(ref_path, max(0.0, r_lo), r_hi, config.max_side),
                          embed)
         out[is_start] = _refine_one(qf, rf, is_start, qb, rb, speed, segment.score, config)

@@ -365,3 +365,23 @@ def crop_uniform_borders(image: "Image.Image") -> "Image.Image":
     if top == bottom == left == right == 0:
         return image
     return image.crop((left, top, w - right, h - bottom))
+
+
+def view_crops(image: "Image.Image", corner_fraction: float, centre_fraction: float
+               ) -> list["Image.Image"]:
+    """Extra views of a query frame, for copies that fill only part of it.
+
+    Four corners at ``corner_fraction`` of each side (picture-in-picture copies sit in a corner
+    of someone else's footage, where a whole-frame descriptor can't see them), then the centre
+    at ``centre_fraction`` (logos, tickers and captions sit at the edges). 0 leaves a kind out.
+    """
+    w, h = image.size
+    boxes = []
+    if corner_fraction > 0:
+        cw, ch = max(1, round(w * corner_fraction)), max(1, round(h * corner_fraction))
+        boxes += [(0, 0, cw, ch), (w - cw, 0, w, ch), (0, h - ch, cw, h), (w - cw, h - ch, w, h)]
+    if centre_fraction > 0:
+        cw, ch = max(1, round(w * centre_fraction)), max(1, round(h * centre_fraction))
+        x, y = (w - cw) // 2, (h - ch) // 2
+        boxes.append((x, y, x + cw, y + ch))
+    return [image.crop(b) for b in boxes]
