@@ -99,9 +99,10 @@ def test_u8_variant_is_unsigned_and_ort_fuses_int8_kernels(exported, tmp_path):
     so.optimized_model_filepath = str(tmp_path / "opt.onnx")
     ort.InferenceSession(str(exported[2]["max"][1]), so, providers=["CPUExecutionProvider"])
     ops = [n.op_type for n in onnx.load(str(tmp_path / "opt.onnx")).graph.node]
-    # Every conv but the last (whose output feeds float GeM pooling) runs as QLinearConv.
+    # Every conv runs as QLinearConv, the last one too: the GeM input carries the calibrated
+    # observer's Q/DQ pair in the U8 file, so no float FusedConv is left.
     n_conv = len([n for n in u8.graph.node if n.op_type == "Conv"])
-    assert ops.count("QLinearConv") == n_conv - 1
+    assert ops.count("QLinearConv") == n_conv and "FusedConv" not in ops
 
 
 def test_prepared_matches_float_when_quantizers_off(exported):

@@ -12,20 +12,33 @@ from copytrace.models.audio_frontend import MelFrontend
 from copytrace.models.audio_spec import AudioDescriptorSpec
 
 BACKENDS = ("onnxruntime", "openvino")
+PRECISIONS = ("auto", "fp32", "int8")
 
 
 class AudioEncoder:
-    """``embed_windows(samples, sr) -> (starts_s, ends_s, vectors [N, dims])``."""
+    """``embed_windows(samples, sr) -> (starts_s, ends_s, vectors [N, dims])``.
+
+    ``precision="auto"`` runs INT8 when the registry entry records INT8 files made from the
+    current FP32 file (``copytrace quantize`` writes them only when the accuracy gate holds);
+    OpenVINO reads the QDQ file, ONNX Runtime its U8-activation variant."""
 
     def __init__(self, spec: AudioDescriptorSpec, backend: str = "onnxruntime", threads: int = 0,
-                 batch: int = 64) -> None:
+                 batch: int = 64, precision: str = "auto") -> None:
         if backend not in BACKENDS:
             raise ModelError(f"audio backend must be one of {BACKENDS}, not {backend!r}")
+        if precision not in PRECISIONS:
+            raise ModelError(f"audio precision must be one of {PRECISIONS}, not {precision!r}")
+        if precision == "auto":
+            precision = "int8" if spec.has_int8() else "fp32"
+        self.precision = precision
         self.spec = spec
         self.mel = spec.mel_config()
         self.frontend = MelFrontend(self.mel)
         self.batch = batch
-        path = str(spec.path())
+        if precision == "fp32":
+            path = str(spec.path("fp32"))
+        else:
+            path = str(spec.path("int8-u8" if backend == "onnxruntime" else "int8"))
         if backend == "onnxruntime":
             import onnxruntime as ort
 
@@ -117,5 +130,5 @@ class AudioEncoder:
 
 
 def load_audio_encoder(spec: AudioDescriptorSpec, backend: str = "onnxruntime",
-                       threads: int = 0) -> AudioEncoder:
-    return AudioEncoder(spec, backend, threads)
+                       threads: int = 0, precision: str = "auto") -> AudioEncoder:
+    return AudioEncoder(spec, backend, threads, precision=precision)

@@ -50,6 +50,10 @@ class AudioDescriptorSpec(CalibratedEntry):
     score_slope: float = 20.0
     threshold_precision: float | None = None
     calibration: str = ""
+    int8_file: str | None = None       # QDQ INT8 ONNX (OpenVINO), set by ``copytrace quantize``
+    int8_u8_file: str | None = None    # its U8-activation variant (ONNX Runtime)
+    int8_source_sha256: str | None = None  # the FP32 file the INT8 files were made from
+    quantization: dict = field(default_factory=dict)  # gate result (copytrace quantize)
     training: dict = field(default_factory=dict)
     directory: str = ""
 
@@ -81,8 +85,28 @@ class AudioDescriptorSpec(CalibratedEntry):
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from e
 
-    def path(self) -> Path:
-        return self._weights_file(self.file)
+    def path(self, precision: str = "fp32") -> Path:
+        name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(
+            precision)
+        if name is None:
+            raise ModelError(f"{self.name}: no {precision} weights in its registry entry "
+                             f"(copytrace quantize --model {self.name} makes them)")
+        return self._weights_file(name)
+
+    def has_int8(self) -> bool:
+        """INT8 files recorded *and* made from the FP32 file that is there now: a retrained
+        ``file`` with stale INT8 keys falls back to FP32 instead of running old weights."""
+        if not (self.int8_file and self.int8_u8_file):
+            return False
+        if self.int8_source_sha256 is None:
+            return True
+        return file_sha256(self.path("fp32")) == self.int8_source_sha256
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def get_audio_spec(name: str = DEFAULT_AUDIO_MODEL, directory: Path | None = None) -> AudioDescriptorSpec:

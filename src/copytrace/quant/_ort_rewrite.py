@@ -5,7 +5,7 @@ ORT fuses ``DQ -> Conv -> Q`` into QLinearConv, ``DQ,DQ -> Add -> Q`` into QLine
 when the scales match. TensorRT's placement has no Q on conv outputs, so ORT would dequantize
 weights and run convolutions in float. The rewrite walks each activation quantizer backwards:
 
-* through Relu and MaxPool, inserting a Q/DQ pair with the same scale on their input. This is
+* through Relu, MaxPool and Flatten, inserting a Q/DQ pair with the same scale on their input. This is
   exact: both ops are monotone and Q(relu(y)) == relu-in-the-integer-domain(Q(y)) because
   rounding commutes with max(., 0) and max-pooling;
 * at a residual Add whose output is now quantized, onto the Add's float input (the conv
@@ -22,7 +22,8 @@ import numpy as np
 
 from copytrace.quant._graph import consumers, producers
 
-_MONOTONE = ("Relu", "MaxPool")
+# Flatten only moves values, so quantizing before or after it is the same (audio head).
+_MONOTONE = ("Relu", "MaxPool", "Flatten")
 
 
 def _scale_of(q, inits) -> float | None:
@@ -90,7 +91,9 @@ def requantize_for_ort(
             new_q = _insert_pair(g, src, prod, q.input[1], q.input[2], f"{prod.op_type}_in")
             counts["exact"] += 1
             work.append((src, next(n for n in g.node if n.output[0] == new_q)))
-        elif prod.op_type == "Add":
+        elif prod.op_type == "Add" and not any(i in inits for i in prod.input):
+            # A residual add of two activations; an add of a constant (the audio net's
+            # level offset before its first conv) is not one, and the walk stops there.
             for src in list(prod.input):
                 p = producers(g).get(src)
                 if p is not None and p.op_type == "DequantizeLinear":

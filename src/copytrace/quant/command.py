@@ -27,14 +27,17 @@ log = logging.getLogger("copytrace.quant")
 @click.option("--method", type=click.Choice(["ptq", "qat"]), default="qat", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="FP32 state_dict (.pt); default weights/NAME.pt")
-@click.option("--data", type=click.Path(path_type=Path), default=Path("data/images"),
-              show_default=True, help="train/ and val/ image shards (train packages only)")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="image: train/ and val/ shards (default data/images); audio: the training "
+                   "pack, whose held-out tracks validate (default data/audio/train/pack)")
 @click.option("--calibration", type=click.Choice(["auto", *CALIBRATION_METHODS]), default="auto",
               show_default=True, help="auto: try all, keep the best on the validation metric")
-@click.option("--qat-steps", type=int, default=500, show_default=True)
+@click.option("--qat-steps", type=int, default=None,
+              help="QAT steps (image: 500; audio: 200, CPU)")
 @click.option("--qat-lr", default="2e-5", show_default=True,
               help="comma-separated learning rates: one QAT run each, best on validation kept")
-@click.option("--qat-batch", type=int, default=256, show_default=True)
+@click.option("--qat-batch", type=int, default=None,
+              help="QAT batch (image: 256 views; audio: 32 clean/degraded pairs)")
 @click.option("--gate", type=float, default=0.002, show_default=True,
               help="max relative metric loss vs FP32")
 @click.option("--no-sensitivity", is_flag=True, help="skip the per-layer sensitivity sweep")
@@ -49,14 +52,23 @@ log = logging.getLogger("copytrace.quant")
               help="report JSON (a Markdown twin is written beside it)")
 @click.option("--bench-s", type=float, default=4.0, show_default=True,
               help="seconds of paired timing per batch size (0: skip)")
+@click.option("--val-blocks", type=int, default=4, show_default=True,
+              help="audio: validation blocks of 2048 windows (more = firmer 0.2%% decisions)")
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def quantize_command(model_name, method, weights, data, calibration, qat_steps, qat_lr,
                      qat_batch, gate, no_sensitivity, device, state, resume, torch_only, out,
-                     report_path, bench_s, as_json) -> None:
+                     report_path, bench_s, val_blocks, as_json) -> None:
     """Quantize a descriptor to INT8 (QDQ ONNX), check it, and report."""
-    from copytrace.models.registry import get_spec
+    from copytrace.models.registry import get_spec, models_dir, read_entry
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    entry = models_dir() / f"{model_name}.json"
+    if entry.is_file() and read_entry(entry).get("media") == "audio":
+        _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qat_batch,
+               gate, no_sensitivity, state, out, report_path, bench_s, val_blocks, as_json)
+        return
+    data = data or Path("data/images")
+    qat_batch, qat_steps = qat_batch or 256, qat_steps or 500
     spec = get_spec(model_name)
     weights = weights or Path("weights") / f"{model_name}.pt"
     state = state or Path("out/quant") / f"{model_name}.qstate.pt"
@@ -88,6 +100,27 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
     report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
     from copytrace.quant.report import write_report
 
+    write_report(report, report_path)
+    click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
+
+
+def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qat_batch, gate,
+           no_sensitivity, state, out, report_path, bench_s, val_blocks, as_json) -> None:
+    """The audio descriptor: everything on this CPU in one go (a 2 M-parameter net). QAT
+    batches are (clean, degraded) pairs; ``--qat-batch`` above 128 is slow on a CPU."""
+    from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.models.registry import models_dir
+    from copytrace.quant.audio_stage import quantize_audio
+    from copytrace.quant.report import write_report
+
+    spec = get_audio_spec(model_name, models_dir())
+    report = quantize_audio(
+        spec, Path(data or "data/audio/train/pack"), method, weights, calibration,
+        qat_steps or 200,
+        tuple(float(v) for v in str(qat_lr).split(",")), qat_batch or 32, gate,
+        False if no_sensitivity else "on-miss", out,
+        state or Path("out/quant") / f"{model_name}.qstate.pt", bench_s, val_blocks)
+    report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
     write_report(report, report_path)
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
 

@@ -59,6 +59,20 @@ class QuantResidualAdd(nn.Module):
         return self.branch_observer(x) + self.skip_quantizer(skip)
 
 
+class ObservedPool(nn.Module):
+    """A pooling layer (GeM) whose input range is observed, never quantized: the S8 file stays
+    TensorRT-placed, and the ONNX Runtime variant can quantize the last convolution's output
+    (so that convolution runs as QLinearConv instead of a float FusedConv)."""
+
+    def __init__(self, pool: nn.Module, num_bins: int) -> None:
+        super().__init__()
+        self.pool = pool
+        self.input_observer = TensorQuantizer(None, num_bins, observe_only=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.input_observer(x))
+
+
 QUANT_TYPES = (QuantConv2d, QuantLinear, QuantResidualAdd)
 
 

@@ -20,8 +20,11 @@ from copytrace.quant._graph import (
 INPUT_NAME, OUTPUT_NAME = "images", "descriptors"
 
 
-def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17) -> Path:
-    """Trace ``model`` (prepared + calibrated) to ``path``; dynamic batch, input ``images``."""
+def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17,
+           channels: int = 3, input_name: str = INPUT_NAME,
+           output_name: str = OUTPUT_NAME) -> Path:
+    """Trace ``model`` (prepared + calibrated) to ``path``; dynamic batch, input
+    ``[N, channels, *input_size]`` named ``input_name`` (the FP32 twin's names)."""
     import onnx
     import torch
 
@@ -30,11 +33,11 @@ def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.eval().float().cpu()
-    dummy = torch.zeros(2, 3, input_size[0], input_size[1])
+    dummy = torch.zeros(2, channels, input_size[0], input_size[1])
     with torch.no_grad():
         torch.onnx.export(
-            model, (dummy,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            model, (dummy,), str(path), input_names=[input_name], output_names=[output_name],
+            dynamic_axes={input_name: {0: "batch"}, output_name: {0: "batch"}},
             opset_version=opset, dynamo=False, do_constant_folding=True,
         )
     m = onnx.load(str(path))
@@ -74,7 +77,12 @@ def derive_u8(
     inits = initializer_arrays(g)
     meta = {p.key: p.value for p in m.metadata_props}
     branch_amax = json.loads(meta[BRANCH_AMAX_KEY]) if BRANCH_AMAX_KEY in meta else None
+    n_pool = 0
+    if ort_rewrite and POOL_AMAX_KEY in meta:
+        n_pool = quantize_pool_inputs(g, json.loads(meta[POOL_AMAX_KEY]))
+        inits = initializer_arrays(g)
     counts = requantize_for_ort(g, inits, exact, branch_amax) if ort_rewrite else {}
+    counts = {**counts, "pool_inputs": n_pool} if ort_rewrite else counts
     topological_sort(g)
     nonneg = set() if exact else nonnegative_tensors(g)
     n_new = 0
@@ -103,6 +111,42 @@ def derive_u8(
 
 
 BRANCH_AMAX_KEY = "copytrace.residual_branch_amax"
+POOL_AMAX_KEY = "copytrace.pool_input_amax"
+
+
+def quantize_pool_inputs(g, pool_amax: dict[str, float]) -> int:
+    """Put an S8 Q/DQ pair (calibrated observer range) on each pooling layer's input, so the
+    backward walk of ``requantize_for_ort`` reaches the last convolution and ORT runs it as
+    QLinearConv. The one *approximate* step it adds: the last feature map is rounded to
+    8 bits before GeM pooling (the S8 file pools it in float)."""
+    from onnx import helper, numpy_helper
+
+    n = 0
+    for path, amax in pool_amax.items():
+        prefix = "/" + path.replace(".", "/") + "/"
+        inside = [node for node in g.node if node.name.startswith(prefix)]
+        made = {o for node in inside for o in node.output}
+        entry = {i for node in inside for i in node.input if i and i not in made}
+        inits = {i.name for i in g.initializer}
+        entry -= inits
+        if len(entry) != 1:
+            continue  # not a single-input pool as exported by torch: leave it float
+        t = entry.pop()
+        s_name, z_name = f"{t}_pool_scale", f"{t}_pool_zp"
+        g.initializer.extend([numpy_helper.from_array(np.array(amax / 127.0, np.float32), s_name),
+                              numpy_helper.from_array(np.array(0, np.int8), z_name)])
+        g.node.extend([
+            helper.make_node("QuantizeLinear", [t, s_name, z_name], [f"{t}_pool_q"],
+                             name=f"{t}_pool_Q"),
+            helper.make_node("DequantizeLinear", [f"{t}_pool_q", s_name, z_name],
+                             [f"{t}_pool_dq"], name=f"{t}_pool_DQ")])
+        for node in inside:
+            for i, name in enumerate(node.input):
+                if name == t:
+                    node.input[i] = f"{t}_pool_dq"
+        n += 1
+    topological_sort(g)
+    return n
 
 
 def _record_branch_ranges(m, model) -> None:
@@ -114,6 +158,13 @@ def _record_branch_ranges(m, model) -> None:
     if adds and all(v > 0 for v in amax):
         entry = m.metadata_props.add()
         entry.key, entry.value = BRANCH_AMAX_KEY, json.dumps(amax)
+    from copytrace.quant.modules import ObservedPool
+
+    pools = {name: float(p.input_observer.amax) for name, p in model.named_modules()
+             if isinstance(p, ObservedPool)}
+    if pools and all(v > 0 for v in pools.values()):
+        entry = m.metadata_props.add()
+        entry.key, entry.value = POOL_AMAX_KEY, json.dumps(pools)
 
 
 def _merge_duplicate_quantizers(g) -> None:

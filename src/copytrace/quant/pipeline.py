@@ -31,9 +31,14 @@ def quantize_model(
     qat_loss: Callable[[nn.Module, int], torch.Tensor] | None = None,
     qat: tuple[FinetuneConfig, ...] = (),
     gate: float = 0.002,
-    sensitivity: bool = True,
+    sensitivity: bool | str = True,
     max_float_layers: int = 4,
 ) -> tuple[nn.Module, dict]:
+    """``sensitivity``: True sweeps every layer up front (full report); ``"on-miss"`` sweeps
+    only when the chosen model misses the gate (mixed precision still works, runs are
+    shorter); False never (no mixed-precision fallback)."""
+    if sensitivity not in (True, False, "on-miss"):
+        raise ValueError("sensitivity must be True, False or 'on-miss'")
     t0 = time.perf_counter()
     fp32_model = fp32_model.to(device).eval()
     fp32 = evaluate(fp32_model)
@@ -54,12 +59,8 @@ def quantize_model(
         "n_quant_layers": len(quant_layers(model)),
     }
     sens = []
-    if sensitivity:
-        sens = layer_sensitivity(model, evaluate, fp32)
-        report["sensitivity"] = [
-            {"layer": s.name, "metric": s.metric, "loss": s.loss,
-             "relative_loss": relative_gap(fp32, s.metric)} for s in sens
-        ]
+    if sensitivity is True:
+        sens = _sensitivity(model, evaluate, fp32, report)
     chosen, metric = model, ptq[method]
     runs = []
     for cfg in qat if qat_loss is not None else ():
@@ -81,6 +82,8 @@ def quantize_model(
                        "qat_config": {"steps": best["steps"], "lr": best["lr"]}, "qat_runs": runs})
     report["chosen"] = "qat" if chosen is not model else "ptq"
     float_layers: tuple[str, ...] = ()
+    if relative_gap(fp32, metric) > gate and sensitivity == "on-miss":
+        sens = _sensitivity(chosen, evaluate, fp32, report)
     if relative_gap(fp32, metric) > gate and sens:
         float_layers, metric = choose_float_layers(chosen, evaluate, fp32, sens, gate,
                                                    max_float_layers)
@@ -91,6 +94,15 @@ def quantize_model(
         "gate_passed": relative_gap(fp32, metric) <= gate, "torch_wall_s": time.perf_counter() - t0,
     })
     return chosen.eval(), report
+
+
+def _sensitivity(model, evaluate, fp32: float, report: dict):
+    sens = layer_sensitivity(model, evaluate, fp32)
+    report["sensitivity"] = [
+        {"layer": s.name, "metric": s.metric, "loss": s.loss,
+         "relative_loss": relative_gap(fp32, s.metric)} for s in sens
+    ]
+    return sens
 
 
 def save_state(model: nn.Module, report: dict, path) -> None:
@@ -110,8 +122,9 @@ def load_state(path, fp32_model: nn.Module) -> tuple[nn.Module, dict]:
     blob = torch.load(path, map_location="cpu", weights_only=False)
     model = prepare(fp32_model.cpu(), QuantConfig())
     missing, unexpected = model.load_state_dict(blob["state_dict"], strict=False)
-    # States written before the residual-branch observers existed lack only their amax.
-    missing = [k for k in missing if not k.endswith("branch_observer.amax")]
+    # States written before the observers existed lack only their amax.
+    missing = [k for k in missing if not k.endswith(("branch_observer.amax",
+                                                      "input_observer.amax"))]
     if missing or unexpected:
         raise RuntimeError(f"{path}: state does not fit the model: {missing or unexpected}")
     set_float_layers(model, tuple(blob["float_layers"]))

@@ -17,6 +17,7 @@ from torch import nn
 from copytrace.quant.config import QuantConfig
 from copytrace.quant.modules import (
     QUANT_TYPES,
+    ObservedPool,
     QuantConv2d,
     QuantLinear,
     QuantResidualAdd,
@@ -52,7 +53,7 @@ def prepare(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
     quantizer on axis 0); each ``ResidualAdd`` gets a quantizer on its skip input. Weight
     scales are set now (max |w| per channel); activation scales need ``calibrate``.
     """
-    from copytrace.models.resnet import ResidualAdd
+    from copytrace.models.resnet import GeM, ResidualAdd
 
     config = config or QuantConfig()
     model = copy.deepcopy(model).eval()
@@ -68,6 +69,8 @@ def prepare(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
                 parent._modules[name] = QuantLinear(child, config.num_bins)
             elif isinstance(child, ResidualAdd) and config.quantize_residual:
                 parent._modules[name] = QuantResidualAdd(config.num_bins)
+            elif isinstance(child, GeM):
+                parent._modules[name] = ObservedPool(child, config.num_bins)
     for _, layer in quant_layers(model):
         init_weight_amax(layer)
     set_float_layers(model, config.float_layers)

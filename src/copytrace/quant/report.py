@@ -17,7 +17,8 @@ def write_report(report: dict, path: Path) -> None:
 
 
 def render_markdown(r: dict) -> str:
-    lines = ["# Quantization report", "", "| model | val µAP | relative gap |", "|---|---|---|",
+    name = r.get("metric_name", "val µAP")
+    lines = ["# Quantization report", "", f"| model | {name} | relative gap |", "|---|---|---|",
              f"| FP32 (torch) | {r['fp32']:.4f} | - |"]
     for m, v in r.get("ptq_by_method", {}).items():
         lines.append(f"| PTQ {m} | {v:.4f} | {_pct((r['fp32'] - v) / r['fp32'])} |")
@@ -29,9 +30,9 @@ def render_markdown(r: dict) -> str:
     lines += ["", f"Gate {_pct(r['gate'])}: {'passed' if r['gate_passed'] else 'MISSED'}."]
     d = r.get("deploy")
     if d:
-        lines += ["", "## Deployed files (µAP on the same validation set)", "",
-                  "| runtime | µAP | gap vs OpenVINO FP32 |", "|---|---|---|"]
-        for k, v in d["uap_by_runtime"].items():
+        lines += ["", f"## Deployed files ({name} on the same validation set)", "",
+                  f"| runtime | {name} | gap vs OpenVINO FP32 |", "|---|---|---|"]
+        for k, v in (d.get("uap_by_runtime") or d["metric_by_runtime"]).items():
             lines.append(f"| {k} | {v:.4f} | {_pct(d['gap_by_runtime'][k])} |")
         header = ("| vs torch fake-quant | min cosine | 1st pct | mean | share >= 0.999 "
                   "| top-1 agreement |")
@@ -49,7 +50,7 @@ def render_markdown(r: dict) -> str:
         lines += ["", f"TensorRT rule violations: {len(d['tensorrt_rule_violations'])}."]
     if r.get("sensitivity"):
         lines += ["", "## Per-layer sensitivity (only this layer quantized)", "",
-                  "| layer | µAP | relative loss |", "|---|---|---|"]
+                  f"| layer | {name} | relative loss |", "|---|---|---|"]
         for s in r["sensitivity"]:
             lines.append(f"| {s['layer']} | {s['metric']:.4f} | {_pct(s['relative_loss'])} |")
     return "\n".join(lines) + "\n"

@@ -14,10 +14,10 @@ import numpy as np
 
 def paired_throughput(
     runs: dict[str, Callable[[np.ndarray], object]], batch: int, size: tuple[int, int],
-    min_s: float = 3.0, min_rounds: int = 5,
+    min_s: float = 3.0, min_rounds: int = 5, channels: int = 3,
 ) -> dict[str, float]:
     """Median descriptors/s of each callable on one random batch, timed alternately."""
-    x = np.random.default_rng(0).standard_normal((batch, 3, *size)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((batch, channels, *size)).astype(np.float32)
     for f in runs.values():  # warm-up (graph compilation, caches)
         f(x)
         f(x)

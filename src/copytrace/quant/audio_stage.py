@@ -1,0 +1,148 @@
+"""``copytrace quantize --model ct-audio-nafp``: the audio descriptor's whole INT8 path on CPU.
+
+FP32 model (from the registry's ONNX, or a training checkpoint) -> PTQ with each calibration
+method -> optional short QAT -> mixed precision when the gate is missed -> QDQ ONNX + U8
+variant -> TensorRT-rules check -> validation hit rate of the deployed files in OpenVINO and
+ONNX Runtime -> parity with the fake-quant torch model -> paired throughput. The registry
+entry gets ``int8_file``/``int8_u8_file`` (and the FP32 file's hash) only when both deployed
+INT8 files are within the gate; otherwise those keys are cleared and the engine runs FP32.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def quantize_audio(spec, pack: Path, method: str, checkpoint: Path | None, calibration: str,
+                   qat_steps: int, qat_lrs: tuple[float, ...], qat_batch: int, gate: float,
+                   sensitivity: bool | str, out: Path | None, state: Path | None,
+                   bench_s: float, blocks: int) -> dict:
+    from copytrace.quant.audio_task import load_audio_fp32, load_audio_task
+    from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig
+    from copytrace.quant.pipeline import quantize_model, save_state
+
+    t0 = time.perf_counter()
+    fp32_model = load_audio_fp32(spec.path("fp32"), checkpoint)
+    task = load_audio_task(pack, blocks=blocks, qat_batch=qat_batch)
+    log.info("audio task ready in %.0f s: %d validation windows", time.perf_counter() - t0,
+             task.n_val_windows)
+    methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
+    qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr, log_every=25)
+                for lr in qat_lrs) if method == "qat" else ()
+    qmodel, report = quantize_model(fp32_model, task.evaluate, task.forward_loop, "cpu", methods,
+                                    task.qat_loss, qat, gate, sensitivity)
+    report.update({
+        "model": spec.model_id, "metric_name": "val top-1 hit rate",
+        "validation": f"{task.n_val_windows} degraded windows of the held-out train tracks "
+                      f"(train.audio.validate, {blocks} blocks of {len(task.val_blocks[0][0])} "
+                      f"clean windows, seeds {123}..{123 + blocks - 1}), pack {pack}",
+        "source": str(checkpoint or spec.path("fp32")), "torch": torch.__version__,
+    })
+    if state is not None:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        save_state(qmodel, report, state)
+    report["deploy"] = _deploy(spec, qmodel, task, out, bench_s, gate)
+    report["wall_s"] = time.perf_counter() - t0
+    return report
+
+
+def _deploy(spec, qmodel, task, out: Path | None, bench_s: float, gate: float) -> dict:
+    from copytrace.models.audio_encoder import AudioEncoder
+    from copytrace.models.audio_spec import file_sha256
+    from copytrace.quant.onnx_export import derive_u8, export
+    from copytrace.quant.tensorrt_rules import check_tensorrt_rules
+
+    registry_dir = Path(spec.directory)
+    out = Path(out or registry_dir)
+    s8, u8 = out / f"{spec.name}.int8.onnx", out / f"{spec.name}.int8-u8.onnx"
+    export(qmodel, s8, (spec.n_mels, spec.window_frames), channels=1, input_name="logmel",
+           output_name="descriptor")
+    rewrite = derive_u8(s8, u8)
+    violations = check_tensorrt_rules(s8)
+    if violations:
+        raise RuntimeError(f"{s8} breaks TensorRT rules: {violations[:5]}")
+    fp32_file = spec.path("fp32").resolve()
+    dspec = replace(spec, directory=str(out), file=str(fp32_file), int8_file=s8.name,
+                    int8_u8_file=u8.name, int8_source_sha256=None)
+    encoders = {f"{b}-{p}": AudioEncoder(dspec, b, precision=p)
+                for b in ("openvino", "onnxruntime") for p in ("fp32", "int8")}
+    metric = {k: task.evaluate_fn(lambda w, e=e: e.encode(w.numpy()))
+              for k, e in encoders.items()}
+    qmodel = qmodel.cpu().eval()
+    metric["torch-fakequant"] = task.evaluate(qmodel)
+    fp32_ov = metric["openvino-fp32"]
+    gaps = {k: (fp32_ov - v) / fp32_ov for k, v in metric.items()}
+    for k, v in metric.items():
+        log.info("deployed %-20s %.5f (gap %.3f%%)", k, v, 100 * gaps[k])
+    result: dict = {
+        "files": {"int8": str(s8), "int8_u8": str(u8)}, "u8_rewrite": rewrite,
+        "tensorrt_rule_violations": violations, "metric_by_runtime": metric,
+        "gap_by_runtime": gaps, "parity_vs_torch_fakequant": _parity(task, qmodel, encoders),
+    }
+    if bench_s > 0:
+        result["throughput"] = _throughput(encoders, (spec.n_mels, spec.window_frames), bench_s)
+    passed = gaps["openvino-int8"] <= gate and gaps["onnxruntime-int8"] <= gate
+    result["gate_passed_deployed"] = passed
+    if out.resolve() == registry_dir.resolve():
+        _set_int8_keys(registry_dir / f"{spec.name}.json", s8.name, u8.name,
+                       file_sha256(fp32_file), passed, metric, gaps, gate)
+        result["registry_updated"] = passed
+    return result
+
+
+def _parity(task, qmodel, encoders) -> dict:
+    a, p, _, _ = task.val_blocks[0]
+    windows = torch.cat([a, p])
+    ref = task.embed(qmodel, windows)
+    ref = (ref / ref.norm(dim=1, keepdim=True)).numpy()
+    top1 = lambda d: (d[len(a):] @ d[: len(a)].T).argmax(1)
+    out = {}
+    for k in ("openvino-int8", "onnxruntime-int8", "openvino-fp32"):
+        d = task.embed(lambda w, e=encoders[k]: e.encode(w.numpy()), windows).numpy()
+        cos = (d * ref).sum(1)
+        out[k + (" (for scale)" if k.endswith("fp32") else "")] = {
+            "min_cosine": float(cos.min()), "p01_cosine": float(np.percentile(cos, 1)),
+            "mean_cosine": float(cos.mean()), "share_cosine_ge_0999": float((cos >= 0.999).mean()),
+            "top1_agreement": float((top1(d) == top1(ref)).mean())}
+    return out
+
+
+def _throughput(encoders, size: tuple[int, int], bench_s: float) -> dict:
+    from copytrace.quant.speed import paired_throughput
+
+    out = {}
+    for batch in (1, 32):
+        for rt in ("openvino", "onnxruntime"):
+            f, q = f"{rt}-fp32", f"{rt}-int8"
+            r = paired_throughput({f: encoders[f].encode, q: encoders[q].encode}, batch, size,
+                                  min_s=bench_s, channels=1)
+            out[f"{rt}@{batch}"] = {"fp32_per_s": r[f], "int8_per_s": r[q],
+                                    "int8_over_fp32": r[q] / r[f]}
+            log.info("%s batch %d: fp32 %.0f/s int8 %.0f/s (%.2fx)", rt, batch, r[f], r[q],
+                     r[q] / r[f])
+    return out
+
+
+def _set_int8_keys(spec_json: Path, int8_name: str, u8_name: str, source_sha: str,
+                   passed: bool, metric: dict, gaps: dict, gate: float) -> None:
+    """Edit only the INT8 keys (the rest belongs to training and calibration). A missed gate
+    clears them, so the engine never runs INT8 files made from other weights."""
+    raw = json.loads(spec_json.read_text())
+    raw["int8_file"] = int8_name if passed else None
+    raw["int8_u8_file"] = u8_name if passed else None
+    raw["int8_source_sha256"] = source_sha if passed else None
+    raw["quantization"] = {
+        "gate": gate, "gate_passed": passed, "metric": "val top-1 hit rate (copytrace quantize)",
+        "openvino_fp32": metric["openvino-fp32"], "openvino_int8": metric["openvino-int8"],
+        "onnxruntime_int8_u8": metric["onnxruntime-int8"],
+        "gap_openvino": gaps["openvino-int8"], "gap_onnxruntime": gaps["onnxruntime-int8"],
+    }
+    spec_json.write_text(json.dumps(raw, indent=1) + "\n")
