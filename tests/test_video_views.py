@@ -150,3 +150,26 @@ def test_add_descriptors_rejects_what_it_cannot_search(tmp_path):
             lib.add_descriptors(Descriptors(v, t, t + 1, spec.model_id), title="x",
                                 media_type="text")
         assert lib.works() == []
+
+
+def test_tn_skips_isolated_matches_without_searching_each(monkeypatch):
+    """A copy among many isolated strong matches (a recurring logo card, a static shot) is
+    found, and each isolated match does not cost a path search of its own."""
+    from copytrace.align.tn import TemporalNetworkAligner, TNConfig
+
+    rng = np.random.default_rng(4)
+    sim = rng.uniform(0.0, 0.5, (60, 400)).astype(np.float32)
+    sim[rng.integers(0, 60, 80), rng.integers(0, 400, 80)] = 0.95  # isolated
+    for i in range(20, 40):
+        sim[i, 100 + i] = 0.8  # the copy: query 20-40 s <-> reference 120-140 s
+    t = np.arange(60.0)
+    calls = []
+    aligner = TemporalNetworkAligner(TNConfig(min_sim=0.6))
+    original = aligner._heaviest_path
+    monkeypatch.setattr(aligner, "_heaviest_path",
+                        lambda *a: calls.append(1) or original(*a))
+    segs = aligner.align(sim, t, np.arange(400.0))
+    best = max(segs, key=lambda s: s.query_end_s - s.query_start_s)
+    assert (best.query_start_s, best.query_end_s, best.ref_start_s, best.ref_end_s) == (
+        20.0, 40.0, 120.0, 140.0)
+    assert len(calls) <= len(segs) + 5

@@ -100,28 +100,35 @@ class TemporalNetworkAligner(Aligner):
         best = v.copy()
         dq_s = sampling_interval_s(qt)
         prev = np.full(len(idx), -1, dtype=np.int64)
+        count = np.ones(len(idx), dtype=np.int64)  # nodes on the best path ending here
         step = self.config.max_step_s + 1e-6
         jitter = 0.6 * sampling_interval_s(rt)
         fast, slow = self.config.max_speed, 1.0 / self.config.max_speed
-        # Nodes are sorted by query time, so predecessors of node n lie in [lo, first of row).
-        row_start = np.searchsorted(tq, tq, side="left")
-        lo = np.searchsorted(tq, tq - step, side="left")
-        for n in range(len(idx)):
-            a, b = lo[n], row_start[n]
+        # Nodes are sorted by query time, so the predecessors of a query sample's nodes lie in
+        # [lo, first node of its row): a whole row is relaxed at once.
+        rows = np.flatnonzero(np.append(True, tq[1:] != tq[:-1]))
+        ends = np.append(rows[1:], len(idx))
+        lo = np.searchsorted(tq, tq[rows] - step, side="left")
+        for a, b, e in zip(lo.tolist(), rows.tolist(), ends.tolist()):
             if a >= b:
                 continue
-            dr = tr[n] - tr[a:b]
-            dq = tq[n] - tq[a:b]
+            dr = tr[b:e, None] - tr[None, a:b]
+            dq = tq[b:e, None] - tq[None, a:b]
             ok = (dr > 0) & (dr <= step) & (dr <= fast * dq + jitter) & (dr >= slow * dq - jitter)
-            if not ok.any():
-                continue
             skipped = np.maximum(0.0, np.round(dq / dq_s) - 1)
-            cand = np.where(ok, best[a:b] - self.config.gap_penalty * skipped, -np.inf)
-            m = int(np.argmax(cand))
-            if cand[m] > 0:
-                best[n] = v[n] + cand[m]
-                prev[n] = a + m
-        n = int(np.argmax(best))
+            cand = np.where(ok, best[None, a:b] - self.config.gap_penalty * skipped, -np.inf)
+            m = np.argmax(cand, axis=1)
+            top = cand[np.arange(e - b), m]
+            better = top > 0
+            best[b:e] = np.where(better, v[b:e] + top, best[b:e])
+            prev[b:e] = np.where(better, a + m, prev[b:e])
+            count[b:e] = np.where(better, count[a + m] + 1, count[b:e])
+        # Paths too short to be a segment are never picked: isolated strong matches would
+        # otherwise be taken out one search at a time.
+        end_ok = count >= self.config.min_frames
+        if not end_ok.any():
+            return None
+        n = int(np.argmax(np.where(end_ok, best, -np.inf)))
         path = [n]
         while prev[path[-1]] >= 0:
             path.append(int(prev[path[-1]]))
