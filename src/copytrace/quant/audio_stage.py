@@ -21,7 +21,7 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def quantize_audio(spec, pack: Path, method: str, checkpoint: Path | None, calibration: str,
+def quantize_audio(spec, packs: list[Path], method: str, checkpoint: Path | None, calibration: str,
                    qat_steps: int, qat_lrs: tuple[float, ...], qat_batch: int, gate: float,
                    sensitivity: bool | str, out: Path | None, state: Path | None,
                    bench_s: float, blocks: int) -> dict:
@@ -31,7 +31,7 @@ def quantize_audio(spec, pack: Path, method: str, checkpoint: Path | None, calib
 
     t0 = time.perf_counter()
     fp32_model = load_audio_fp32(spec.path("fp32"), checkpoint)
-    task = load_audio_task(pack, blocks=blocks, qat_batch=qat_batch)
+    task = load_audio_task(packs, blocks=blocks, qat_batch=qat_batch)
     log.info("audio task ready in %.0f s: %d validation windows", time.perf_counter() - t0,
              task.n_val_windows)
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
@@ -43,8 +43,10 @@ def quantize_audio(spec, pack: Path, method: str, checkpoint: Path | None, calib
         "model": spec.model_id, "metric_name": "val top-1 hit rate",
         "validation": f"{task.n_val_windows} degraded windows of the held-out train tracks "
                       f"(train.audio.validate, {blocks} blocks of {len(task.val_blocks[0][0])} "
-                      f"clean windows, seeds {123}..{123 + blocks - 1}), pack {pack}",
+                      f"clean windows, seeds {123}..{123 + blocks - 1}), packs "
+                      f"{', '.join(str(p) for p in packs)}",
         "source": str(checkpoint or spec.path("fp32")), "torch": torch.__version__,
+        "packs": [str(p) for p in packs],
     })
     if state is not None:
         state.parent.mkdir(parents=True, exist_ok=True)

@@ -30,7 +30,7 @@ NEAR_S = 0.25    # a neighbour overlapping within this counts as a hit (train.au
 
 @dataclass
 class AudioTask:
-    sampler: object                      # train.audio.PackSampler (CPU)
+    samplers: list                       # train.audio.PackSampler per pack (CPU)
     frontend: nn.Module                  # models.audio_net.TorchMelFrontend
     train_cfg: object                    # train.audio.AudioTrainConfig (tau, max_shift_s)
     aug_cfg: object                      # train.audio_augment.AugmentConfig
@@ -54,7 +54,7 @@ class AudioTask:
         hits = []
         for a, p, piece, pos in self.val_blocks:
             za, zp = _unit(self.embed(fn, a)), _unit(self.embed(fn, p))
-            hits.append(hit_rate(za, zp, piece, pos, self.sampler.sample_rate))
+            hits.append(hit_rate(za, zp, piece, pos, self.samplers[0].sample_rate))
         return float(np.mean(hits))
 
     def forward_loop(self, model: nn.Module) -> None:
@@ -66,12 +66,13 @@ class AudioTask:
         """NT-Xent on a fresh batch of (clean, degraded) train windows, as in training."""
         from copytrace.train.audio import _views, nt_xent
 
+        sampler = self.samplers[step % len(self.samplers)]
         with torch.no_grad():
-            a, p, piece, pos = _views(self.sampler, self.frontend, self.train_cfg, self.aug_cfg,
+            a, p, piece, pos = _views(sampler, self.frontend, self.train_cfg, self.aug_cfg,
                                       self.qat_batch, "train")
         z = model(torch.cat([a, p]))
         b = self.qat_batch
-        return nt_xent(z[:b], z[b:], piece, pos, self.train_cfg.tau, self.sampler.sample_rate)
+        return nt_xent(z[:b], z[b:], piece, pos, self.train_cfg.tau, sampler.sample_rate)
 
     @property
     def n_val_windows(self) -> int:
@@ -92,10 +93,12 @@ def hit_rate(za: torch.Tensor, zp: torch.Tensor, piece: torch.Tensor, pos: torch
     return float((hit | near).float().mean())
 
 
-def load_audio_task(pack: Path, val_tracks: int = 6, seed: int = 0, blocks: int = 4,
-                    block: int = 2048, calib_windows: int = 1024, qat_batch: int = 64,
+def load_audio_task(packs: list[Path], val_tracks: int = 6, seed: int = 0, blocks: int = 4,
+                    block: int = 2048, calib_windows: int = 1024, qat_batch: int = 32,
                     threads: int = 0) -> AudioTask:
-    """CPU task on a pack from scripts/stage_audio.py (the training pack: same val tracks)."""
+    """CPU task on the packs the model was trained on (scripts/stage_audio.py ``pack`` or
+    ``pack-all``). Each pack holds out its own ``val_tracks`` with the training seed, exactly as
+    a training call on that pack does; validation blocks go round-robin over the packs."""
     from copytrace.models.audio_frontend import MelConfig
     from copytrace.models.audio_net import TorchMelFrontend
     from copytrace.train.audio import CONFIGS, PackSampler, _views
@@ -107,22 +110,27 @@ def load_audio_task(pack: Path, val_tracks: int = 6, seed: int = 0, blocks: int 
     mel = MelConfig()
     aug = AugmentConfig(sample_rate=mel.sample_rate, **cfg.augment)
     chunk_n = mel.window_samples + 2 * int(0.35 * mel.sample_rate)  # as train.audio.train
-    sampler = PackSampler(Path(pack), chunk_n, torch.device("cpu"), val_tracks, seed)
+    samplers = [PackSampler(Path(p), chunk_n, torch.device("cpu"), val_tracks, seed)
+                for p in packs]
     frontend = TorchMelFrontend(mel)
     torch.manual_seed(VAL_SEED)  # the degradations draw from the global generator
     blocks_out = []
     with torch.no_grad():
         for i in range(blocks):
             gen = torch.Generator().manual_seed(VAL_SEED + i)
-            blocks_out.append(_views(sampler, frontend, cfg, aug, block, "val", gen))
+            blocks_out.append(_views(samplers[i % len(samplers)], frontend, cfg, aug, block,
+                                     "val", gen))
         # Calibration: train-split windows, half clean, half degraded (what the index and the
         # queries feed the descriptor), never the validation tracks.
         torch.manual_seed(seed + 7)
         gen = torch.Generator().manual_seed(seed + 7)
-        a, p, _, _ = _views(sampler, frontend, cfg, aug, max(calib_windows // 2, 1), "train", gen)
-        calib = list(torch.cat([a, p]).split(256))
+        calib = []
+        for s in samplers:
+            n = max(calib_windows // (2 * len(samplers)), 1)
+            a, p, _, _ = _views(s, frontend, cfg, aug, n, "train", gen)
+            calib += list(torch.cat([a, p]).split(256))
     torch.manual_seed(seed + 17)  # QAT views: fresh, not the training run's sequence
-    return AudioTask(sampler, frontend, cfg, aug, blocks_out, calib, qat_batch)
+    return AudioTask(samplers, frontend, cfg, aug, blocks_out, calib, qat_batch)
 
 
 # -- the FP32 model ---------------------------------------------------------------------------

@@ -29,7 +29,8 @@ log = logging.getLogger("copytrace.quant")
               help="FP32 state_dict (.pt); default weights/NAME.pt")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
               help="image: train/ and val/ shards (default data/images); audio: the training "
-                   "pack, whose held-out tracks validate (default data/audio/train/pack)")
+                   "pack(s), comma-separated, whose held-out tracks validate (default: the "
+                   "packs named in the entry's training record, else data/audio/train/pack)")
 @click.option("--calibration", type=click.Choice(["auto", *CALIBRATION_METHODS]), default="auto",
               show_default=True, help="auto: try all, keep the best on the validation metric")
 @click.option("--qat-steps", type=int, default=None,
@@ -115,7 +116,7 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
 
     spec = get_audio_spec(model_name, models_dir())
     report = quantize_audio(
-        spec, Path(data or "data/audio/train/pack"), method, weights, calibration,
+        spec, _audio_packs(data, spec), method, weights, calibration,
         qat_steps or 200,
         tuple(float(v) for v in str(qat_lr).split(",")), qat_batch or 32, gate,
         False if no_sensitivity else "on-miss", out,
@@ -123,6 +124,18 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
     report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
     write_report(report, report_path)
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
+
+
+def _audio_packs(data, spec) -> list[Path]:
+    """``--data a,b`` as given; else the packs the entry says training used (their names under
+    data/audio/train/), else the first training pack."""
+    if data:
+        return [Path(p) for p in str(data).split(",") if p]
+    names = spec.training.get("packs") or []
+    packs = [Path("data/audio/train") / Path(n).name for n in names]
+    if packs and all(p.is_dir() for p in packs):
+        return packs
+    return [Path("data/audio/train/pack")]
 
 
 def _calibrate_missing_observers(qmodel, report: dict, data: Path, size: int) -> None:

@@ -46,6 +46,7 @@ def export(model, path: str | Path, input_size: tuple[int, int], opset: int = 17
     _drop_identities(m.graph)
     _fold_weight_quantizers(m.graph)
     _merge_duplicate_quantizers(m.graph)
+    _quantize_maxpool_inputs(m.graph)
     prune_initializers(m.graph)
     onnx.checker.check_model(m)
     onnx.save(m, str(path))
@@ -191,6 +192,38 @@ def _merge_duplicate_quantizers(g) -> None:
             n.input[i] = rename.get(name, name)
     del g.node[:]
     g.node.extend(keep)
+
+
+def _quantize_maxpool_inputs(g) -> int:
+    """``MaxPool -> Q`` becomes ``Q -> DQ -> MaxPool -> Q``, same scale: exact, because max
+    pooling commutes with monotone rounding. Runtimes then pool the INT8 tensor (OpenVINO fuses
+    the new Q into the producing convolution and runs ``MaxPool`` in i8 instead of a float
+    MaxPool plus a FakeQuantize; TensorRT and ONNX Runtime run INT8 max pooling)."""
+    from onnx import helper
+
+    from copytrace.quant._graph import consumers
+
+    users = consumers(g)
+    n = 0
+    for node in list(g.node):
+        if node.op_type != "MaxPool":
+            continue
+        qs = users.get(node.output[0], [])
+        if not qs or any(q.op_type != "QuantizeLinear" for q in qs):
+            continue
+        if len({tuple(q.input[1:]) for q in qs}) != 1:
+            continue
+        t, (scale, zp) = node.input[0], qs[0].input[1:3]
+        g.node.extend([
+            helper.make_node("QuantizeLinear", [t, scale, zp], [f"{t}_pool_in_q"],
+                             name=f"{node.name}_in_Q"),
+            helper.make_node("DequantizeLinear", [f"{t}_pool_in_q", scale, zp],
+                             [f"{t}_pool_in_dq"], name=f"{node.name}_in_DQ")])
+        node.input[0] = f"{t}_pool_in_dq"
+        n += 1
+    if n:
+        topological_sort(g)
+    return n
 
 
 def _constants_to_initializers(g) -> None:

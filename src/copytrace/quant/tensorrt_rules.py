@@ -3,8 +3,8 @@
 Rules checked: opset >= 13; INT8 Q/DQ only, zero point 0 (symmetric); no QLinear*/Integer
 ops (those are implicit/operator-form quantization TensorRT does not take); weights
 per-channel on axis 0, activations per-tensor; every Q feeds only DQs; DQ outputs feed only
-Conv/Gemm/MatMul inputs or Add inputs (the residual input of a skip connection); no Q/DQ on
-graph outputs.
+Conv/Gemm/MatMul inputs, Add inputs (the residual input of a skip connection) or a MaxPool
+whose output is quantized again (INT8 pooling); no Q/DQ on graph outputs.
 """
 from __future__ import annotations
 
@@ -62,6 +62,13 @@ def check_tensorrt_rules(path: str | Path) -> list[str]:
             elif u.op_type == "Add" and not is_weight:
                 if not any(_producer_op(i, g) in _COMPUTE for i in u.input if i != node.output[0]):
                     out.append(f"{label}: Add {u.name!r} is not a residual add after a Conv/Gemm")
+            elif u.op_type == "MaxPool" and not is_weight:
+                # TensorRT commutes Q/DQ with max pooling and pools in INT8, provided the
+                # pooled tensor is quantized again (one scale) before its readers.
+                readers = consumers.get(u.output[0], [])
+                if not readers or any(r.op_type != "QuantizeLinear" for r in readers):
+                    out.append(f"{label}: DQ feeds MaxPool {u.name!r} whose output is not "
+                               f"re-quantized")
             else:
                 out.append(f"{label}: DQ feeds {u.op_type}; allowed: {_COMPUTE} inputs, residual Add")
     return out
