@@ -173,3 +173,18 @@ def test_tn_skips_isolated_matches_without_searching_each(monkeypatch):
     assert (best.query_start_s, best.query_end_s, best.ref_start_s, best.ref_end_s) == (
         20.0, 40.0, 120.0, 140.0)
     assert len(calls) <= len(segs) + 5
+
+
+def test_suppress_query_overlaps_keeps_the_best_explanation_of_each_moment():
+    from copytrace.engine import suppress_query_overlaps
+    from copytrace.types import Segment
+
+    best = Segment(10.0, 20.0, 0.0, 10.0, 0.9)
+    echo = Segment(12.0, 20.0, 30.0, 38.0, 0.7)  # same query moments, elsewhere in the ref
+    half = Segment(15.0, 25.0, 50.0, 60.0, 0.8)  # exactly half covered: kept at 0.5
+    apart = Segment(40.0, 45.0, 70.0, 75.0, 0.6)
+    got = suppress_query_overlaps([echo, apart, best, half], 0.5)
+    assert got == [best, half, apart]
+    assert suppress_query_overlaps([echo, best], 1.0) == [echo, best]
+    with pytest.raises(ValueError, match="video_max_query_overlap"):
+        EngineConfig(video_max_query_overlap=0.0)
