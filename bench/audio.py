@@ -6,6 +6,9 @@ Eval tracks are split once (seeded, by track id) into three folds: *registered* 
 positives' sources), *negative* (never indexed: false-match queries) and *calibration* (never
 indexed, never scored: the source of background music for the noise condition and of the
 negatives that set the decision threshold, so the threshold is not tuned on the test queries).
+The openttd MIDI renders of DATA.md's eval split (`scripts/stage_audio.py midi`), when staged,
+join the calibration negatives (not the background-music pool): more unregistered music for
+the threshold fit, still apart from the negatives that are scored.
 For scale the index also holds every *train* track (distractors), >= 10 h in all.
 
 Queries: lengths 1, 2, 3, 5, 10 s from random offsets of registered tracks under each
@@ -227,6 +230,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--conditions", default="", help="comma-separated subset of the conditions")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--matcher", choices=("engine", "search"), default="engine",
+                    help="engine: Library.query's audio path (kNN votes, offset aligner); "
+                         "search: the whole-query offset search of audio_search.py")
+    ap.add_argument("--no-midi", action="store_true", help="leave the openttd renders out of calibration")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--calibrate", action="store_true",
                     help="fit threshold_similarity/length_penalty on the calibration fold and "
@@ -262,11 +269,16 @@ def main() -> None:
     neg_audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["negative"]}
     cal_audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["calibration"]}
     music_pool = list(cal_audio.values())
+    midi = DATA / "eval" / "openttd.json"
+    if midi.is_file() and not a.no_midi:
+        extra = json.loads(midi.read_text())
+        cal_audio.update({r["id"]: load_audio(ROOT / r["path"], SR) for r in extra})
+        print(f"calibration fold: {len(folds['calibration'])} tracks + {len(extra)} openttd renders")
     rng = np.random.default_rng(a.seed + 1)
 
     def run_query(x):
         qs, _, qv = enc.embed_windows(x, SR, hop_s=spec.query_hop_s)
-        hit = index.search(qs, qv)
+        hit = index.search_as_engine(qs, qv) if a.matcher == "engine" else index.search(qs, qv)
         return hit or AudioHit(None, 0.0, -1.0, -1.0, 0, 0.0)  # nothing audible
 
     records = []

@@ -5,6 +5,9 @@ the tracks per split, and pack the *train* music for the GPU as 8 kHz mu-law u8 
     python scripts/stage_audio.py list              # data/audio/{train,eval}/tracks.json (+ licences)
     python scripts/stage_audio.py pack --budget-mb 44  # data/audio/train/pack/ (carried to the GPU)
     python scripts/stage_audio.py dedup             # near-duplicate pass with the fingerprint
+    python scripts/stage_audio.py midi              # eval: openttd-openmsx MIDI rendered with
+                                                    # fluidsynth (apt-get install fluidsynth
+                                                    # fluid-soundfont-gm openttd-openmsx)
     python scripts/stage_audio.py pack-all --parts 3   # every train track, 4-bit ADPCM,
                                                        # data/audio/train/all_{0,1,2}/ (one per call)
 
@@ -211,6 +214,31 @@ def pack_all(parts: int, sample_rate: int, row_s: float = 60.0) -> None:
                  sum(p["length"] for p in pieces) / sample_rate / 3600, len(block) * row_n / 2e6)
 
 
+def render_midi(sample_rate: int = 22050) -> None:
+    """The eval MIDI of DATA.md (openttd-openmsx) through fluidsynth and the FluidR3 GM font,
+    into data/audio/eval/openttd/*.wav, listed in data/audio/eval/openttd.json."""
+    from copytrace.media.audio import probe_audio
+
+    font = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+    mids = sorted(Path("/usr/share/games/openttd/baseset/openmsx").glob("*.mid"))
+    if not font.is_file() or not mids:
+        raise SystemExit("apt-get install fluidsynth fluid-soundfont-gm openttd-openmsx first")
+    out = DATA / "eval" / "openttd"
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for m in mids:
+        wav = out / f"{m.stem}.wav"
+        if not wav.is_file():
+            subprocess.run(["fluidsynth", "-ni", "-r", str(sample_rate), "-F", str(wav), str(font),
+                            str(m)], check=True, capture_output=True)
+        rows.append({"id": f"openttd-openmsx/{m.stem}", "package": "openttd-openmsx",
+                     "path": str(wav.relative_to(ROOT)),
+                     "duration_s": round(probe_audio(wav).duration_s or 0.0, 3), "codec": "pcm",
+                     "copy_of": None})
+    (DATA / "eval" / "openttd.json").write_text(json.dumps(rows, indent=1))
+    log.info("openttd: %d renders, %.2f h", len(rows), sum(r["duration_s"] for r in rows) / 3600)
+
+
 def dedup(threshold: float, min_share: float) -> None:
     """Near-duplicate pass over every staged track (train and eval) with the audio fingerprint:
     a pair is reported when >= ``min_share`` of one track's windows have a window of the other
@@ -255,7 +283,7 @@ def dedup(threshold: float, min_share: float) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("download", "list", "pack", "pack-all", "dedup", "all"))
+    ap.add_argument("step", choices=("download", "list", "pack", "pack-all", "midi", "dedup", "all"))
     ap.add_argument("--budget-mb", type=float, default=44.0)
     ap.add_argument("--sample-rate", type=int, default=8000)
     ap.add_argument("--piece-s", type=float, default=12.0)
@@ -275,6 +303,8 @@ def main() -> None:
         pack_train(a.budget_mb, a.sample_rate, a.piece_s, a.seed, a.pack_name, a.phase)
     if a.step == "pack-all":
         pack_all(a.parts, a.sample_rate)
+    if a.step == "midi":
+        render_midi()
     if a.step in ("dedup",):
         dedup(a.dup_threshold, a.dup_share)
 

@@ -43,24 +43,33 @@ def index(spec):
     return idx
 
 
+def run(index, how, q_starts, q):
+    return index.search_as_engine(q_starts, q) if how == "engine" else index.search(q_starts, q)
+
+
+@pytest.mark.parametrize("how", ["engine", "search"])
 @pytest.mark.parametrize("track,offset_s,length_s", [(1, 13.3, 5.0), (2, 40.05, 2.0), (0, 0.0, 3.0)])
-def test_planted_excerpt_is_found_at_its_offset(spec, index, track, offset_s, length_s):
+def test_planted_excerpt_is_found_at_its_offset(spec, index, track, offset_s, length_s, how):
     at = path_fn(track, spec.dims, 60.0)
     rng = np.random.default_rng(7)
     q_starts = np.arange(0, length_s - 1.0 + 1e-9, spec.query_hop_s)
     q = at(q_starts + offset_s) + 0.03 * rng.standard_normal((len(q_starts), spec.dims)).astype(np.float32)
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    hit = index.search(q_starts, q)
+    hit = run(index, how, q_starts, q)
     assert hit.track == f"track{track}"
     assert abs(hit.offset_s - offset_s) <= 0.1
 
 
-def test_unindexed_path_scores_lower_than_copies(spec, index):
+@pytest.mark.parametrize("how", ["engine", "search"])
+def test_unindexed_path_scores_lower_than_copies(spec, index, how):
     q_starts = np.arange(0, 4.0, spec.query_hop_s)
-    unknown = index.search(q_starts, path_fn(99, spec.dims, 10.0)(q_starts + 1.0))
-    copy = index.search(q_starts, path_fn(3, spec.dims, 60.0)(q_starts + 20.0))
+    unknown = run(index, how, q_starts, path_fn(99, spec.dims, 10.0)(q_starts + 1.0))
+    copy = run(index, how, q_starts, path_fn(3, spec.dims, 60.0)(q_starts + 20.0))
     assert copy.track == "track3" and copy.raw_similarity > 0.9
-    assert unknown.raw_similarity < 0.5 < copy.raw_similarity
+    assert unknown is None or unknown.raw_similarity < 0.5 < copy.raw_similarity
+    if how == "engine":  # the length penalty is charged on the windows the segment spans
+        assert copy.similarity == pytest.approx(
+            copy.raw_similarity - spec.length_penalty / np.sqrt(copy.n_windows))
 
 
 def test_reference_windows_must_follow_the_grid(spec):

@@ -90,6 +90,43 @@ class AudioReferenceIndex:
             out[m] = np.einsum("ij,ij->i", q[m], allv[rows[m]])
         return out
 
+    def search_as_engine(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 64,
+                         n_candidates: int = 10, aligner=None) -> AudioHit | None:
+        """What ``Library.query`` does with a query's audio: each query window votes once per
+        recording with its best kNN similarity, the top ``n_candidates`` recordings are aligned
+        (``align.offset.audio_segments``), and the best-scoring segment is the answer."""
+        from copytrace.align.base import get_aligner
+        from copytrace.align.offset import audio_segments
+
+        if len(q_vectors) == 0 or self.ntotal == 0:
+            return None
+        track_of, _, _ = self._tables()
+        q = np.ascontiguousarray(q_vectors, np.float32)
+        sims, rows = self._index.search(q, min(k, self.ntotal))
+        best = np.zeros((len(q), len(self.tracks)), np.float32)
+        valid = rows >= 0
+        qi = np.repeat(np.arange(len(q)), rows.shape[1]).reshape(rows.shape)[valid]
+        np.maximum.at(best, (qi, track_of[rows[valid]]), np.maximum(sims[valid], 0))
+        votes = best.sum(0)
+        aligner = aligner or get_aligner("offset")
+        qs = np.asarray(q_starts_s, np.float64)
+        found = None
+        for ti in np.argsort(-votes)[:n_candidates]:
+            if votes[ti] <= 0:
+                break
+            r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
+            for seg in audio_segments(aligner, q, qs, self._vectors[ti], r_starts,
+                                      self.spec.length_penalty):
+                if found is None or seg.score > found[1].score:
+                    found = (int(ti), seg)
+        if found is None:
+            return None
+        ti, seg = found
+        n = int(np.count_nonzero((qs >= seg.query_start_s) & (qs < seg.query_end_s)))
+        return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, seg.score,
+                        seg.score + self.spec.length_penalty / np.sqrt(max(1, n)), n,
+                        float(self.spec.score(seg.score)))
+
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,
                max_candidates: int = 48) -> AudioHit | None:
         """Best (track, offset) for one query, or None if the query has no windows."""

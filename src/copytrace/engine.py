@@ -687,6 +687,19 @@ class Library:
             return sim, [seg]
         from copytrace.align.base import best_view_similarity, similarity_matrix
 
+        spec = self._spec_for(d.signal)
+        if d.signal == "audio":
+            from copytrace.align.offset import audio_segments
+
+            segments = audio_segments(self._aligner("audio"), d.vectors, d.starts_s, ref.vectors,
+                                      ref.starts_s, spec.length_penalty)
+            if not segments:
+                seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
+                              float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
+                return sim, [seg]
+            segments.sort(key=lambda s: s.query_start_s)
+            best_sim = max(s.score for s in segments)
+            return best_sim, [replace(s, score=float(spec.score(s.score))) for s in segments]
         matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
         whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
         segments = self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s)
@@ -696,7 +709,6 @@ class Library:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
             return sim, [seg]
-        spec = self._spec_for(d.signal)
         if self.config.refine_boundaries and work.media_type == "video" and d.signal == "visual":
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
@@ -706,15 +718,6 @@ class Library:
                 for s in segments
             ]
         segments.sort(key=lambda s: s.query_start_s)
-        if d.signal == "audio":
-            # A short excerpt's best chance match is higher than a long one's: the audio
-            # calibration subtracts length_penalty / sqrt(windows) from the mean similarity.
-            segments = [
-                replace(s, score=s.score - spec.length_penalty / np.sqrt(max(1, int(
-                    np.count_nonzero((d.starts_s >= s.query_start_s) & (d.starts_s < s.query_end_s))
-                ))))
-                for s in segments
-            ]
         best_sim = max(s.score for s in segments)  # aligners score by mean frame similarity
         segments = [
             Segment(s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s,

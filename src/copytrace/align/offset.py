@@ -117,3 +117,25 @@ class OffsetAligner(Aligner):
         free[a:b] = False
         q0, q1 = float(qt[a]), float(qt[b - 1] + dq)
         return Segment(q0, q1, float(q0 + off), float(q1 + off), float(np.mean(vals[a:b])))
+
+
+def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
+                   r_vectors: np.ndarray, r_starts_s: np.ndarray,
+                   length_penalty: float) -> list[Segment]:
+    """Segments of one query's audio against one recording, as the engine reports them.
+
+    Each segment's score is its mean window similarity minus ``length_penalty / sqrt(n)``, n the
+    query windows it spans: a short stretch's best chance match is higher than a long one's, and
+    the audio descriptor's threshold is calibrated (bench/audio.py --calibrate) on exactly this
+    number."""
+    from dataclasses import replace
+
+    from copytrace.align.base import similarity_matrix
+
+    qt = np.asarray(q_starts_s, np.float64)
+    segments = aligner.align(similarity_matrix(q_vectors, r_vectors), qt, np.asarray(r_starts_s, np.float64))
+    out = []
+    for s in segments:
+        n = int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s)))
+        out.append(replace(s, score=float(s.score - length_penalty / np.sqrt(max(1, n)))))
+    return out
