@@ -59,6 +59,10 @@ CONFIGS = {
     # Every train track (scripts/stage_audio.py pack-all: ~9.8 h over three ADPCM folders, each
     # carried by its own device call), one long run.
     "h100-all": AudioTrainConfig(name="h100-all", steps=40000, time_budget_s=470.0, val_every=1000),
+    # Second stage on the same data (--init the h100-all checkpoint): twice the batch, so twice
+    # the negatives per anchor, at half the peak learning rate.
+    "h100-all-ft": AudioTrainConfig(name="h100-all-ft", batch=2048, lr=1e-3, warmup_frac=0.02,
+                                    steps=40000, time_budget_s=470.0, val_every=1000),
     "tiny": AudioTrainConfig(
         name="tiny", batch=16, steps=12, time_budget_s=40.0, widths=(8, 16, 16, 24, 32),
         dims=32, val_tracks=1, val_every=6, device="cpu", amp=False,
