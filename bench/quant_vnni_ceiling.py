@@ -8,7 +8,12 @@ alternately (medians); besides the wall time, ``PERF_COUNT`` gives the time of t
 convolution/matmul nodes alone. Whatever ratio these big layers reach is the most a whole
 network can reach on this CPU with this runtime: no Q/DQ placement can beat it.
 
+``--runtime onnxruntime`` builds the INT8 stack the way ORT wants it (uint8 activations, zero
+point 0 after ReLU, a Q after every layer), so ORT fuses each layer into QLinearConv /
+QLinearMatMul (its U8S8 MLAS kernels, VNNI where the CPU has it); only wall time there.
+
     python bench/quant_vnni_ceiling.py --json out/quant/vnni_ceiling.json
+    python bench/quant_vnni_ceiling.py --runtime onnxruntime --json out/quant/ort_ceiling.json
 """
 from __future__ import annotations
 
@@ -33,11 +38,11 @@ CONVS = [
 MATMUL = ("matmul 2048x1024 @ 1024x1024", 2048, 1024)
 
 
-def _qdq(nodes, inits, x: str, scale: float, tag: str) -> str:
+def _qdq(nodes, inits, x: str, scale: float, tag: str, u8: bool = False) -> str:
     from onnx import helper, numpy_helper
 
     inits += [numpy_helper.from_array(np.array(scale, np.float32), f"{tag}_s"),
-              numpy_helper.from_array(np.array(0, np.int8), f"{tag}_z")]
+              numpy_helper.from_array(np.array(0, np.uint8 if u8 else np.int8), f"{tag}_z")]
     nodes += [helper.make_node("QuantizeLinear", [x, f"{tag}_s", f"{tag}_z"], [f"{tag}_q"]),
               helper.make_node("DequantizeLinear", [f"{tag}_q", f"{tag}_s", f"{tag}_z"],
                                [f"{tag}_dq"])]
@@ -61,7 +66,8 @@ def _weight(nodes, inits, w: np.ndarray, conv: bool, int8: bool, tag: str) -> st
     return tag
 
 
-def build(path: Path, weights: list[np.ndarray], shape, conv: bool, int8: bool) -> None:
+def build(path: Path, weights: list[np.ndarray], shape, conv: bool, int8: bool,
+          u8: bool = False) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -69,7 +75,7 @@ def build(path: Path, weights: list[np.ndarray], shape, conv: bool, int8: bool) 
     x = "x"
     for i, w in enumerate(weights):
         if int8:
-            x = _qdq(nodes, inits, x, 3.0 / 127, f"a{i}")
+            x = _qdq(nodes, inits, x, 3.0 / (255 if u8 else 127), f"a{i}", u8)
         wname = _weight(nodes, inits, w, conv, int8, f"w{i}")
         if conv:
             inits.append(numpy_helper.from_array(np.zeros(w.shape[0], np.float32), f"b{i}"))
@@ -80,6 +86,8 @@ def build(path: Path, weights: list[np.ndarray], shape, conv: bool, int8: bool) 
             nodes.append(helper.make_node("MatMul", [x, wname], [f"c{i}"]))
         nodes.append(helper.make_node("Relu", [f"c{i}"], [f"y{i}"]))
         x = f"y{i}"
+    if int8 and u8:  # ORT fuses a layer into QLinear* only when a Q follows it
+        x = _qdq(nodes, inits, x, 3.0 / 255, "out", u8)
     nodes.append(helper.make_node("Identity", [x], ["y"]))
     g = helper.make_graph(nodes, "stack", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                          shape)],
@@ -118,6 +126,29 @@ def time_pair(files: dict[str, Path], x: np.ndarray, min_s: float, threads: int)
             for k in reqs}
 
 
+def time_pair_ort(files: dict[str, Path], x: np.ndarray, min_s: float, threads: int) -> dict:
+    import onnxruntime as ort
+
+    sess = {}
+    for k, p in files.items():
+        o = ort.SessionOptions()
+        o.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            o.intra_op_num_threads = threads
+        sess[k] = ort.InferenceSession(str(p), o, providers=["CPUExecutionProvider"])
+    for s in sess.values():
+        s.run(None, {"x": x})
+        s.run(None, {"x": x})
+    wall: dict[str, list[float]] = {k: [] for k in sess}
+    t_end = time.perf_counter() + min_s
+    while time.perf_counter() < t_end or len(wall["fp32"]) < 5:
+        for k, s in sess.items():
+            t0 = time.perf_counter()
+            s.run(None, {"x": x})
+            wall[k].append(time.perf_counter() - t0)
+    return {k: (statistics.median(v), statistics.median(v), ["ort"]) for k, v in wall.items()}
+
+
 def _row(name: str, gmac: float, t: dict) -> dict:
     (fw, fk, fkind), (iw, ik, ikind) = t["fp32"], t["int8"]
     return {"case": name, "fp32_wall_ms": fw * 1e3, "int8_wall_ms": iw * 1e3,
@@ -131,8 +162,10 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--min-s", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--runtime", choices=["openvino", "onnxruntime"], default="openvino")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
+    ort_mode = a.runtime == "onnxruntime"
     rng = np.random.default_rng(0)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,8 +180,8 @@ def main() -> None:
             files = {}
             for prec in ("fp32", "int8"):
                 files[prec] = Path(tmp) / f"{prec}.onnx"
-                build(files[prec], ws, shape, conv, prec == "int8")
-            t = time_pair(files, x, a.min_s, a.threads)
+                build(files[prec], ws, shape, conv, prec == "int8", u8=ort_mode)
+            t = (time_pair_ort if ort_mode else time_pair)(files, x, a.min_s, a.threads)
             gmac = DEPTH * (n * c * c * k * k * hw * hw if conv else n * c * c) / 1e9
             rows.append(_row(name, gmac, t))
             r = rows[-1]
@@ -157,7 +190,8 @@ def main() -> None:
                   f"{r['int8_kernel_gmac_s']:.0f} GMAC/s)  {r['kernels']}", flush=True)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"depth": DEPTH, "rows": rows}, indent=1))
+        a.json.write_text(json.dumps({"runtime": a.runtime, "depth": DEPTH, "rows": rows},
+                                     indent=1))
 
 
 if __name__ == "__main__":

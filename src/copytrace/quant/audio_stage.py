@@ -24,16 +24,23 @@ log = logging.getLogger(__name__)
 def quantize_audio(spec, packs: list[Path], method: str, checkpoint: Path | None, calibration: str,
                    qat_steps: int, qat_lrs: tuple[float, ...], qat_batch: int, gate: float,
                    sensitivity: bool | str, out: Path | None, state: Path | None,
-                   bench_s: float, blocks: int) -> dict:
+                   bench_s: float, blocks: int, resume: bool = False) -> dict:
+    """``resume``: skip PTQ/QAT and deploy the model saved in ``state`` by an earlier run."""
     from copytrace.quant.audio_task import load_audio_fp32, load_audio_task
     from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig
-    from copytrace.quant.pipeline import quantize_model, save_state
+    from copytrace.quant.pipeline import load_state, quantize_model, save_state
 
     t0 = time.perf_counter()
     fp32_model = load_audio_fp32(spec.path("fp32"), checkpoint)
     task = load_audio_task(packs, blocks=blocks, qat_batch=qat_batch)
     log.info("audio task ready in %.0f s: %d validation windows", time.perf_counter() - t0,
              task.n_val_windows)
+    if resume:
+        qmodel, report = load_state(state, fp32_model)
+        report["resumed_from"] = str(state)
+        report["deploy"] = _deploy(spec, qmodel, task, out, bench_s, gate)
+        report["wall_s"] = time.perf_counter() - t0
+        return report
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
     qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr, log_every=25)
                 for lr in qat_lrs) if method == "qat" else ()

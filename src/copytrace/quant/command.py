@@ -66,7 +66,8 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
     entry = models_dir() / f"{model_name}.json"
     if entry.is_file() and read_entry(entry).get("media") == "audio":
         _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qat_batch,
-               gate, no_sensitivity, state, out, report_path, bench_s, val_blocks, as_json)
+               gate, no_sensitivity, state, out, report_path, bench_s, val_blocks, resume,
+               as_json)
         return
     data = data or Path("data/images")
     qat_batch, qat_steps = qat_batch or 256, qat_steps or 500
@@ -106,7 +107,8 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
 
 
 def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qat_batch, gate,
-           no_sensitivity, state, out, report_path, bench_s, val_blocks, as_json) -> None:
+           no_sensitivity, state, out, report_path, bench_s, val_blocks, resume,
+           as_json) -> None:
     """The audio descriptor: everything on this CPU in one go (a 2 M-parameter net). QAT
     batches are (clean, degraded) pairs; ``--qat-batch`` above 128 is slow on a CPU."""
     from copytrace.models.audio_spec import get_audio_spec
@@ -120,7 +122,7 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
         qat_steps or 200,
         tuple(float(v) for v in str(qat_lr).split(",")), qat_batch or 32, gate,
         False if no_sensitivity else "on-miss", out,
-        state or Path("out/quant") / f"{model_name}.qstate.pt", bench_s, val_blocks)
+        state or Path("out/quant") / f"{model_name}.qstate.pt", bench_s, val_blocks, resume)
     report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
     write_report(report, report_path)
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
