@@ -159,3 +159,12 @@ def test_engine_default_is_int8_only_for_int8_made_from_this_fp32(tmp_path, audi
     assert AudioEncoder(stale, "openvino").precision == "fp32"
     none = replace(good, int8_file=None, int8_u8_file=None)
     assert AudioEncoder(none, "onnxruntime").precision == "fp32"
+
+
+def test_engine_audio_precision_follows_the_config(tmp_path):
+    from copytrace.engine import EngineConfig, Library
+
+    spec = get_audio_spec()
+    for precision, want in (("fp32", "fp32"), ("auto", "int8" if spec.has_int8() else "fp32")):
+        with Library.open(tmp_path / f"{precision}.db", EngineConfig(precision=precision)) as lib:
+            assert lib.audio_encoder.precision == want

@@ -46,7 +46,8 @@ class EngineConfig:
     """How a Library describes and matches media.
 
     precision: 'auto' uses INT8 weights when the model's registry entry ships them (they are only
-    shipped when they passed the accuracy gate), else FP32.
+    shipped when they passed the accuracy gate), else FP32; for audio, only INT8 made from the
+    FP32 file now present (the entry records its hash).
 
     Video queries: each sampled frame is also described through partial views, so copies that
     fill only part of the query's picture are found: its four corners at
@@ -339,7 +340,8 @@ class Library:
             from copytrace.models.audio_encoder import load_audio_encoder
 
             backend = self.config.backend if self.config.backend == "openvino" else "onnxruntime"
-            self._audio_encoder = load_audio_encoder(self.audio_spec, backend, self.config.threads)
+            self._audio_encoder = load_audio_encoder(self.audio_spec, backend, self.config.threads,
+                                                     self.config.precision)
         return self._audio_encoder
 
     def _spec_for(self, signal: str):
