@@ -22,6 +22,7 @@ import numpy as np
 
 OPTION_SETS = {
     "default (ALL, threads auto)": {},
+    "no spinning": {"spin": False},
     "EXTENDED level": {"level": "EXTENDED"},
     "BASIC level": {"level": "BASIC"},
     "intra 1 thread": {"threads": 1},
@@ -69,7 +70,7 @@ def main() -> None:
     ap.add_argument("--int8-file", type=Path, default=None, help="default: the registry's U8")
     ap.add_argument("--batches", default="1,32")
     ap.add_argument("--min-s", type=float, default=4.0)
-    ap.add_argument("--sets", default=None, help="comma-separated subset of the option sets")
+    ap.add_argument("--sets", default=None, help="'|'-separated subset of the option sets")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     from copytrace.models.registry import get_spec
@@ -83,7 +84,7 @@ def main() -> None:
         ops = collections.Counter(n.op_type for n in onnx.load(str(Path(tmp) / "opt.onnx")).graph.node)
     print("INT8 graph after ORT's optimizer:", dict(ops))
     rows = []
-    names = a.sets.split(",") if a.sets else list(OPTION_SETS)
+    names = a.sets.split("|") if a.sets else list(OPTION_SETS)
     for batch in (int(b) for b in a.batches.split(",")):
         x = np.random.default_rng(0).standard_normal((batch, 3, *spec.input_size)).astype(np.float32)
         for name in names:

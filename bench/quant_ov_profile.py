@@ -96,10 +96,10 @@ def main() -> None:
         shape = (a.batch, 3, *spec.input_size)
     else:
         files = {"fp32": a.fp32}
-        files.update({f"int8:{p.name}": p for p in a.int8})
+        files.update({f"int8:{p.parent.name}/{p.name}": p for p in a.int8})
         shape = tuple(int(v) for v in a.shape.split(","))
     if a.int8 and a.model:
-        files.update({f"int8:{p.name}": p for p in a.int8})
+        files.update({f"int8:{p.parent.name}/{p.name}": p for p in a.int8})
     res = profile(files, shape, a.calls, a.threads)
     base = res["fp32"]["wall_ms"]
     for k, r in res.items():

@@ -44,6 +44,8 @@ class AudioEncoder:
 
             opts = ort.SessionOptions()
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            # No spin-waiting between operators (see runtime/onnxruntime.py).
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
             if threads:
                 opts.intra_op_num_threads = int(threads)
             sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
