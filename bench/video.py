@@ -408,13 +408,15 @@ def predict_engine(args: argparse.Namespace, bench: dict, tmp: Path):
 
 def predict_framewise(args: argparse.Namespace, bench: dict):
     """Baselines with a perceptual hash: every query against every reference (no ANN), through
-    the engine's frame description, view similarity, aligners and refinement."""
+    the engine's frame description, view similarity, aligners, overlap suppression and
+    refinement."""
     from copytrace.align import get_aligner
     from copytrace.align.base import best_view_similarity
     from copytrace.align.dp import DPConfig
     from copytrace.align.hv import HVConfig
     from copytrace.align.refine import RefineConfig, refine_boundaries
     from copytrace.align.tn import TNConfig
+    from copytrace.engine import suppress_query_overlaps
     from copytrace.media.video import crop_uniform_borders
 
     embed = hash_embed(args.descriptor.split("-", 1)[1])
@@ -441,6 +443,7 @@ def predict_framewise(args: argparse.Namespace, bench: dict):
                 continue
             segs = aligner.align(best_view_similarity(qd.vectors, qd.views, rd.vectors),
                                  qd.starts_s, rd.starts_s)
+            segs = suppress_query_overlaps(segs, args.max_query_overlap)
             if args.refine:
                 segs = [refine_boundaries(s, q["path"], rpath, refine_embed, RefineConfig())
                         for s in segs]
@@ -657,8 +660,10 @@ def edited_version(frames: list[list[Image.Image]], rng: random.Random, minutes:
 def build_scale_library(args: argparse.Namespace) -> Path:
     """``--hours`` of reference video in a Library: the eval bench's references from their
     files (``Library.add``: decoded, described, boundary refinement possible), then synthetic
-    works made by editing and re-ordering the eval clips' frames, described with the real model
-    and registered with ``Library.add_descriptors`` (they have no file)."""
+    works made by editing and re-ordering the frames of the other eval clips (not of the
+    references' families, so each copied reference is matched, and refined, against its own
+    file), described with the real model and registered with ``Library.add_descriptors`` (they
+    have no file)."""
     from copytrace.engine import Library
     from copytrace.errors import MediaError
     from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames
@@ -675,8 +680,12 @@ def build_scale_library(args: argparse.Namespace) -> Path:
         for r in bench["references"]:
             lib.add(r["path"], title=r["id"])
         real_s = sum(w.duration_s or 0 for w in lib.works())
+        ref_files = {Path(r["path"]).name for r in bench["references"]}
+        ref_families = {v["family"] for v in man if v["file"] in ref_files}
         frames = []
         for v in man:
+            if v["family"] in ref_families:
+                continue
             ims = []
             try:
                 for _, im in iter_frames(str(args.videos / v["file"]), fps=1.0, max_side=320):
