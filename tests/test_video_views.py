@@ -188,3 +188,19 @@ def test_suppress_query_overlaps_keeps_the_best_explanation_of_each_moment():
     assert suppress_query_overlaps([echo, best], 1.0) == [echo, best]
     with pytest.raises(ValueError, match="video_max_query_overlap"):
         EngineConfig(video_max_query_overlap=0.0)
+
+
+def test_video_query_on_another_models_library_says_so(tmp_path):
+    from copytrace.errors import StoreError
+    from copytrace.types import Work
+
+    frames = pan_frames("animal_cat.jpg", 4 * 25, seed=6)
+    path = write_clip(tmp_path / "clip.mp4", frames, Fraction(25))
+    with copytrace.open(str(tmp_path / "db"), EngineConfig(audio=False)) as lib:
+        v = np.eye(3, 8, dtype=np.float32)
+        t = np.arange(3, dtype=np.float64)
+        work = Work("0" * 16, "old", "", "video", "0" * 64, 3.0, 0.0, "old-model-1")
+        lib.store.add(work, [Descriptors(v, t, t + 1, "old-model-1")])
+        lib.flush()
+        with pytest.raises(StoreError, match="old-model-1"):
+            lib.query(str(path))

@@ -400,6 +400,9 @@ class Library:
 
     def _unmatched_frames(self, vectors: np.ndarray) -> np.ndarray:
         """Mask of frames whose nearest registered frame is below the calibrated similarity."""
+        if self.store.catalog.signals().get("visual", set()) - {self.image_spec.model_id}:
+            # Another model's library: the query fails with a clear error once described.
+            return np.ones(len(vectors), dtype=bool)
         sims, _, _ = self.store.search("visual", vectors, 1)
         if sims.shape[1] == 0:
             return np.ones(len(vectors), dtype=bool)
