@@ -175,7 +175,7 @@ def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int
     import av
 
     rng_np = np.random.default_rng(seed)
-    truth, t0 = [], 0.0
+    truth = []
     rate = {25.0: 25, 30.0: 30, 24.0: 24, 15.0: 15}.get(fps)
     from fractions import Fraction
 
@@ -188,7 +188,7 @@ def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int
         st.options = {"crf": str(crf), "preset": "veryfast"}
         for p in pieces:
             speed = p.edit.speed if p.edit else 1.0
-            n = int(round(p.duration_s / step))
+            n = round(p.duration_s / step)
             src = FrameAt(p.path, p.src_start_s, p.src_start_s + p.duration_s * speed)
             # Picture-in-picture plays the copy over the query's filler footage.
             bg = None
