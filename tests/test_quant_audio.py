@@ -168,3 +168,11 @@ def test_engine_audio_precision_follows_the_config(tmp_path):
     for precision, want in (("fp32", "fp32"), ("auto", "int8" if spec.has_int8() else "fp32")):
         with Library.open(tmp_path / f"{precision}.db", EngineConfig(precision=precision)) as lib:
             assert lib.audio_encoder.precision == want
+
+
+def test_audio_packs_option_names_training_calls():
+    from copytrace.quant.command import _audio_packs
+
+    spec = get_audio_spec()
+    assert _audio_packs("p/all_0,p/all_1", spec) == [Path("p/all_0"), Path("p/all_1")]
+    assert _audio_packs("p/a+p/b", spec) == [[Path("p/a"), Path("p/b")]]

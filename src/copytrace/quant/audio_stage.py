@@ -21,7 +21,7 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def quantize_audio(spec, packs: list[Path], method: str, checkpoint: Path | None, calibration: str,
+def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, calibration: str,
                    qat_steps: int, qat_lrs: tuple[float, ...], qat_batch: int, gate: float,
                    sensitivity: bool | str, out: Path | None, state: Path | None,
                    bench_s: float, blocks: int, resume: bool = False) -> dict:

@@ -93,12 +93,13 @@ def hit_rate(za: torch.Tensor, zp: torch.Tensor, piece: torch.Tensor, pos: torch
     return float((hit | near).float().mean())
 
 
-def load_audio_task(packs: list[Path], val_tracks: int = 6, seed: int = 0, blocks: int = 4,
+def load_audio_task(packs: list, val_tracks: int = 6, seed: int = 0, blocks: int = 4,
                     block: int = 2048, calib_windows: int = 1024, qat_batch: int = 32,
                     threads: int = 0) -> AudioTask:
     """CPU task on the packs the model was trained on (scripts/stage_audio.py ``pack`` or
-    ``pack-all``). Each pack holds out its own ``val_tracks`` with the training seed, exactly as
-    a training call on that pack does; validation blocks go round-robin over the packs."""
+    ``pack-all``). Each entry of ``packs`` is what one training call was given: a pack folder,
+    or a list of folders trained on together; each holds out its own ``val_tracks`` with the
+    training seed, exactly as that training call did. Validation blocks go round-robin."""
     from copytrace.models.audio_frontend import MelConfig
     from copytrace.models.audio_net import TorchMelFrontend
     from copytrace.train.audio import CONFIGS, PackSampler, _views
@@ -110,8 +111,8 @@ def load_audio_task(packs: list[Path], val_tracks: int = 6, seed: int = 0, block
     mel = MelConfig()
     aug = AugmentConfig(sample_rate=mel.sample_rate, **cfg.augment)
     chunk_n = mel.window_samples + 2 * int(0.35 * mel.sample_rate)  # as train.audio.train
-    samplers = [PackSampler(Path(p), chunk_n, torch.device("cpu"), val_tracks, seed)
-                for p in packs]
+    samplers = [PackSampler([Path(d) for d in p] if isinstance(p, (list, tuple)) else Path(p),
+                            chunk_n, torch.device("cpu"), val_tracks, seed) for p in packs]
     frontend = TorchMelFrontend(mel)
     torch.manual_seed(VAL_SEED)  # the degradations draw from the global generator
     blocks_out = []

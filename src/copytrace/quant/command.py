@@ -28,9 +28,9 @@ log = logging.getLogger("copytrace.quant")
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="FP32 state_dict (.pt); default weights/NAME.pt")
 @click.option("--data", type=click.Path(path_type=Path), default=None,
-              help="image: train/ and val/ shards (default data/images); audio: the training "
-                   "pack(s), comma-separated, whose held-out tracks validate (default: the "
-                   "packs named in the entry's training record, else data/audio/train/pack)")
+              help="image: train/ and val/ shards (default data/images); audio: the packs of the "
+                   "training calls, whose held-out tracks validate: 'a,b,c' one call per pack, "
+                   "'a+b+c' one call on all three (default data/audio/train/pack)")
 @click.option("--calibration", type=click.Choice(["auto", *CALIBRATION_METHODS]), default="auto",
               show_default=True, help="auto: try all, keep the best on the validation metric")
 @click.option("--qat-steps", type=int, default=None,
@@ -128,11 +128,13 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
 
 
-def _audio_packs(data, spec) -> list[Path]:
-    """``--data a,b`` as given; else the packs the entry says training used (their names under
-    data/audio/train/), else the first training pack."""
+def _audio_packs(data, spec) -> list:
+    """``--data a,b`` (one training call per pack) or ``a+b`` (one call on both) as given; else
+    the packs the entry says training used (their names under data/audio/train/), else the
+    first training pack."""
     if data:
-        return [Path(p) for p in str(data).split(",") if p]
+        groups = [g.split("+") for g in str(data).split(",") if g]
+        return [Path(g[0]) if len(g) == 1 else [Path(p) for p in g] for g in groups]
     names = spec.training.get("packs") or []
     packs = [Path("data/audio/train") / Path(n).name for n in names]
     if packs and all(p.is_dir() for p in packs):
