@@ -76,3 +76,20 @@ def test_reference_windows_must_follow_the_grid(spec):
     idx = AudioReferenceIndex(spec)
     with pytest.raises(ValueError):
         idx.add("bad", np.array([0.0, 1.0, 0.5]), np.eye(3, spec.dims, dtype=np.float32))
+
+
+def test_offset_aligner_bridges_noise_gaps_and_matches_short_queries():
+    from copytrace.align import get_aligner
+
+    qt = np.arange(0, 8.0, 0.1)
+    rt = np.arange(0, 30.0, 0.5)
+    sim = np.full((len(qt), len(rt)), 0.05, np.float32)
+    for i, t in enumerate(qt):  # a copy at offset 12 s whose similarity drops out in places
+        near = np.abs(rt - (t + 12.0)) < 0.5
+        peak = 0.1 if 30 <= i < 40 else 0.8
+        sim[i, near] = peak - 0.4 * np.abs(rt[near] - (t + 12.0))
+    segs = get_aligner("offset").align(sim, qt, rt)
+    assert len(segs) >= 1 and abs(segs[0].ref_start_s - segs[0].query_start_s - 12.0) < 0.1
+    assert segs[0].query_start_s < 0.5 and segs[0].query_end_s > 7.5  # one stretch, not two
+    one = get_aligner("offset").align(sim[:1, :], qt[:1], rt)  # a 1-window query
+    assert len(one) == 1 and abs(one[0].ref_start_s - 12.0) < 0.1

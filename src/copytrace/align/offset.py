@@ -6,8 +6,9 @@ offsets the *sequence similarity* is measured by walking the query windows along
 reading the similarity at the reference position, interpolated linearly between the two nearest
 reference windows. Interpolation lets the offset land between reference windows (queries hop
 finer than references), and a parabola through the neighbouring offsets refines it further.
-The segment is the longest run of query windows whose smoothed similarity along the offset
-stays above ``min_sim``; its score is their mean similarity.
+The segment is the longest stretch of query windows whose smoothed similarity along the offset
+stays above ``min_sim``, gaps of up to ``max_gap_windows`` bridged (noise breaks a copy into
+pieces); its score is the mean similarity over the stretch.
 """
 from __future__ import annotations
 
@@ -27,14 +28,15 @@ class OffsetConfig:
     smooth_windows: int = 5
     min_windows: int = 5
     max_segments: int = 4
+    max_gap_windows: int = 20  # 2 s at the 0.1 s query hop
 
     def __post_init__(self) -> None:
         if self.top_k < 1 or self.max_offsets < 1 or self.max_segments < 1:
             raise ValueError("top_k, max_offsets and max_segments must be >= 1")
         if not -1.0 <= self.min_sim <= 1.0:
             raise ValueError(f"min_sim is a cosine similarity in [-1, 1], not {self.min_sim}")
-        if self.smooth_windows < 1 or self.min_windows < 1:
-            raise ValueError("smooth_windows and min_windows must be >= 1")
+        if self.smooth_windows < 1 or self.min_windows < 1 or self.max_gap_windows < 0:
+            raise ValueError("smooth_windows and min_windows must be >= 1, max_gap_windows >= 0")
 
 
 @register_aligner("offset", OffsetConfig)
@@ -107,12 +109,18 @@ class OffsetAligner(Aligner):
         good = (smooth >= c.min_sim) & free & ~np.isnan(along)
         if not good.any():
             return None
-        # Longest run of consecutive good windows.
+        # Runs of good windows; noise breaks a copied stretch into pieces, so runs closer than
+        # ``max_gap_windows`` are one stretch. The longest stretch is the segment.
         edges = np.flatnonzero(np.diff(np.concatenate([[0], good.astype(np.int8), [0]])))
-        starts, ends = edges[::2], edges[1::2]
-        i = int(np.argmax(ends - starts))
-        a, b = int(starts[i]), int(ends[i])
-        if b - a < c.min_windows:
+        starts, ends = list(edges[::2]), list(edges[1::2])
+        merged = [[starts[0], ends[0]]]
+        for a0, b0 in zip(starts[1:], ends[1:]):
+            if a0 - merged[-1][1] <= c.max_gap_windows and free[merged[-1][1]:a0].all():
+                merged[-1][1] = b0
+            else:
+                merged.append([a0, b0])
+        a, b = (int(v) for v in max(merged, key=lambda r: r[1] - r[0]))
+        if b - a < min(c.min_windows, len(qt)):  # a query shorter than that may match whole
             return None
         free[a:b] = False
         q0, q1 = float(qt[a]), float(qt[b - 1] + dq)
