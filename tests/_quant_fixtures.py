@@ -20,7 +20,13 @@ def small_net(seed: int = 0):
     torch.manual_seed(seed)
     net = DescriptorNet(NetConfig(widths=(8, 16, 16, 32), blocks=(1, 1, 1, 1), stem_width=8,
                                   dims=32)).eval()
-    # Random BN statistics, as a trained net has (a fresh one folds to identity/zero convs).
+    return random_bn_stats(net)
+
+
+def random_bn_stats(net):
+    """Random BN statistics, as a trained net has (a fresh one folds to identity/zero convs)."""
+    import torch
+
     for m in net.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.weight.data.uniform_(0.5, 1.5)

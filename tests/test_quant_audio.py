@@ -16,6 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from copytrace.models.audio_spec import AudioDescriptorSpec, file_sha256, get_audio_spec
 from copytrace.quant import QuantConfig, calibrate, check_tensorrt_rules, derive_u8, export, prepare
+from tests._quant_fixtures import random_bn_stats
 
 DATA = Path(__file__).parent / "data"
 
@@ -38,14 +39,7 @@ def _small_audio_net():
     from copytrace.models.audio_net import AudioFingerprintNet, AudioNetConfig
 
     torch.manual_seed(0)
-    net = AudioFingerprintNet(AudioNetConfig(widths=(8, 16, 16, 24, 32), dims=32)).eval()
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-    return net
+    return random_bn_stats(AudioFingerprintNet(AudioNetConfig(widths=(8, 16, 16, 24, 32), dims=32)).eval())
 
 
 @pytest.fixture(scope="module")
