@@ -345,10 +345,11 @@ def fit_threshold(cal: list[dict], target_fmr: float) -> tuple[float, float, dic
     xs, ys, per = [], [], {}
     for L in LENGTHS_S:
         rs = [r for r in cal if r["length_s"] == L]
-        if not rs:
+        found = [r["n_windows"] for r in rs if r["n_windows"] > 0]
+        if not found:  # no chance alignment at all at this length: no constraint
             continue
         q = float(np.quantile([r["raw_similarity"] for r in rs], 1 - target_fmr))
-        n = float(np.median([r["n_windows"] for r in rs]))
+        n = float(np.median(found))
         xs.append(1 / np.sqrt(n))
         ys.append(q)
         per[f"{L:g}s"] = round(q, 4)
