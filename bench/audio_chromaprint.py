@@ -25,14 +25,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".stage" / "audfprint"
 ITEM_S = 4096 / 3 / 11025
-POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 def fingerprint(path: Path) -> tuple[np.ndarray, float]:
     """(uint32 sub-fingerprints, seconds fpcalc took); empty when the audio is too short."""
     t = time.perf_counter()
     r = subprocess.run(["fpcalc", "-raw", "-json", "-length", "0", str(path)],
-                       capture_output=True, text=True)
+                       check=False, capture_output=True, text=True)
     took = time.perf_counter() - t
     # fpcalc exits non-zero on the "End of file" it reports after every complete WAV; what
     # counts is whether it printed a fingerprint.
@@ -46,7 +45,7 @@ def best_offset(query: np.ndarray, ref: np.ndarray) -> tuple[float, int]:
     if len(query) == 0 or len(ref) < len(query):
         return 1.0, 0
     windows = np.lib.stride_tricks.sliding_window_view(ref, len(query))
-    bits = POPCOUNT[(windows ^ query[None]).view(np.uint8)].reshape(len(windows), -1).sum(1)
+    bits = np.bitwise_count(windows ^ query[None]).sum(1, dtype=np.int64)
     k = int(bits.argmin())
     return float(bits[k]) / (32 * len(query)), k
 

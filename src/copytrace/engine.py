@@ -309,10 +309,13 @@ class Library:
 
     # -- models -----------------------------------------------------------------------------
     @property
+    def _models_dir(self) -> Path | None:
+        return Path(self.config.models_dir) if self.config.models_dir else None
+
+    @property
     def image_spec(self) -> DescriptorSpec:
         if self._image_spec is None:
-            d = Path(self.config.models_dir) if self.config.models_dir else None
-            self._image_spec = get_spec(self.config.image_model, d)
+            self._image_spec = get_spec(self.config.image_model, self._models_dir)
         return self._image_spec
 
     @property
@@ -330,8 +333,7 @@ class Library:
     @property
     def audio_spec(self) -> AudioDescriptorSpec:
         if self._audio_spec is None:
-            d = Path(self.config.models_dir) if self.config.models_dir else None
-            self._audio_spec = get_audio_spec(self.config.audio_model, d)
+            self._audio_spec = get_audio_spec(self.config.audio_model, self._models_dir)
         return self._audio_spec
 
     @property
@@ -690,26 +692,22 @@ class Library:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
             return sim, [seg]
-        from copytrace.align.base import best_view_similarity, similarity_matrix
-
         spec = self._spec_for(d.signal)
         if d.signal == "audio":
             from copytrace.align.offset import audio_segments
 
+            # Segment scores already carry the calibrated length penalty.
             segments = audio_segments(self._aligner("audio"), d.vectors, d.starts_s, ref.vectors,
                                       ref.starts_s, spec.length_penalty)
-            if not segments:
-                seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
-                              float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
-                return sim, [seg]
-            segments.sort(key=lambda s: s.query_start_s)
-            best_sim = max(s.score for s in segments)
-            return best_sim, [replace(s, score=float(spec.score(s.score))) for s in segments]
-        matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
-        whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
-        segments = self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s)
-        if d.signal == "visual":
-            segments = suppress_query_overlaps(segments, self.config.video_max_query_overlap)
+        else:
+            from copytrace.align.base import best_view_similarity, similarity_matrix
+
+            matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
+            whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
+            segments = suppress_query_overlaps(
+                self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s),
+                self.config.video_max_query_overlap,
+            )
         if not segments:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
@@ -724,12 +722,7 @@ class Library:
             ]
         segments.sort(key=lambda s: s.query_start_s)
         best_sim = max(s.score for s in segments)  # aligners score by mean frame similarity
-        segments = [
-            Segment(s.query_start_s, s.query_end_s, s.ref_start_s, s.ref_end_s,
-                    float(spec.score(s.score)))
-            for s in segments
-        ]
-        return best_sim, segments
+        return best_sim, [replace(s, score=float(spec.score(s.score))) for s in segments]
 
     def _aligner(self, signal: str):
         from copytrace.align.base import get_aligner

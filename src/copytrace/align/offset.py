@@ -12,11 +12,17 @@ pieces); its score is the mean similarity over the stretch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from copytrace.align.base import Aligner, check_inputs, register_aligner, sampling_interval_s
+from copytrace.align.base import (
+    Aligner,
+    check_inputs,
+    register_aligner,
+    sampling_interval_s,
+    similarity_matrix,
+)
 from copytrace.types import Segment
 
 
@@ -136,10 +142,6 @@ def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarr
     query windows it spans: a short stretch's best chance match is higher than a long one's, and
     the audio descriptor's threshold is calibrated (bench/audio.py --calibrate) on exactly this
     number."""
-    from dataclasses import replace
-
-    from copytrace.align.base import similarity_matrix
-
     qt = np.asarray(q_starts_s, np.float64)
     segments = aligner.align(similarity_matrix(q_vectors, r_vectors), qt, np.asarray(r_starts_s, np.float64))
     out = []
