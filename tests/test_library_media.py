@@ -24,15 +24,23 @@ def write_audio(path, samples: np.ndarray, codec="flac", rate=SR):
     with av.open(str(path), "w") as c:
         st = c.add_stream(codec, rate=rate)
         st.layout = "mono"
-        fr = av.AudioFrame.from_ndarray(
-            (np.clip(samples, -1, 1) * 32767).astype(np.int16)[None, :], format="s16",
-            layout="mono")
-        fr.sample_rate = rate
-        for p in st.encode(fr):
-            c.mux(p)
-        for p in st.encode(None):
-            c.mux(p)
+        mux_mono(c, st, samples, rate)
     return path
+
+
+def mux_mono(container, stream, samples: np.ndarray, rate: int) -> None:
+    """Encode mono float samples into ``stream`` as 16-bit frames of 1024, then flush it."""
+    import av
+
+    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    for i in range(0, len(pcm), 1024):
+        fr = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
+        fr.sample_rate = rate
+        fr.pts = i
+        for p in stream.encode(fr):
+            container.mux(p)
+    for p in stream.encode(None):
+        container.mux(p)
 
 
 def write_av_clip(path, frames, fps, samples):
@@ -46,19 +54,11 @@ def write_av_clip(path, frames, fps, samples):
         a = c.add_stream("aac", rate=SR)
         a.layout = "mono"
         for im in frames:
-            for p in v.encode(__import__("av").VideoFrame.from_image(im)):
+            for p in v.encode(av.VideoFrame.from_image(im)):
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-        pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-        for i in range(0, len(pcm), 1024):
-            fr = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-            fr.sample_rate = SR
-            fr.pts = i
-            for p in a.encode(fr):
-                c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
+        mux_mono(c, a, samples, SR)
     return path
 
 
