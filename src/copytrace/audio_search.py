@@ -97,23 +97,20 @@ class AudioReferenceIndex:
         (``align.offset.audio_segments``), and the best-scoring segment is the answer."""
         from copytrace.align.base import get_aligner
         from copytrace.align.offset import audio_segments
+        from copytrace.index.votes import vote_candidates
 
         if len(q_vectors) == 0 or self.ntotal == 0:
             return None
         track_of, _, _ = self._tables()
         q = np.ascontiguousarray(q_vectors, np.float32)
         sims, rows = self._index.search(q, min(k, self.ntotal))
-        best = np.zeros((len(q), len(self.tracks)), np.float32)
-        valid = rows >= 0
-        qi = np.repeat(np.arange(len(q)), rows.shape[1]).reshape(rows.shape)[valid]
-        np.maximum.at(best, (qi, track_of[rows[valid]]), np.maximum(sims[valid], 0))
-        votes = best.sum(0)
+        labels = np.full(rows.shape, None, dtype=object)
+        labels[rows >= 0] = track_of[rows[rows >= 0]]
+        votes, _ = vote_candidates(np.arange(len(q)), sims, labels, rows)
         aligner = aligner or get_aligner("offset")
         qs = np.asarray(q_starts_s, np.float64)
         found = None
-        for ti in np.argsort(-votes)[:n_candidates]:
-            if votes[ti] <= 0:
-                break
+        for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
             for seg in audio_segments(aligner, q, qs, self._vectors[ti], r_starts,
                                       self.spec.length_penalty):

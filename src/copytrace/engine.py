@@ -643,24 +643,10 @@ class Library:
         """Candidates by nearest-neighbour votes, then per-candidate scoring / alignment."""
         k = max(self.config.candidates, top_k)
         vectors, frame_of = _searched_vectors(d)
+        from copytrace.index.votes import vote_candidates
+
         sims, work_ids, offsets = self.store.search(d.signal, vectors, k)
-        # Each query frame votes once per work, with its best hit through any of its views.
-        frame_votes: dict[tuple[int, str], float] = {}
-        best: dict[str, tuple[float, int, int]] = {}  # work -> (sim, query row, ref row)
-        for qi, row_sims, row_works, row_offsets in zip(
-            frame_of.tolist(), sims.tolist(), work_ids.tolist(), offsets.tolist()
-        ):
-            for s, w, o in zip(row_sims, row_works, row_offsets):
-                if w is None:
-                    continue
-                key = (qi, w)
-                if s > frame_votes.get(key, 0.0):
-                    frame_votes[key] = s
-                if w not in best or s > best[w][0]:
-                    best[w] = (s, qi, o)
-        votes: dict[str, float] = {}
-        for (_, w), s in frame_votes.items():
-            votes[w] = votes.get(w, 0.0) + s
+        votes, best = vote_candidates(frame_of, sims, work_ids, offsets)
         if len(d) == 1:
             ranked = sorted(best, key=lambda w: -best[w][0])[:top_k]
         else:
