@@ -53,9 +53,6 @@ class AudioTrainConfig:
 
 CONFIGS = {
     "h100": AudioTrainConfig(),
-    # Second stage: continue from an h100 checkpoint on another pack of the same train tracks
-    # (the carry limit holds ~1.7 h per call; two packs see ~3.4 h of distinct passages).
-    "h100-ft": AudioTrainConfig(name="h100-ft", lr=6e-4, warmup_frac=0.02, time_budget_s=160.0),
     # Every train track (scripts/stage_audio.py pack-all: ~9.8 h over three ADPCM folders, each
     # carried by its own device call), one long run.
     "h100-all": AudioTrainConfig(name="h100-all", steps=40000, time_budget_s=470.0, val_every=1000),
