@@ -93,3 +93,66 @@ def test_offset_aligner_bridges_noise_gaps_and_matches_short_queries():
     assert segs[0].query_start_s < 0.5 and segs[0].query_end_s > 7.5  # one stretch, not two
     one = get_aligner("offset").align(sim[:1, :], qt[:1], rt)  # a 1-window query
     assert len(one) == 1 and abs(one[0].ref_start_s - 12.0) < 0.1
+
+
+def _misplaced_copy_sims(qt, rt, offset_s, peak=1.0, falloff=1.0):
+    """A copy at ``offset_s`` whose window similarity falls by ``falloff`` per second of
+    misplacement, as the descriptor's does; 0.05 elsewhere."""
+    d = np.abs(rt[None, :] - (qt[:, None] + offset_s))
+    return np.where(d < 0.5, peak - falloff * d, 0.05).astype(np.float32)
+
+
+def test_grid_sampling_reads_the_well_aligned_pairs():
+    from copytrace.align.offset import OffsetAligner, OffsetConfig
+
+    qt, rt = np.arange(0, 4.0, 0.1), np.arange(0, 30.0, 0.5)
+    sim = _misplaced_copy_sims(qt, rt, 7.23)
+    grid = OffsetAligner(OffsetConfig(sample="grid")).align(sim, qt, rt)[0]
+    interp = OffsetAligner(OffsetConfig(sample="interpolate")).align(sim, qt, rt)[0]
+    for seg in (grid, interp):
+        assert abs(seg.ref_start_s - seg.query_start_s - 7.23) < 0.1
+    # every reference window has a query window within 0.05 s of it: the grid reads >= 0.95,
+    # interpolation between reference windows averages in the misplaced pairs
+    assert grid.score >= 0.95 > interp.score
+
+
+def test_long_noisy_copy_outranks_short_chance_run():
+    from dataclasses import replace
+
+    from copytrace.align import get_aligner
+    from copytrace.align.offset import audio_segments
+
+    spec = replace(get_audio_spec(), threshold_similarity=0.55, length_penalty=0.1)
+    qt, rt = np.arange(0, 5.0 - 1.0 + 1e-9, spec.query_hop_s), np.arange(0, 30.0, spec.hop_s)
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((len(qt), spec.dims)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+
+    def recording(sims_along):  # reference vectors whose cosine with q follows ``sims_along``
+        r = rng.standard_normal((len(rt), spec.dims)).astype(np.float32)
+        r /= np.linalg.norm(r, axis=1, keepdims=True)
+        for j, t in enumerate(rt):
+            i = int(np.argmin(np.abs(qt + 3.0 - t)))
+            if abs(qt[i] + 3.0 - t) < 0.05 and not np.isnan(sims_along[i]):
+                s = sims_along[i]
+                r[j] = s * q[i] + np.sqrt(1 - s * s) * _orthogonal(q[i], r[j])
+        return r
+
+    true = recording(np.full(len(qt), 0.62))  # the whole 5 s, noisy
+    chance = np.full(len(qt), np.nan)
+    chance[10:16] = 0.68  # a short run of higher similarity, nothing else
+    fake = recording(chance)
+    aligner = get_aligner("offset")
+    seg_true = audio_segments(aligner, q, qt, true, rt, spec)[0]
+    seg_fake = audio_segments(aligner, q, qt, fake, rt, spec)[0]
+    sim = spec.similarity_of_evidence
+    n_true = np.count_nonzero((qt >= seg_true.query_start_s) & (qt < seg_true.query_end_s))
+    n_fake = np.count_nonzero((qt >= seg_fake.query_start_s) & (qt < seg_fake.query_end_s))
+    # the chance run has the higher plain similarity, the copy the higher evidence-weighted one
+    assert sim(seg_fake.score, n_fake) > sim(seg_true.score, n_true) > spec.threshold_similarity
+    assert seg_true.score > seg_fake.score
+
+
+def _orthogonal(u, v):
+    w = v - (v @ u) * u
+    return w / np.linalg.norm(w)

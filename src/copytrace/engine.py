@@ -682,9 +682,9 @@ class Library:
         if d.signal == "audio":
             from copytrace.align.offset import audio_segments
 
-            # Segment scores already carry the calibrated length penalty.
+            # Segment scores are already calibrated and weighed by their evidence.
             segments = audio_segments(self._aligner("audio"), d.vectors, d.starts_s, ref.vectors,
-                                      ref.starts_s, spec.length_penalty)
+                                      ref.starts_s, spec)
         else:
             from copytrace.align.base import best_view_similarity, similarity_matrix
 

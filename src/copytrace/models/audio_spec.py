@@ -26,6 +26,8 @@ class AudioDescriptorSpec(CalibratedEntry):
     a dense query grid against a sparse index keeps the index small while some query window
     always lies within ``query_hop_s / 2`` of a reference window."""
 
+    EVIDENCE_QUERY_S = 5.0  # the query length whose evidence-weighted similarity is unscaled
+
     name: str
     version: str
     file: str
@@ -84,6 +86,26 @@ class AudioDescriptorSpec(CalibratedEntry):
             )
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from e
+
+    def evidence_similarity(self, similarity, n_windows):
+        """``threshold + (similarity - threshold) * sqrt(n / n5)``, n5 the windows of a 5 s query:
+        the margin over the threshold grows with the square root of the windows that carry it
+        (as a sum of independent evidence does), so matches are ranked by how much matching audio
+        backs them; a 5 s query reads its plain similarity, and the sign of the margin (the
+        decision) never changes."""
+        import numpy as np
+
+        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
+        scale = np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
+        return self.threshold_similarity + (np.asarray(similarity, np.float64) - self.threshold_similarity) * scale
+
+    def similarity_of_evidence(self, evidence, n_windows):
+        """The inverse of ``evidence_similarity``."""
+        import numpy as np
+
+        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
+        scale = np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
+        return self.threshold_similarity + (np.asarray(evidence, np.float64) - self.threshold_similarity) / scale
 
     def path(self, precision: str = "fp32") -> Path:
         name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(

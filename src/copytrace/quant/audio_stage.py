@@ -32,7 +32,11 @@ def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, cali
 
     t0 = time.perf_counter()
     fp32_model = load_audio_fp32(spec.path("fp32"), checkpoint)
-    task = load_audio_task(packs, blocks=blocks, qat_batch=qat_batch)
+    from copytrace.train.audio import CONFIGS
+
+    trained = (getattr(spec, "training", None) or {}).get("config", "h100")
+    task = load_audio_task(packs, blocks=blocks, qat_batch=qat_batch,
+                           train_config=trained if trained in CONFIGS else "h100")
     log.info("audio task ready in %.0f s: %d validation windows", time.perf_counter() - t0,
              task.n_val_windows)
     if resume:
