@@ -426,10 +426,11 @@ def write_calibration(spec, rep: dict) -> None:
     raw["length_penalty"] = rep["length_penalty"]
     raw["threshold_precision"] = None
     raw["calibration"] = (
-        f"bench/audio.py --calibrate: chance-match ceiling of unregistered eval tracks "
-        f"(calibration fold, {rep['n_calibration']} queries of 1-10 s, clean/noise+reverb/mp3/EQ) "
-        f"against a {rep['index_hours']:.1f} h index at false-match rate {rep['target_fmr']}; "
-        f"fitted as threshold + length_penalty/sqrt(query windows)")
+        f"bench/audio.py --calibrate: {rep['n_calibration']} queries of 1-10 s (clean, noise + "
+        f"reverb, mp3, EQ) from unregistered eval tracks and openttd renders, alternating, against "
+        f"a {rep['index_hours']:.1f} h index; threshold and length penalty fitted on every aligned "
+        f"segment so that no length and neither kind of music exceeds false-match rate "
+        f"{rep['target_fmr']}")
     path.write_text(json.dumps(raw, indent=1) + "\n")
     print("calibration written to", path)
 

@@ -2,10 +2,12 @@
 
 Audio copies keep their speed (or nearly), so one offset ``t_ref - t_query`` explains the whole
 copied stretch. Each query window's best reference matches vote for an offset; for the strongest
-offsets the *sequence similarity* is measured by walking the query windows along that offset and
-reading the similarity at the reference position, interpolated linearly between the two nearest
-reference windows. Interpolation lets the offset land between reference windows (queries hop
-finer than references), and a parabola through the neighbouring offsets refines it further.
+offsets the *sequence similarity* is measured along that offset. With ``sample="grid"`` (the
+default; queries hop finer than references) each reference window is compared with the query
+window closest to it, so every pair read is aligned to within half a query hop; with
+``sample="interpolate"`` each query window reads the similarity at its reference position,
+interpolated between the two nearest reference windows. A parabola through the neighbouring
+offsets refines the offset between grid points.
 The segment is the longest stretch of query windows whose smoothed similarity along the offset
 stays above ``min_sim``, gaps of up to ``max_gap_windows`` bridged (noise breaks a copy into
 pieces); its score is the mean similarity over the stretch.
@@ -78,17 +80,9 @@ class OffsetAligner(Aligner):
         pos = qt + off
         out = np.full(len(qt), np.nan, dtype=np.float64)
         ok = (pos >= rt[0]) & (pos <= rt[-1])
-        if not ok.any():
-            return out
-        j = np.clip(np.searchsorted(rt, pos[ok]), 1, max(len(rt) - 1, 1))
-        j = np.where(np.abs(rt[j - 1] - pos[ok]) <= np.abs(rt[np.minimum(j, len(rt) - 1)] - pos[ok]),
-                     j - 1, np.minimum(j, len(rt) - 1))
-        want = rt[j] - off
-        i = np.clip(np.searchsorted(qt, want), 1, max(len(qt) - 1, 1))
-        i_lo = i - 1
-        i_hi = np.minimum(i, len(qt) - 1)
-        i = np.where(np.abs(qt[i_lo] - want) <= np.abs(qt[i_hi] - want), i_lo, i_hi)
-        out[ok] = sim[i, j]
+        if ok.any():
+            j = _nearest(rt, pos[ok])
+            out[ok] = sim[_nearest(qt, rt[j] - off), j]
         return out
 
     @staticmethod
@@ -158,6 +152,13 @@ class OffsetAligner(Aligner):
         free[a:b] = False
         q0, q1 = float(qt[a]), float(qt[b - 1] + dq)
         return Segment(q0, q1, float(q0 + off), float(q1 + off), float(np.mean(vals[a:b])))
+
+
+def _nearest(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Index of the point of the ascending ``grid`` nearest to each ``x``."""
+    i = np.clip(np.searchsorted(grid, x), 1, max(len(grid) - 1, 1))
+    lo, hi = i - 1, np.minimum(i, len(grid) - 1)
+    return np.where(np.abs(grid[lo] - x) <= np.abs(grid[hi] - x), lo, hi)
 
 
 def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
