@@ -295,8 +295,7 @@ def main() -> None:
                 rec = {"kind": "positive", "length_s": length, "condition": cond,
                        "track": tid, "truth_s": truth_s, "found": hit.track,
                        "offset_s": hit.offset_s, "raw_similarity": hit.raw_similarity,
-                       "n_windows": hit.n_windows, "repeat_corr": None, "score": hit.score,
-                       "runner_up": hit.runner_up}
+                       "n_windows": hit.n_windows, "repeat_corr": None}
                 if hit.track == tid and abs(hit.offset_s - truth_s) > 0.25:
                     rec["repeat_corr"] = repeat_corr(audio[tid], truth_s, hit.offset_s, length)
                 records.append(rec)
@@ -316,8 +315,7 @@ def main() -> None:
                 hit = run_query(x)
                 records.append({"kind": kind, "length_s": length, "condition": cond, "track": tid,
                                 "found": hit.track, "raw_similarity": hit.raw_similarity,
-                                "n_windows": hit.n_windows, "score": hit.score,
-                                "runner_up": hit.runner_up, "segments": list(hit.segments)})
+                                "n_windows": hit.n_windows, "segments": list(hit.segments)})
 
     # Latency: 5 s queries, embed + search, model loaded, index >= 10 h.
     lat = []

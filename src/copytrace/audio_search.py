@@ -32,7 +32,6 @@ class AudioHit:
     n_windows: int
     score: float
     support: float = 0.0  # share of query windows whose kNN agrees with the alignment
-    runner_up: float = float("nan")  # best score of any other recording (engine matcher)
     # (mean cosine, query windows) of every segment the engine matcher aligned, the answer's
     # included: a threshold can be re-fitted on them exactly (bench/audio.py --calibrate)
     segments: tuple = ()
@@ -113,25 +112,20 @@ class AudioReferenceIndex:
         votes, _ = vote_candidates(np.arange(len(q)), sims, labels, rows)
         aligner = aligner or get_aligner("offset")
         qs = np.asarray(q_starts_s, np.float64)
-        best, raw = {}, []
+        found, raw = None, []
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
-            segs = audio_segments(aligner, q, qs, self._vectors[ti], r_starts, self.spec)
-            if segs:  # best first
-                best[int(ti)] = segs[0]
-            for s in segs:
-                n = max(1, int(np.count_nonzero((qs >= s.query_start_s) & (qs < s.query_end_s))))
-                sim = float(self.spec.similarity_of_evidence(s.score, n))
+            for seg in audio_segments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
+                n = max(1, int(np.count_nonzero((qs >= seg.query_start_s) & (qs < seg.query_end_s))))
+                sim = float(self.spec.similarity_of_evidence(seg.score, n))
                 raw.append((round(sim + self.spec.length_penalty / np.sqrt(n), 5), n))
-        if not best:
+                if found is None or seg.score > found[1].score:
+                    found = (int(ti), seg, n, sim)
+        if found is None:
             return None
-        ti = max(best, key=lambda t: best[t].score)
-        seg = best.pop(ti)
-        n = max(1, int(np.count_nonzero((qs >= seg.query_start_s) & (qs < seg.query_end_s))))
-        sim = float(self.spec.similarity_of_evidence(seg.score, n))
+        ti, seg, n, sim = found
         return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, sim,
                         sim + self.spec.length_penalty / np.sqrt(n), n, float(self.spec.score(seg.score)),
-                        runner_up=max((s.score for s in best.values()), default=float("nan")),
                         segments=tuple(raw))
 
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,
