@@ -229,7 +229,9 @@ def main() -> None:
                     help="calibration queries per length, alternating real tracks and openttd renders")
     ap.add_argument("--no-distractors", action="store_true", help="index eval tracks only")
     ap.add_argument("--target-fmr", type=float, default=0.005)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="seeds the eval split (and the queries)")
+    ap.add_argument("--query-seed", type=int, default=None,
+                    help="draw other queries from the same split (default: seed + 1)")
     ap.add_argument("--conditions", default="", help="comma-separated subset of the conditions")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--matcher", choices=("engine", "search"), default="engine",
@@ -276,7 +278,7 @@ def main() -> None:
         extra = json.loads(midi.read_text())
         cal_audio.update({r["id"]: load_audio(ROOT / r["path"], SR) for r in extra})
         print(f"calibration fold: {len(folds['calibration'])} tracks + {len(extra)} openttd renders")
-    rng = np.random.default_rng(a.seed + 1)
+    rng = np.random.default_rng(a.seed + 1 if a.query_seed is None else a.query_seed)
 
     def run_query(x):
         qs, _, qv = enc.embed_windows(x, SR, hop_s=spec.query_hop_s)
