@@ -110,6 +110,9 @@ def test_audio_excerpt_under_noise(tmp_path, music):
         seg = res.matches[0].segments[0]
         assert res.matches[0].signal == "audio"
         assert abs((seg.ref_start_s - seg.query_start_s) - start) < 0.25
+        # the segment covers the whole 5 s excerpt, ends included (to within a reference hop)
+        assert seg.query_start_s <= 0.5 and abs(seg.query_end_s - 5.0) <= 0.5
+        assert abs(seg.ref_end_s - (start + 5.0)) <= 0.5
         # An unregistered excerpt (the other track, not added to a fresh library) stays quiet.
     with copytrace.open(str(tmp_path / "db2")) as lib:
         lib.add(str(DATA / "music_brainsukker.ogg"))

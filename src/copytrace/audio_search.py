@@ -116,7 +116,8 @@ class AudioReferenceIndex:
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
             for seg in audio_segments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
-                n = max(1, int(np.count_nonzero((qs >= seg.query_start_s) & (qs < seg.query_end_s))))
+                covered = (qs >= seg.query_start_s) & (qs + self.spec.window_s <= seg.query_end_s + 1e-6)
+                n = max(1, int(np.count_nonzero(covered)))
                 sim = float(self.spec.similarity_of_evidence(seg.score, n))
                 raw.append((round(sim + self.spec.length_penalty / np.sqrt(n), 5), n))
                 if found is None or seg.score > found[1].score:

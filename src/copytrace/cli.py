@@ -228,10 +228,11 @@ def serve(db, host, port) -> None:
 
 @main.command()
 @click.option("--samples", default="tests/data", show_default=True,
-              help="Folder of sample photos to register (all but the last two).")
+              help="Folder of sample photos (all but the last two are registered) and music "
+                   "(the first track is registered).")
 @click.option("--out", default="out/demo", show_default=True, help="Where the demo writes.")
 def demo(samples, out) -> None:
-    """Register sample photos, query edited copies and innocent files, write an HTML report."""
+    """Register sample photos and music, query edited copies and innocent files, write an HTML report."""
     from pathlib import Path
 
     from copytrace.demo import run_demo

@@ -174,9 +174,13 @@ def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarr
     high similarity, and the decision (score >= threshold) is the calibrated one."""
     qt = np.asarray(q_starts_s, np.float64)
     segments = aligner.align(similarity_matrix(q_vectors, r_vectors), qt, np.asarray(r_starts_s, np.float64))
+    # The aligner ends a segment one query hop after its last window's start; the audio that
+    # window covers runs on to its start + window_s.
+    tail = max(0.0, spec.window_s - spec.query_hop_s)
     out = []
     for s in segments:
         n = max(1, int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s))))
         sim = s.score - spec.length_penalty / np.sqrt(n)
-        out.append(replace(s, score=float(spec.evidence_similarity(sim, n))))
+        out.append(replace(s, query_end_s=s.query_end_s + tail, ref_end_s=s.ref_end_s + tail,
+                           score=float(spec.evidence_similarity(sim, n))))
     return sorted(out, key=lambda s: -s.score)
