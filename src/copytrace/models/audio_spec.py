@@ -87,25 +87,25 @@ class AudioDescriptorSpec(CalibratedEntry):
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from e
 
+    def _evidence_scale(self, n_windows):
+        import numpy as np
+
+        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
+        return np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
+
     def evidence_similarity(self, similarity, n_windows):
         """``threshold + (similarity - threshold) * sqrt(n / n5)``, n5 the windows of a 5 s query:
         the margin over the threshold grows with the square root of the windows that carry it
         (as a sum of independent evidence does), so matches are ranked by how much matching audio
         backs them; a 5 s query reads its plain similarity, and the sign of the margin (the
         decision) never changes."""
-        import numpy as np
-
-        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
-        scale = np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
-        return self.threshold_similarity + (np.asarray(similarity, np.float64) - self.threshold_similarity) * scale
+        t = self.threshold_similarity
+        return t + (similarity - t) * self._evidence_scale(n_windows)
 
     def similarity_of_evidence(self, evidence, n_windows):
         """The inverse of ``evidence_similarity``."""
-        import numpy as np
-
-        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
-        scale = np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
-        return self.threshold_similarity + (np.asarray(evidence, np.float64) - self.threshold_similarity) / scale
+        t = self.threshold_similarity
+        return t + (evidence - t) / self._evidence_scale(n_windows)
 
     def path(self, precision: str = "fp32") -> Path:
         name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(
