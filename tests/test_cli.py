@@ -45,6 +45,15 @@ def test_usage_errors_exit_2(tmp_path):
     assert run("frobnicate").returncode == 2
 
 
+def test_bench_runs_the_checkouts_scripts():
+    listed = run("bench", "list")
+    assert listed.returncode == 0 and "audio" in listed.stdout.split()
+    usage = run("bench", "audio", "--help")  # the script's own options, passed through
+    assert usage.returncode == 0 and "--per-cell" in usage.stdout
+    unknown = run("bench", "nope")
+    assert unknown.returncode == 2 and "'nope'" in unknown.stderr and "audio" in unknown.stderr
+
+
 def test_db_from_environment(tmp_path, photo_paths):
     import os
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 
 import click
 
@@ -233,8 +234,6 @@ def serve(db, host, port) -> None:
 @click.option("--out", default="out/demo", show_default=True, help="Where the demo writes.")
 def demo(samples, out) -> None:
     """Register sample photos and music, query edited copies and innocent files, write an HTML report."""
-    from pathlib import Path
-
     from copytrace.demo import run_demo
     from copytrace.report import write_html
 
@@ -243,6 +242,36 @@ def demo(samples, out) -> None:
         _print_result(r)
     write_html(results, str(Path(out) / "report.html"), "copytrace demo")
     click.echo(f"HTML report: {Path(out) / 'report.html'}")
+
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def bench(name, args) -> None:
+    """Run a benchmark script of the checkout's bench/ folder with ARGS, e.g.
+    `copytrace bench audio --per-cell 40`; `copytrace bench list` names them,
+    `copytrace bench NAME --help` shows a script's options."""
+    import runpy
+
+    if name in ("-h", "--help"):
+        click.echo(click.get_current_context().get_help())
+        return
+    if not BENCH_DIR.is_dir():
+        _fail(f"no bench/ folder at {BENCH_DIR}: benchmarks run from a source checkout")
+        sys.exit(2)
+    scripts = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
+    if name == "list":
+        click.echo("\n".join(scripts))
+        return
+    if name not in scripts:
+        _fail(f"unknown benchmark {name!r} (known: {', '.join(scripts)})")
+        sys.exit(2)
+    script = BENCH_DIR / f"{name}.py"
+    sys.argv = [str(script), *args]
+    runpy.run_path(str(script), run_name="__main__")
 
 
 def _register_optional_commands() -> None:
