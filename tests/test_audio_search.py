@@ -120,7 +120,7 @@ def test_long_noisy_copy_outranks_short_chance_run():
     from dataclasses import replace
 
     from copytrace.align import get_aligner
-    from copytrace.align.offset import audio_segments
+    from copytrace.align.offset import audio_alignments
 
     spec = replace(get_audio_spec(), threshold_similarity=0.55, length_penalty=0.1)
     qt, rt = np.arange(0, 5.0 - 1.0 + 1e-9, spec.query_hop_s), np.arange(0, 30.0, spec.hop_s)
@@ -143,14 +143,11 @@ def test_long_noisy_copy_outranks_short_chance_run():
     chance[10:16] = 0.68  # a short run of higher similarity, nothing else
     fake = recording(chance)
     aligner = get_aligner("offset")
-    seg_true = audio_segments(aligner, q, qt, true, rt, spec)[0]
-    seg_fake = audio_segments(aligner, q, qt, fake, rt, spec)[0]
-    sim = spec.similarity_of_evidence
-    n_true = np.count_nonzero((qt >= seg_true.query_start_s) & (qt < seg_true.query_end_s))
-    n_fake = np.count_nonzero((qt >= seg_fake.query_start_s) & (qt < seg_fake.query_end_s))
+    a_true = audio_alignments(aligner, q, qt, true, rt, spec)[0]
+    a_fake = audio_alignments(aligner, q, qt, fake, rt, spec)[0]
     # the chance run has the higher plain similarity, the copy the higher evidence-weighted one
-    assert sim(seg_fake.score, n_fake) > sim(seg_true.score, n_true) > spec.threshold_similarity
-    assert seg_true.score > seg_fake.score
+    assert a_fake.similarity > a_true.similarity > spec.threshold_similarity
+    assert a_true.segment.score > a_fake.segment.score
 
 
 def _orthogonal(u, v):

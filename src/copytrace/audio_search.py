@@ -97,9 +97,9 @@ class AudioReferenceIndex:
                          n_candidates: int = 10, aligner=None) -> AudioHit | None:
         """What ``Library.query`` does with a query's audio: each query window votes once per
         recording with its best kNN similarity, the top ``n_candidates`` recordings are aligned
-        (``align.offset.audio_segments``), and the best-scoring segment is the answer."""
+        (``align.offset.audio_alignments``), and the best-scoring segment is the answer."""
         from copytrace.align.base import get_aligner
-        from copytrace.align.offset import audio_segments
+        from copytrace.align.offset import audio_alignments
         from copytrace.index.votes import vote_candidates
 
         if len(q_vectors) == 0 or self.ntotal == 0:
@@ -115,19 +115,18 @@ class AudioReferenceIndex:
         found, raw = None, []
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
-            for seg in audio_segments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
-                covered = (qs >= seg.query_start_s) & (qs + self.spec.window_s <= seg.query_end_s + 1e-6)
-                n = max(1, int(np.count_nonzero(covered)))
-                sim = float(self.spec.similarity_of_evidence(seg.score, n))
-                raw.append((round(sim + self.spec.length_penalty / np.sqrt(n), 5), n))
-                if found is None or seg.score > found[1].score:
-                    found = (int(ti), seg, n, sim)
+            for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
+                pen = self.spec.length_penalty / np.sqrt(a.n_windows)
+                raw.append((round(a.similarity + pen, 5), a.n_windows))
+                if found is None or a.segment.score > found[1].segment.score:
+                    found = (int(ti), a)
         if found is None:
             return None
-        ti, seg, n, sim = found
-        return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, sim,
-                        sim + self.spec.length_penalty / np.sqrt(n), n, float(self.spec.score(seg.score)),
-                        segments=tuple(raw))
+        ti, a = found
+        seg = a.segment
+        return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, a.similarity,
+                        a.similarity + self.spec.length_penalty / np.sqrt(a.n_windows), a.n_windows,
+                        float(self.spec.score(seg.score)), segments=tuple(raw))
 
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,
                max_candidates: int = 48) -> AudioHit | None:

@@ -161,10 +161,21 @@ def _nearest(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.where(np.abs(grid[lo] - x) <= np.abs(grid[hi] - x), lo, hi)
 
 
-def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
-                   r_vectors: np.ndarray, r_starts_s: np.ndarray, spec) -> list[Segment]:
-    """Segments of one query's audio against one recording, as the engine reports them, best
-    first.
+@dataclass(frozen=True)
+class AudioAlignment:
+    """One aligned stretch of a query's audio against one recording: ``segment`` as the engine
+    reports it (score = evidence-weighed similarity), ``n_windows`` the query windows it spans
+    and ``similarity`` their mean cosine minus the length penalty (what the threshold is
+    calibrated on)."""
+
+    segment: Segment
+    n_windows: int
+    similarity: float
+
+
+def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
+                     r_vectors: np.ndarray, r_starts_s: np.ndarray, spec) -> list[AudioAlignment]:
+    """Alignments of one query's audio against one recording, best first.
 
     A segment's similarity is its mean window similarity minus ``spec.length_penalty / sqrt(n)``,
     n the query windows it spans: a short stretch's best chance match is higher than a long
@@ -180,7 +191,15 @@ def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarr
     out = []
     for s in segments:
         n = max(1, int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s))))
-        sim = s.score - spec.length_penalty / np.sqrt(n)
-        out.append(replace(s, query_end_s=s.query_end_s + tail, ref_end_s=s.ref_end_s + tail,
-                           score=float(spec.evidence_similarity(sim, n))))
-    return sorted(out, key=lambda s: -s.score)
+        sim = float(s.score - spec.length_penalty / np.sqrt(n))
+        seg = replace(s, query_end_s=s.query_end_s + tail, ref_end_s=s.ref_end_s + tail,
+                      score=float(spec.evidence_similarity(sim, n)))
+        out.append(AudioAlignment(seg, n, sim))
+    return sorted(out, key=lambda a: -a.segment.score)
+
+
+def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
+                   r_vectors: np.ndarray, r_starts_s: np.ndarray, spec) -> list[Segment]:
+    """The segments of ``audio_alignments``, best first, as the engine reports them."""
+    return [a.segment for a in audio_alignments(aligner, q_vectors, q_starts_s, r_vectors,
+                                                r_starts_s, spec)]

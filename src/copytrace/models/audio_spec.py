@@ -102,11 +102,6 @@ class AudioDescriptorSpec(CalibratedEntry):
         t = self.threshold_similarity
         return t + (similarity - t) * self._evidence_scale(n_windows)
 
-    def similarity_of_evidence(self, evidence, n_windows):
-        """The inverse of ``evidence_similarity``."""
-        t = self.threshold_similarity
-        return t + (evidence - t) / self._evidence_scale(n_windows)
-
     def path(self, precision: str = "fp32") -> Path:
         name = {"fp32": self.file, "int8": self.int8_file, "int8-u8": self.int8_u8_file}.get(
             precision)
