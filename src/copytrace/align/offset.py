@@ -189,8 +189,9 @@ def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.nda
     # window covers runs on to its start + window_s.
     tail = max(0.0, spec.window_s - spec.query_hop_s)
     out = []
+    half_hop = spec.query_hop_s / 2  # the segment ends one hop after its last window's start
     for s in segments:
-        n = max(1, int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s))))
+        n = max(1, int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s - half_hop))))
         sim = float(s.score - spec.length_penalty / np.sqrt(n))
         seg = replace(s, query_end_s=s.query_end_s + tail, ref_end_s=s.ref_end_s + tail,
                       score=float(spec.evidence_similarity(sim, n)))
