@@ -110,7 +110,7 @@ def load_audio_task(packs: list, val_tracks: int = 6, seed: int = 0, blocks: int
     if threads:
         torch.set_num_threads(threads)
     cfg = CONFIGS[train_config]
-    mel = MelConfig()
+    mel = MelConfig(f_min=cfg.f_min)
     aug = AugmentConfig(sample_rate=mel.sample_rate, **cfg.augment)
     chunk_n = mel.window_samples + 2 * int(0.35 * mel.sample_rate)  # as train.audio.train
     samplers = [PackSampler([Path(d) for d in p] if isinstance(p, (list, tuple)) else Path(p),

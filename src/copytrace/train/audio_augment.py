@@ -117,9 +117,19 @@ def add_noise(x: torch.Tensor, music: torch.Tensor, cfg: AugmentConfig) -> torch
     depth = _u(b, 0.0, 6.0, dev)[:, None] * (torch.rand(b, 1, device=dev) < cfg.p_wobble)
     noise = noise * 10 ** (depth * torch.sin(6.283 * rate * t + _u(b, 0.0, 6.283, dev)[:, None]) / 20)
     snr = 10 ** (_u(b, *cfg.snr_db, dev) / 10)
-    px = x.square().mean(1).clamp(min=1e-8)
-    pn = noise.square().mean(1).clamp(min=1e-8)
+    px = audible_power(x, cfg.sample_rate).clamp(min=1e-8)
+    pn = audible_power(noise, cfg.sample_rate).clamp(min=1e-8)
     return x + noise * (px / (pn * snr)).sqrt()[:, None]
+
+
+def audible_power(x: torch.Tensor, sample_rate: int, f_low: float = 20.0) -> torch.Tensor:
+    """Mean power of each row above ``f_low``: a DC offset or infrasound (some masters carry
+    a large one) is not sound, and counting it would set the noise far louder than the SNR
+    says."""
+    n = x.shape[1]
+    spec = torch.fft.rfft(x)
+    keep = torch.fft.rfftfreq(n, 1 / sample_rate).to(x.device) >= f_low
+    return torch.fft.irfft(spec * keep, n).square().mean(1)
 
 
 def codec_like(x: torch.Tensor, cfg: AugmentConfig) -> torch.Tensor:
