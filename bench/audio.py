@@ -254,11 +254,14 @@ def main() -> None:
     from copytrace.audio_search import AudioHit, AudioReferenceIndex
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_encoder import load_audio_encoder
-    from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.models.audio_spec import file_sha256, get_audio_spec
 
     spec = get_audio_spec(a.model, a.weights_dir)
     enc = load_audio_encoder(spec, threads=a.threads)
-    cache = DATA / "cache" / f"{spec.name}-{spec.version}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
+    # Keyed by the weights file the encoder runs: two exports of one version (or FP32 and INT8)
+    # never share reference descriptors.
+    weights = spec.path("fp32" if enc.precision == "fp32" else "int8-u8")
+    cache = DATA / "cache" / f"{spec.name}-{file_sha256(weights)[:12]}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
     cache.mkdir(parents=True, exist_ok=True)
     folds = split_eval(json.loads((DATA / "eval" / "tracks.json").read_text()), a.seed)
     refs = list(folds["registered"])

@@ -3,6 +3,7 @@ embedding, and the tiny training config trains, exports and loads on CPU."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -112,14 +113,30 @@ def test_tiny_training_exports_a_loadable_model(tmp_path):
         "sample_rate": 8000, "codec": "adpcm4", "row_samples": rows.shape[1],
         "pieces": [{"track": f"a{k}", "start_s": 0.0, "row": k, "length": rows.shape[1]}
                    for k in range(2)]}))
-    result = train(CONFIGS["tiny"], [pack, adpcm_pack], tmp_path / "out")
+    # The frontend's lowest frequency comes from the training configuration to the registry.
+    result = train(replace(CONFIGS["tiny"], f_min=60.0), [pack, adpcm_pack], tmp_path / "out")
     assert result["pack_hours"] == pytest.approx(6 * 6.0 / 3600, abs=1e-3)
     assert np.isfinite(result["history"][-1]["loss"])
     entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
     spec = AudioDescriptorSpec.from_file(entry)
+    assert spec.f_min == 60.0 and spec.mel_config().f_min == 60.0
     enc = load_audio_encoder(spec)
     s, _, v = enc.embed_windows(music_like(8000, 3.0, seed=5), 8000)
     assert v.shape == (len(s), spec.dims) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+
+
+def test_training_noise_snr_is_set_on_audible_power():
+    """A DC offset (some masters carry a large one) is not sound: the background is scaled to
+    the music's power above 20 Hz, so a "5 dB" positive is 5 dB whatever the offset."""
+    torch = pytest.importorskip("torch")
+    from copytrace.train.audio_augment import AugmentConfig, add_noise, audible_power
+
+    cfg = AugmentConfig(snr_db=(5.0, 5.0), p_wobble=0.0)
+    music = torch.from_numpy(np.stack([music_like(8000, 1.0, seed=k) for k in range(4)])).float()
+    x = music * 0.3 + torch.tensor([0.0, 0.4, -0.4, 0.8])[:, None]
+    y = add_noise(x, music.flip(0), cfg)
+    snr_db = 10 * torch.log10(audible_power(x, 8000) / audible_power(y - x, 8000))
+    assert torch.allclose(snr_db, torch.full((4,), 5.0), atol=0.05)
 
 
 def test_adpcm_round_trip_is_close_and_decoder_matches_the_sequential_one():
