@@ -219,6 +219,16 @@ def embed_track(enc, row: dict, cache_dir: Path):
     return starts, vec, took
 
 
+def cache_dir(enc) -> Path:
+    """Where the reference descriptors of ``enc`` are cached, keyed by the weights file it runs:
+    two exports of one version (or FP32 and INT8) never share them."""
+    from copytrace.models.audio_spec import file_sha256
+
+    spec = enc.spec
+    weights = spec.path("fp32" if enc.precision == "fp32" else "int8-u8")
+    return DATA / "cache" / f"{spec.name}-{file_sha256(weights)[:12]}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
+
+
 def choose_threshold(neg_sims: np.ndarray, target_fmr: float) -> float:
     """Smallest similarity threshold whose false-match rate on ``neg_sims`` is <= target."""
     s = np.sort(neg_sims)[::-1]
@@ -254,14 +264,11 @@ def main() -> None:
     from copytrace.audio_search import AudioHit, AudioReferenceIndex
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_encoder import load_audio_encoder
-    from copytrace.models.audio_spec import file_sha256, get_audio_spec
+    from copytrace.models.audio_spec import get_audio_spec
 
     spec = get_audio_spec(a.model, a.weights_dir)
     enc = load_audio_encoder(spec, threads=a.threads)
-    # Keyed by the weights file the encoder runs: two exports of one version (or FP32 and INT8)
-    # never share reference descriptors.
-    weights = spec.path("fp32" if enc.precision == "fp32" else "int8-u8")
-    cache = DATA / "cache" / f"{spec.name}-{file_sha256(weights)[:12]}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
+    cache = cache_dir(enc)
     cache.mkdir(parents=True, exist_ok=True)
     folds = split_eval(json.loads((DATA / "eval" / "tracks.json").read_text()), a.seed)
     refs = list(folds["registered"])

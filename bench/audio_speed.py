@@ -55,13 +55,16 @@ def main() -> None:
         for r in rows:
             enc.embed_file(ROOT / r["path"])
         both.append(time.perf_counter() - t)
-    cache = B.DATA / "cache" / f"{spec.name}-{spec.version}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
+    cache = B.cache_dir(enc)
     index = AudioReferenceIndex(spec)
     hours = 0.0
     for f in sorted(cache.glob("*.npz")):
         z = np.load(f)
         index.add(f.stem, z["starts"], z["vectors"])
         hours += len(z["starts"]) * spec.hop_s / 3600
+    if hours < 10:
+        raise SystemExit(f"{cache} holds {hours:.1f} h of reference descriptors; the latency "
+                         "needs >= 10 h: run bench/audio.py with this model first")
     rng = np.random.default_rng(0)
     lat_embed, lat_search = [], []
     x = xs[0]
