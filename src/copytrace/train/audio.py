@@ -74,8 +74,8 @@ CONFIGS = {
     # the bass that carries most of some tracks' energy (version 3 on bench/audio.py's 5 dB
     # queries of 3-10 s: the 14 eval tracks with >= 80 % of their audible power under 300 Hz
     # were found in 66 % of them, the other 29 in 90 %). A new frontend means training from
-    # scratch: a first stage with positives
-    # shifted <= 0.1 s, then a sharp stage (<= 0.06 s, twice the batch) from its weights.
+    # scratch: a first stage with positives shifted <= 0.1 s, then sharp stages (<= 0.06 s,
+    # twice the batch) from its weights.
     "h100-bass": AudioTrainConfig(name="h100-bass", batch=2048, f_min=60.0, max_shift_s=0.1,
                                   steps=40000, time_budget_s=510.0, val_every=1000),
     "h100-bass-sharp": AudioTrainConfig(name="h100-bass-sharp", batch=4096, lr=7e-4, f_min=60.0,
