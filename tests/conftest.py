@@ -31,3 +31,25 @@ def variants(photo_paths: list[Path], out: Path, n: int, seed: int = 0) -> list[
         im.crop((x, y, x + cw, y + ch)).save(p, quality=90)
         files.append(p)
     return files
+
+
+def mux_pcm(container, stream, x: np.ndarray, rate: int, block: int = 1024) -> None:
+    """Encode float samples ``x`` [channels, n] (mono or stereo) into ``stream`` in frames of
+    ``block``, in the first of fltp/flt/s16/s16p its encoder takes, then flush it."""
+    import av
+
+    layout = "mono" if x.shape[0] == 1 else "stereo"
+    names = [f.name for f in stream.codec_context.codec.audio_formats]
+    fmt = next(n for n in ("fltp", "flt", "s16", "s16p") if n in names)
+    for i in range(0, x.shape[1], block):
+        blk = x[:, i : i + block]
+        if not fmt.startswith("flt"):
+            blk = (np.clip(blk, -1, 1) * 32767).astype(np.int16)
+        arr = blk if fmt.endswith("p") or x.shape[0] == 1 else blk.T.reshape(1, -1)
+        fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt, layout=layout)
+        fr.sample_rate = rate
+        fr.pts = i
+        for pkt in stream.encode(fr):
+            container.mux(pkt)
+    for pkt in stream.encode(None):
+        container.mux(pkt)

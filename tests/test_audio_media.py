@@ -11,6 +11,8 @@ import pytest
 from copytrace.errors import MediaError
 from copytrace.media.audio import iter_audio, load_audio, probe_audio
 
+from .conftest import mux_pcm
+
 SR_IN = 44100
 DUR_S = 3.0
 
@@ -32,21 +34,7 @@ def write_audio(path: Path, codec: str, fmt: str, sr: int = SR_IN, with_video: b
         st = out.add_stream(codec, rate=sr, layout="stereo")
         if codec == "vorbis":  # FFmpeg's own Vorbis encoder is flagged experimental
             st.codec_context.options = {"strict": "experimental"}
-        names = [f.name for f in st.codec_context.codec.audio_formats]
-        fmt_name = next(n for n in ("fltp", "flt", "s16", "s16p") if n in names)
-        step = 1024
-        for i in range(0, x.shape[1], step):
-            blk = x[:, i : i + step]
-            if not fmt_name.startswith("flt"):
-                blk = (blk * 32767).astype(np.int16)
-            arr = blk if fmt_name.endswith("p") else blk.T.reshape(1, -1)
-            fr = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt_name, layout="stereo")
-            fr.sample_rate = sr
-            fr.pts = i
-            for p in st.encode(fr):
-                out.mux(p)
-        for p in st.encode(None):
-            out.mux(p)
+        mux_pcm(out, st, x, sr)
         if with_video:
             for k in range(int(DUR_S * 10)):
                 vf = av.VideoFrame.from_ndarray(np.full((48, 64, 3), k * 8, np.uint8), format="rgb24")

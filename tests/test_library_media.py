@@ -11,7 +11,7 @@ import pytest
 import copytrace
 from copytrace.media.audio import load_audio
 
-from .conftest import DATA
+from .conftest import DATA, mux_pcm
 from .video_clips import pan_frames, write_clip
 
 NTSC = Fraction(30000, 1001)
@@ -24,23 +24,8 @@ def write_audio(path, samples: np.ndarray, codec="flac", rate=SR):
     with av.open(str(path), "w") as c:
         st = c.add_stream(codec, rate=rate)
         st.layout = "mono"
-        mux_mono(c, st, samples, rate)
+        mux_pcm(c, st, samples[None].astype(np.float32), rate)
     return path
-
-
-def mux_mono(container, stream, samples: np.ndarray, rate: int) -> None:
-    """Encode mono float samples into ``stream`` as 16-bit frames of 1024, then flush it."""
-    import av
-
-    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    for i in range(0, len(pcm), 1024):
-        fr = av.AudioFrame.from_ndarray(pcm[None, i:i + 1024], format="s16", layout="mono")
-        fr.sample_rate = rate
-        fr.pts = i
-        for p in stream.encode(fr):
-            container.mux(p)
-    for p in stream.encode(None):
-        container.mux(p)
 
 
 def write_av_clip(path, frames, fps, samples):
@@ -58,7 +43,7 @@ def write_av_clip(path, frames, fps, samples):
                 c.mux(p)
         for p in v.encode():
             c.mux(p)
-        mux_mono(c, a, samples, SR)
+        mux_pcm(c, a, samples[None].astype(np.float32), SR)
     return path
 
 
