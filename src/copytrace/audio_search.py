@@ -116,8 +116,7 @@ class AudioReferenceIndex:
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
             for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
-                pen = self.spec.length_penalty / np.sqrt(a.n_windows)
-                raw.append((round(a.similarity + pen, 5), a.n_windows))
+                raw.append((round(a.mean_cosine, 5), a.n_windows))
                 if found is None or a.segment.score > found[1].segment.score:
                     found = (int(ti), a)
         if found is None:
@@ -125,7 +124,7 @@ class AudioReferenceIndex:
         ti, a = found
         seg = a.segment
         return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, a.similarity,
-                        a.similarity + self.spec.length_penalty / np.sqrt(a.n_windows), a.n_windows,
+                        a.mean_cosine, a.n_windows,
                         float(self.spec.score(seg.score)), segments=tuple(raw))
 
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,

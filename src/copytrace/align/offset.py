@@ -164,12 +164,13 @@ def _nearest(grid: np.ndarray, x: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class AudioAlignment:
     """One aligned stretch of a query's audio against one recording: ``segment`` as the engine
-    reports it (score = evidence-weighed similarity), ``n_windows`` the query windows it spans
-    and ``similarity`` their mean cosine minus the length penalty (what the threshold is
-    calibrated on)."""
+    reports it (score = evidence-weighed similarity), ``n_windows`` the query windows it spans,
+    ``mean_cosine`` their mean window similarity and ``similarity`` that minus the length
+    penalty (what the threshold is calibrated on)."""
 
     segment: Segment
     n_windows: int
+    mean_cosine: float
     similarity: float
 
 
@@ -188,14 +189,14 @@ def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.nda
     # The aligner ends a segment one query hop after its last window's start; the audio that
     # window covers runs on to its start + window_s.
     tail = max(0.0, spec.window_s - spec.query_hop_s)
+    half_hop = spec.query_hop_s / 2
     out = []
-    half_hop = spec.query_hop_s / 2  # the segment ends one hop after its last window's start
     for s in segments:
         n = max(1, int(np.count_nonzero((qt >= s.query_start_s) & (qt < s.query_end_s - half_hop))))
         sim = float(s.score - spec.length_penalty / np.sqrt(n))
         seg = replace(s, query_end_s=s.query_end_s + tail, ref_end_s=s.ref_end_s + tail,
                       score=float(spec.evidence_similarity(sim, n)))
-        out.append(AudioAlignment(seg, n, sim))
+        out.append(AudioAlignment(seg, n, float(s.score), sim))
     return sorted(out, key=lambda a: -a.segment.score)
 
 

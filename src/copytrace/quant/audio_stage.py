@@ -36,7 +36,8 @@ def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, cali
 
     trained = (getattr(spec, "training", None) or {}).get("config", "h100")
     task = load_audio_task(packs, blocks=blocks, qat_batch=qat_batch,
-                           train_config=trained if trained in CONFIGS else "h100")
+                           train_config=trained if trained in CONFIGS else "h100",
+                           mel=spec.mel_config())
     log.info("audio task ready in %.0f s: %d validation windows", time.perf_counter() - t0,
              task.n_val_windows)
     if resume:

@@ -95,13 +95,14 @@ def hit_rate(za: torch.Tensor, zp: torch.Tensor, piece: torch.Tensor, pos: torch
 
 def load_audio_task(packs: list, val_tracks: int = 6, seed: int = 0, blocks: int = 4,
                     block: int = 2048, calib_windows: int = 1024, qat_batch: int = 32,
-                    threads: int = 0, train_config: str = "h100") -> AudioTask:
+                    threads: int = 0, train_config: str = "h100", mel=None) -> AudioTask:
     """CPU task on the packs the model was trained on (scripts/stage_audio.py ``pack`` or
     ``pack-all``). Each entry of ``packs`` is what one training call was given: a pack folder,
     or a list of folders trained on together; each holds out its own ``val_tracks`` with the
     training seed, exactly as that training call did. Validation blocks go round-robin.
     ``train_config`` names the training configuration whose positives (time shifts) the
-    validation and the QAT loss use: the one the model was last trained with."""
+    validation and the QAT loss use: the one the model was last trained with. ``mel``: the
+    deployed model's frontend (``spec.mel_config()``); by default the training config's."""
     from copytrace.models.audio_frontend import MelConfig
     from copytrace.models.audio_net import TorchMelFrontend
     from copytrace.train.audio import CONFIGS, PackSampler, _views
@@ -110,7 +111,7 @@ def load_audio_task(packs: list, val_tracks: int = 6, seed: int = 0, blocks: int
     if threads:
         torch.set_num_threads(threads)
     cfg = CONFIGS[train_config]
-    mel = MelConfig(f_min=cfg.f_min)
+    mel = mel or MelConfig(f_min=cfg.f_min)
     aug = AugmentConfig(sample_rate=mel.sample_rate, **cfg.augment)
     chunk_n = mel.window_samples + 2 * int(0.35 * mel.sample_rate)  # as train.audio.train
     samplers = [PackSampler([Path(d) for d in p] if isinstance(p, (list, tuple)) else Path(p),
