@@ -229,13 +229,6 @@ def cache_dir(enc) -> Path:
     return DATA / "cache" / f"{spec.name}-{file_sha256(weights)[:12]}-hop{spec.hop_s}-sil{spec.silence_dbfs}"
 
 
-def choose_threshold(neg_sims: np.ndarray, target_fmr: float) -> float:
-    """Smallest similarity threshold whose false-match rate on ``neg_sims`` is <= target."""
-    s = np.sort(neg_sims)[::-1]
-    k = int(np.floor(target_fmr * s.size))
-    return float(s[k] + 1e-6) if s.size else 1.0
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="ct-audio-nafp")
@@ -381,7 +374,7 @@ def fit_threshold(cal: list[dict], target_fmr: float, spec) -> tuple[float, floa
     groups = {}
     for r in cal:
         groups.setdefault((r["length_s"], "openttd" in r["track"]), []).append(r)
-    n_full = {L: round((L - spec.window_s) / spec.query_hop_s) + 1 for L in LENGTHS_S}
+    n_full = {L: spec.query_windows(L) for L in LENGTHS_S}
     best = None
     for pen in np.arange(0.0, 0.4001, 0.0025):
         qs = {k: float(np.quantile([_best_margin(r, pen) for r in rs], 1 - target_fmr))

@@ -87,10 +87,14 @@ class AudioDescriptorSpec(CalibratedEntry):
         except ValueError as e:
             raise ModelError(f"{self.name}: {e}") from e
 
+    def query_windows(self, length_s: float) -> int:
+        """Windows a query of ``length_s`` seconds is embedded into (at ``query_hop_s``)."""
+        return round((length_s - self.window_s) / self.query_hop_s) + 1
+
     def _evidence_scale(self, n_windows):
         import numpy as np
 
-        n5 = round((self.EVIDENCE_QUERY_S - self.window_s) / self.query_hop_s) + 1
+        n5 = self.query_windows(self.EVIDENCE_QUERY_S)
         return np.sqrt(np.maximum(np.asarray(n_windows, np.float64), 1) / n5)
 
     def evidence_similarity(self, similarity, n_windows):

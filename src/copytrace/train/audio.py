@@ -54,6 +54,24 @@ class AudioTrainConfig:
             raise ValueError("f_min must be in [0, 4000) Hz")
 
 
+# Version 4: the frontend reaches down to 60 Hz. Version 3 saw 300-4000 Hz only, blind to
+# the bass that carries most of some tracks' energy (version 3 on bench/audio.py's 5 dB
+# queries of 3-10 s: the 14 eval tracks with >= 80 % of their audible power under 300 Hz
+# were found in 66 % of them, the other 29 in 90 %). A new frontend means training from
+# scratch: a first stage with positives shifted <= 0.1 s, then sharp stages (<= 0.06 s,
+# twice the batch) from its weights.
+_BASS = AudioTrainConfig(name="h100-bass", batch=2048, f_min=60.0, max_shift_s=0.1, steps=40000,
+                         time_budget_s=510.0, val_every=1000)
+_SHARP = {"batch": 4096, "lr": 7e-4, "warmup_frac": 0.02, "max_shift_s": 0.06}
+_WIDE = (48, 96, 192, 288, 384)  # 1.5x the channels, 2.25x the multiply-adds: does capacity help?
+_BASS_CONFIGS = {
+    "h100-bass": _BASS,
+    "h100-bass-sharp": replace(_BASS, name="h100-bass-sharp", **_SHARP),
+    "h100-bass-wide": replace(_BASS, name="h100-bass-wide", widths=_WIDE),
+    "h100-bass-wide-sharp": replace(_BASS, name="h100-bass-wide-sharp", widths=_WIDE, **_SHARP),
+}
+
+
 CONFIGS = {
     "h100": AudioTrainConfig(),
     # Every train track (scripts/stage_audio.py pack-all: ~9.8 h over three ADPCM folders, each
@@ -70,25 +88,7 @@ CONFIGS = {
     "h100-sharp": AudioTrainConfig(name="h100-sharp", batch=2048, lr=1e-3, warmup_frac=0.02,
                                    max_shift_s=0.06, steps=40000, time_budget_s=520.0,
                                    val_every=1000),
-    # Version 4: the frontend reaches down to 60 Hz. Version 3 saw 300-4000 Hz only, blind to
-    # the bass that carries most of some tracks' energy (version 3 on bench/audio.py's 5 dB
-    # queries of 3-10 s: the 14 eval tracks with >= 80 % of their audible power under 300 Hz
-    # were found in 66 % of them, the other 29 in 90 %). A new frontend means training from
-    # scratch: a first stage with positives shifted <= 0.1 s, then sharp stages (<= 0.06 s,
-    # twice the batch) from its weights.
-    "h100-bass": AudioTrainConfig(name="h100-bass", batch=2048, f_min=60.0, max_shift_s=0.1,
-                                  steps=40000, time_budget_s=510.0, val_every=1000),
-    "h100-bass-sharp": AudioTrainConfig(name="h100-bass-sharp", batch=4096, lr=7e-4, f_min=60.0,
-                                        warmup_frac=0.02, max_shift_s=0.06, steps=40000,
-                                        time_budget_s=510.0, val_every=1000),
-    # The same with 1.5x the channels (2.25x the multiply-adds): does capacity help?
-    "h100-bass-wide": AudioTrainConfig(name="h100-bass-wide", batch=2048, f_min=60.0,
-                                       widths=(48, 96, 192, 288, 384), max_shift_s=0.1,
-                                       steps=40000, time_budget_s=510.0, val_every=1000),
-    "h100-bass-wide-sharp": AudioTrainConfig(name="h100-bass-wide-sharp", batch=4096, lr=7e-4,
-                                             f_min=60.0, widths=(48, 96, 192, 288, 384),
-                                             warmup_frac=0.02, max_shift_s=0.06, steps=40000,
-                                             time_budget_s=510.0, val_every=1000),
+    **_BASS_CONFIGS,
     "tiny": AudioTrainConfig(
         name="tiny", batch=16, steps=12, time_budget_s=40.0, widths=(8, 16, 16, 24, 32),
         dims=32, val_tracks=1, val_every=6, device="cpu", amp=False,
