@@ -32,8 +32,9 @@ class AudioHit:
     n_windows: int
     score: float
     support: float = 0.0  # share of query windows whose kNN agrees with the alignment
-    # (mean cosine, query windows) of every segment the engine matcher aligned, the answer's
-    # included: a threshold can be re-fitted on them exactly (bench/audio.py --calibrate)
+    # (mean cosine, query windows, track, offset_s) of every segment the engine matcher aligned,
+    # the answer's included: a threshold can be re-fitted and the answer re-ranked on them
+    # exactly (bench/audio.py --calibrate)
     segments: tuple = ()
 
 
@@ -116,7 +117,9 @@ class AudioReferenceIndex:
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
             for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
-                raw.append((round(a.mean_cosine, 5), a.n_windows))
+                seg = a.segment
+                raw.append((round(a.mean_cosine, 5), a.n_windows, self.tracks[ti],
+                            round(seg.ref_start_s - seg.query_start_s, 4)))
                 if found is None or a.segment.score > found[1].segment.score:
                     found = (int(ti), a)
         if found is None:
