@@ -3,10 +3,12 @@ files, report. The music copy is a 6 s excerpt played in a reverberant room over
 noise; the innocent sound is an excerpt of music that was never registered.
 
 Run with ``copytrace demo`` (or ``make demo``). Uses the library at ``OUT/library`` so it never
-touches your default library.
+touches your default library; each run starts it afresh (a library left by an older copytrace
+holds another model's descriptors).
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +50,7 @@ def run_demo(samples: Path, out: Path, n_innocent: int = 2) -> list[QueryResult]
         queries.append(_room_recording(music[0], 7.0, queries_dir / f"copy-room-of-{music[0].stem}.wav", rng))
         queries.append(_room_recording(music[1], 7.0, queries_dir / f"innocent-{music[1].stem}.wav", rng))
 
+    shutil.rmtree(out / "library", ignore_errors=True)
     with copytrace.open(str(out / "library")) as lib:
         for p in refs:
             res = lib.add(str(p))
