@@ -202,6 +202,7 @@ def repeat_corr(track: np.ndarray, truth_s: float, found_s: float, length_s: flo
     ma, mb = ma - ma.mean(), mb - mb.mean()
     return float((ma * mb).sum() / (np.linalg.norm(ma) * np.linalg.norm(mb) + 1e-9))
 
+
 def judge_segments(hit, tid: str, truth_s: float, track: np.ndarray, length_s: float) -> list:
     """Every segment the matcher aligned for a positive query, as [mean cosine, query windows,
     right track, right offset (within 0.25 s), exact repeat of the truth (repeat_corr >= 0.9)]."""
@@ -260,7 +261,8 @@ def main() -> None:
     ap.add_argument("--calibration-positives-per-length", type=int, default=200,
                     help="with --calibrate: queries per length from train tracks (indexed as "
                          "distractors, never eval media), every condition in turn; the fit "
-                         "chooses the length penalty that reports most of them")
+                         "keeps the length penalty that reports most of them at its weakest "
+                         "length of 2-10 s")
     ap.add_argument("--no-distractors", action="store_true", help="index eval tracks only")
     ap.add_argument("--target-fmr", type=float, default=0.005)
     ap.add_argument("--seed", type=int, default=0, help="seeds the eval split (and the queries)")
