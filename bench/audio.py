@@ -369,10 +369,11 @@ def main() -> None:
         rows = json.loads((DATA / "train" / "tracks.json").read_text())
         some = sorted(rng.choice(len(rows), size=min(40, len(rows)), replace=False).tolist())
         train_audio = {rows[i]["id"]: load_audio(ROOT / rows[i]["path"], SR) for i in some}
+        train_ids = sorted(train_audio)
         for length in LENGTHS_S:
             for i in range(a.calibration_positives_per_length):
                 cond = CONDITIONS[i % len(CONDITIONS)]
-                tid = pick(sorted(train_audio), train_audio, length, rng)
+                tid = pick(train_ids, train_audio, length, rng)
                 x, truth_s = make_query(train_audio[tid], length, cond, music_pool, rng)
                 records.append({"kind": "calibration_positive", "length_s": length,
                                 "condition": cond, "track": tid, "truth_s": truth_s,
@@ -408,10 +409,15 @@ def main() -> None:
         a.json.write_text(json.dumps({"report": report, "records": records}, indent=1))
 
 
+def _similarity(g: list, pen: float) -> float:
+    """A kept segment's similarity, as ``align.offset.audio_alignments`` computes it."""
+    return g[0] - pen / np.sqrt(max(g[1], 1))
+
+
 def _best_margin(r: dict, pen: float) -> float:
-    """max over the query's aligned segments of (mean cosine - pen / sqrt(n)): whatever segment
-    the engine ranks first, the query is reported as a match iff this clears the threshold."""
-    return max((c - pen / np.sqrt(max(n, 1)) for c, n, *_ in r["segments"]), default=-1.0)
+    """max over the query's aligned segments of their similarity: whatever segment the engine
+    ranks first, the query is reported as a match iff this clears the threshold."""
+    return max((_similarity(g, pen) for g in r["segments"]), default=-1.0)
 
 
 def answer(r: dict, thr: float, pen: float):
@@ -419,13 +425,17 @@ def answer(r: dict, thr: float, pen: float):
     with the largest evidence-weighed margin, (similarity - thr) * sqrt(n)
     (``AudioDescriptorSpec.evidence_similarity``; its 5 s scale changes no order)."""
     return max(r["segments"], default=None,
-               key=lambda g: (g[0] - pen / np.sqrt(max(g[1], 1)) - thr) * np.sqrt(max(g[1], 1)))
+               key=lambda g: (_similarity(g, pen) - thr) * np.sqrt(max(g[1], 1)))
+
+
+def _reports(g, thr: float, pen: float) -> bool:
+    """The answer ``g`` is the truth (or an exact repeat of it) above the threshold."""
+    return bool(g is not None and (g[3] or g[4]) and _similarity(g, pen) >= thr)
 
 
 def reported(r: dict, thr: float, pen: float) -> bool:
     """A positive query answered with its truth (or an exact repeat of it) above the threshold."""
-    g = answer(r, thr, pen)
-    return bool(g is not None and (g[3] or g[4]) and g[0] - pen / np.sqrt(max(g[1], 1)) >= thr)
+    return _reports(answer(r, thr, pen), thr, pen)
 
 
 def fit_threshold(cal: list[dict], cal_pos: list[dict], target_fmr: float,
@@ -470,10 +480,11 @@ def summarise(records: list[dict], spec, target_fmr: float, calibrate: bool) -> 
         cal_pos = [r for r in records if r["kind"] == "calibration_positive"]
         thr, pen, per_len = fit_threshold(cal, cal_pos, target_fmr, spec)
     for r in pos:
-        g = answer(r, thr, pen) or [-1.0, 0, 0, 0, 0]
+        g = answer(r, thr, pen)
+        r["reported"] = _reports(g, thr, pen)
+        g = g or [-1.0, 0, 0, 0, 0]
         r["hit"], r["track_right"] = bool(g[3]), bool(g[2])
         r["hit_or_repeat"] = bool(g[3] or g[4])
-        r["reported"] = reported(r, thr, pen)
     table = {}
     for L in LENGTHS_S:
         row = {}
