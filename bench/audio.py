@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -278,6 +279,9 @@ def main() -> None:
     ap.add_argument("--calibrate", action="store_true",
                     help="fit threshold_similarity/length_penalty on the calibration fold and "
                          "write them into the model's registry entry")
+    ap.add_argument("--no-cohort", action="store_true",
+                    help="plain cosines, no typicality normalisation (models/audio_cohort.py): "
+                         "the A/B; with --calibrate the fit is reported, not written")
     ap.add_argument("--rescore", type=Path, default=None,
                     help="re-score the records of an earlier --json run with the registry "
                          "entry's threshold, or refit it with --calibrate (exact: every "
@@ -290,11 +294,13 @@ def main() -> None:
     from copytrace.models.audio_spec import get_audio_spec
 
     spec = get_audio_spec(a.model, a.weights_dir)
+    if a.no_cohort:
+        spec = replace(spec, cohort_file=None)
     if a.rescore:
         run = json.loads(a.rescore.read_text())
         report = {**run["report"], **summarise(run["records"], spec, a.target_fmr, a.calibrate)}
         print_table(report)
-        if a.calibrate:
+        if a.calibrate and not a.no_cohort:
             write_calibration(spec, report)
         if a.json:
             a.json.write_text(json.dumps({"report": report, "records": run["records"]}, indent=1))
@@ -391,7 +397,7 @@ def main() -> None:
 
     report = summarise(records, spec, a.target_fmr, a.calibrate)
     report.update({
-        "model": spec.model_id, "index_tracks": len(refs), "index_hours": round(hours, 3),
+        "model": spec.model_id, "cohort": spec.cohort_file, "index_tracks": len(refs), "index_hours": round(hours, 3),
         "index_windows": index.ntotal,
         "index_bytes_per_hour": round(index.nbytes() / hours),
         "ingest_x_realtime": round(ingest_audio_s / ingest_wall_s, 1) if ingest_wall_s else None,
@@ -402,7 +408,7 @@ def main() -> None:
         "folds": {k: len(v) for k, v in folds.items()}, "per_cell": a.per_cell,
     })
     print_table(report)
-    if a.calibrate:
+    if a.calibrate and not a.no_cohort:
         write_calibration(spec, report)
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)

@@ -114,8 +114,10 @@ def test_tiny_training_exports_a_loadable_model(tmp_path):
         "sample_rate": 8000, "codec": "adpcm4", "row_samples": rows.shape[1],
         "pieces": [{"track": f"a{k}", "start_s": 0.0, "row": k, "length": rows.shape[1]}
                    for k in range(2)]}))
-    # The frontend's lowest frequency comes from the training configuration to the registry.
-    result = train(replace(CONFIGS["tiny"], f_min=60.0), [pack, adpcm_pack], tmp_path / "out")
+    # The frontend's lowest frequency comes from the training configuration to the registry;
+    # source-side variety draws longer chunks and resamples them (training views only).
+    result = train(replace(CONFIGS["tiny"], f_min=60.0, augment={"source_speed": 0.15}),
+                   [pack, adpcm_pack], tmp_path / "out")
     assert result["pack_hours"] == pytest.approx(6 * 6.0 / 3600, abs=1e-3)
     assert np.isfinite(result["history"][-1]["loss"])
     entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
@@ -138,6 +140,24 @@ def test_training_noise_snr_is_set_on_audible_power():
     y = add_noise(x, music.flip(0), cfg)
     snr_db = 10 * torch.log10(audible_power(x, 8000) / audible_power(y - x, 8000))
     assert torch.allclose(snr_db, torch.full((4,), 5.0), atol=0.05)
+
+
+def test_source_variety_changes_tempo_and_key_around_the_centre():
+    """A 1 kHz tone resampled by rate r reads r kHz, over the requested length, centred."""
+    torch = pytest.importorskip("torch")
+    from copytrace.train.audio_augment import AugmentConfig, vary_source
+
+    cfg = AugmentConfig(source_speed=0.15, p_source_speed=1.0)
+    t = torch.arange(12000) / 8000
+    x = torch.sin(2 * np.pi * 1000 * t).repeat(64, 1)
+    y = vary_source(x, 8000, cfg)
+    assert y.shape == (64, 8000)
+    freq = torch.fft.rfft(y * torch.hann_window(8000)).abs().argmax(1).float()  # 1 Hz bins
+    rate = freq / 1000
+    assert float(rate.min()) >= 1 / 1.15 - 0.01 and float(rate.max()) <= 1.15 + 0.01
+    assert float(rate.max() - rate.min()) > 0.1  # rates really vary
+    still = vary_source(x, 8000, AugmentConfig(source_speed=0.15, p_source_speed=0.0))
+    assert torch.allclose(still, x[:, 2000:10000], atol=1e-4)  # rate 1: the centre, untouched
 
 
 def test_adpcm_round_trip_is_close_and_decoder_matches_the_sequential_one():

@@ -51,7 +51,11 @@ class AudioReferenceIndex:
         self._slot_of: list[np.ndarray] = []
         self._row_of_slot: list[np.ndarray] = []  # per track: slot -> global row, -1 = none
         self._vectors: list[np.ndarray] = []
+        self._typ: list[np.ndarray | None] = []  # per track: windows' typicality to the cohort
         self._cache = None
+        from copytrace.models.audio_cohort import load_cohort
+
+        self.cohort = load_cohort(spec)
 
     def add(self, track: str, starts_s: np.ndarray, vectors: np.ndarray) -> None:
         slots = np.round(np.asarray(starts_s) / self.spec.hop_s).astype(np.int64)
@@ -66,6 +70,7 @@ class AudioReferenceIndex:
         self._slot_of.append(slots.astype(np.int32))
         v = np.ascontiguousarray(vectors, dtype=np.float32)
         self._vectors.append(v)
+        self._typ.append(self.cohort.typicality(v) if self.cohort is not None else None)
         self._index.add(v)
         self._cache = None
 
@@ -113,10 +118,12 @@ class AudioReferenceIndex:
         votes, _ = vote_candidates(np.arange(len(q)), sims, labels, rows)
         aligner = aligner or get_aligner("offset")
         qs = np.asarray(q_starts_s, np.float64)
+        q_typ = self.cohort.typicality(q) if self.cohort is not None else None
         found, raw = None, []
         for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
             r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
-            for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec):
+            for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec,
+                                      q_typ, self._typ[ti]):
                 seg = a.segment
                 raw.append((round(a.mean_cosine, 5), a.n_windows, self.tracks[ti],
                             round(seg.ref_start_s - seg.query_start_s, 4)))

@@ -293,6 +293,8 @@ class Library:
         self._audio_spec: AudioDescriptorSpec | None = None
         self._verifier = None
         self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures (bounded cache)
+        self._audio_cohort = None  # (cohort or None,) once loaded
+        self._ref_typ: dict[str, np.ndarray] = {}  # work id -> audio windows' typicality (bounded)
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> Library:
@@ -345,6 +347,27 @@ class Library:
             self._audio_encoder = load_audio_encoder(self.audio_spec, backend, self.config.threads,
                                                      self.config.precision)
         return self._audio_encoder
+
+    @property
+    def audio_cohort(self):
+        """The audio model's typicality cohort (models/audio_cohort.py), or None."""
+        if self._audio_cohort is None:
+            from copytrace.models.audio_cohort import load_cohort
+
+            self._audio_cohort = (load_cohort(self.audio_spec),)
+        return self._audio_cohort[0]
+
+    def _reference_typicality(self, work_id: str, vectors: np.ndarray) -> np.ndarray | None:
+        """A registered recording's windows' typicality, computed on first use and kept (a
+        deterministic function of its stored vectors and the model's cohort)."""
+        cohort = self.audio_cohort
+        if cohort is None:
+            return None
+        if work_id not in self._ref_typ:
+            if len(self._ref_typ) >= 4096:
+                self._ref_typ.pop(next(iter(self._ref_typ)))
+            self._ref_typ[work_id] = cohort.typicality(vectors)
+        return self._ref_typ[work_id]
 
     def _spec_for(self, signal: str):
         return self.audio_spec if signal == "audio" else self.image_spec
@@ -653,9 +676,12 @@ class Library:
             n = max(top_k, self.config.temporal_candidates)
             ranked = sorted(votes, key=lambda w: -votes[w])[:n]
         out = []
+        q_typ = None
+        if d.signal == "audio" and self.audio_cohort is not None:
+            q_typ = self.audio_cohort.typicality(d.vectors)
         for work_id in ranked:
             work = self.get(work_id)
-            sim, segments = self._score_pair(d, query_path, work, best[work_id])
+            sim, segments = self._score_pair(d, query_path, work, best[work_id], q_typ)
             out.append(
                 Match(
                     work_id=work.work_id, title=work.title, path=work.path,
@@ -665,8 +691,10 @@ class Library:
             )
         return out
 
-    def _score_pair(self, d: Descriptors, query_path: str, work: Work, best: tuple[float, int, int]):
-        """(similarity, segments) of one query against one registered work."""
+    def _score_pair(self, d: Descriptors, query_path: str, work: Work, best: tuple[float, int, int],
+                    q_typ: np.ndarray | None = None):
+        """(similarity, segments) of one query against one registered work; ``q_typ``: the
+        query's audio windows' typicality (audio only)."""
         from copytrace.types import Segment
 
         sim, qi, ri = best
@@ -684,7 +712,8 @@ class Library:
 
             # Segment scores are already calibrated and weighed by their evidence.
             segments = audio_segments(self._aligner("audio"), d.vectors, d.starts_s, ref.vectors,
-                                      ref.starts_s, spec)
+                                      ref.starts_s, spec, q_typ,
+                                      self._reference_typicality(work.work_id, ref.vectors))
         else:
             from copytrace.align.base import best_view_similarity, similarity_matrix
 

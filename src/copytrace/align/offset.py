@@ -175,7 +175,9 @@ class AudioAlignment:
 
 
 def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
-                     r_vectors: np.ndarray, r_starts_s: np.ndarray, spec) -> list[AudioAlignment]:
+                     r_vectors: np.ndarray, r_starts_s: np.ndarray, spec,
+                     q_typ: np.ndarray | None = None,
+                     r_typ: np.ndarray | None = None) -> list[AudioAlignment]:
     """Alignments of one query's audio against one recording, best first.
 
     A segment's similarity is its mean window similarity minus ``spec.length_penalty / sqrt(n)``,
@@ -183,9 +185,14 @@ def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.nda
     one's, and the threshold is calibrated (bench/audio.py --calibrate) on exactly this number.
     Its score is that similarity's margin over the threshold weighed by the evidence,
     ``spec.evidence_similarity``: a long, noisy true alignment outranks a short chance run of
-    high similarity, and the decision (score >= threshold) is the calibrated one."""
+    high similarity, and the decision (score >= threshold) is the calibrated one.
+    ``q_typ`` / ``r_typ``: the windows' typicality to the model's cohort
+    (``models.audio_cohort``), taken off each pair's cosine when the entry names a cohort."""
+    from copytrace.models.audio_cohort import normalised_similarity
+
     qt = np.asarray(q_starts_s, np.float64)
-    segments = aligner.align(similarity_matrix(q_vectors, r_vectors), qt, np.asarray(r_starts_s, np.float64))
+    sim = normalised_similarity(similarity_matrix(q_vectors, r_vectors), spec, q_typ, r_typ)
+    segments = aligner.align(sim, qt, np.asarray(r_starts_s, np.float64))
     # The aligner ends a segment one query hop after its last window's start; the audio that
     # window covers runs on to its start + window_s.
     tail = max(0.0, spec.window_s - spec.query_hop_s)
@@ -201,7 +208,9 @@ def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.nda
 
 
 def audio_segments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.ndarray,
-                   r_vectors: np.ndarray, r_starts_s: np.ndarray, spec) -> list[Segment]:
+                   r_vectors: np.ndarray, r_starts_s: np.ndarray, spec,
+                   q_typ: np.ndarray | None = None,
+                   r_typ: np.ndarray | None = None) -> list[Segment]:
     """The segments of ``audio_alignments``, best first, as the engine reports them."""
     return [a.segment for a in audio_alignments(aligner, q_vectors, q_starts_s, r_vectors,
-                                                r_starts_s, spec)]
+                                                r_starts_s, spec, q_typ, r_typ)]

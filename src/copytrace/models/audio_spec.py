@@ -52,6 +52,12 @@ class AudioDescriptorSpec(CalibratedEntry):
     score_slope: float = 20.0
     threshold_precision: float | None = None
     calibration: str = ""
+    # Typicality normalisation (models/audio_cohort.py): each pair's cosine less wq / wr times
+    # its query / reference window's mean top-``cohort_k`` cosine to the cohort, over ``level``.
+    cohort_file: str | None = None
+    cohort_k: int = 16
+    cohort_weights: tuple[float, float] = (0.5, 0.5)
+    cohort_level: float = 0.0
     int8_file: str | None = None       # QDQ INT8 ONNX (OpenVINO), set by ``copytrace quantize``
     int8_u8_file: str | None = None    # its U8-activation variant (ONNX Runtime)
     int8_source_sha256: str | None = None  # the FP32 file the INT8 files were made from
@@ -76,6 +82,14 @@ class AudioDescriptorSpec(CalibratedEntry):
             raise ModelError(f"{self.name}: dims and score_slope must be positive")
         if self.metric != "cosine" or self.normalise != "l2":
             raise ModelError(f"{self.name}: only cosine on L2-normalised vectors is supported")
+        if self.cohort_k < 1 or len(self.cohort_weights) != 2 or min(self.cohort_weights) < 0:
+            raise ModelError(f"{self.name}: cohort_k >= 1 and two cohort_weights >= 0 are required")
+
+    @staticmethod
+    def _coerce(raw: dict) -> dict:
+        if "cohort_weights" in raw:
+            raw["cohort_weights"] = tuple(raw["cohort_weights"])
+        return raw
 
     def mel_config(self) -> MelConfig:
         try:

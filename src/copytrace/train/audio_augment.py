@@ -25,10 +25,17 @@ class AugmentConfig:
     p_music_noise: float = 0.5
     p_wobble: float = 0.5  # slow loudness changes of the background (people talk, cars pass)
     p_codec: float = 0.5
+    # Source-side variety (training only): before anchor and positive are cut, a chunk is
+    # resampled by a rate up to (1 + source_speed)x either way (tempo and pitch together), so
+    # the network sees "new songs" made of the same 9.8 h; background music gets it too.
+    source_speed: float = 0.0
+    p_source_speed: float = 0.8
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_speed < 0.2 or self.snr_db[0] > self.snr_db[1]:
             raise ValueError("max_speed in [0, 0.2) and snr_db as (low, high)")
+        if not 0 <= self.source_speed < 0.5 or not 0 <= self.p_source_speed <= 1:
+            raise ValueError("source_speed in [0, 0.5) and p_source_speed in [0, 1]")
 
 
 def _u(b: int, lo: float, hi: float, device) -> torch.Tensor:
@@ -41,6 +48,21 @@ def change_speed(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
     n = x.shape[1]
     c = (n - 1) / 2
     pos = c + (torch.arange(n, device=x.device, dtype=torch.float32)[None] - c) * rate[:, None]
+    pos = pos.clamp(0, n - 1.001)
+    i0 = pos.floor().long()
+    w = pos - i0
+    return torch.gather(x, 1, i0) * (1 - w) + torch.gather(x, 1, i0 + 1) * w
+
+
+def vary_source(x: torch.Tensor, out_n: int, cfg: AugmentConfig) -> torch.Tensor:
+    """[B, L] -> [B, out_n], the centre of each chunk resampled by a log-uniform rate in
+    [1 / (1 + source_speed), 1 + source_speed] (probability ``p_source_speed``, else rate 1).
+    L must be at least out_n * (1 + source_speed) + 2."""
+    b, n = x.shape
+    r = torch.exp(_u(b, -1.0, 1.0, x.device) * torch.log1p(torch.tensor(cfg.source_speed)))
+    r = torch.where(torch.rand(b, device=x.device) < cfg.p_source_speed, r, torch.ones_like(r))
+    pos = (n - 1) / 2 + (torch.arange(out_n, device=x.device, dtype=torch.float32)[None]
+                         - (out_n - 1) / 2) * r[:, None]
     pos = pos.clamp(0, n - 1.001)
     i0 = pos.floor().long()
     w = pos - i0

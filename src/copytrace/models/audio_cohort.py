@@ -1,0 +1,65 @@
+"""How *typical* an audio window is: its mean cosine to its nearest windows of a fixed cohort.
+
+Under a loud background (other music, a crowd) a query window's descriptor drifts towards what
+much music has in common, and some reference windows (pads, drones, a game's house style) sit
+near many queries whatever they contain. Both lift chance similarities, and the plain cosine
+cannot tell a weak true match from a typical pair. The cohort is a fixed set of descriptors of
+degraded *train* music (``scripts/audio_cohort.py``, shipped beside the weights, made with the
+same model): a window's typicality is the mean of its ``k`` highest cosines to it. The matcher
+reads each pair as ``cosine - wq * (typ(query window) - level) - wr * (typ(reference window) -
+level)`` (the spirit of CSLS, Conneau et al. 2018, with a fixed cohort in place of the two
+neighbourhoods), so a pair stands out only by what it shares beyond the typical. The cohort does
+not depend on what is registered, so the calibration holds for a library of any size; a
+reference window's typicality is computed once, when it is indexed or first aligned.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class AudioCohort:
+    """``typicality(vectors)``: mean of each row's ``k`` highest cosines to the cohort."""
+
+    def __init__(self, vectors: np.ndarray, k: int) -> None:
+        v = np.ascontiguousarray(vectors, np.float32)
+        if v.ndim != 2 or len(v) < k or k < 1:
+            raise ValueError(f"a cohort of {v.shape} vectors cannot give the top {k}")
+        self.vectors = v
+        self.k = int(k)
+
+    def typicality(self, vectors: np.ndarray, block: int = 1024) -> np.ndarray:
+        x = np.asarray(vectors, np.float32)
+        out = np.empty(len(x), np.float32)
+        for a in range(0, len(x), block):
+            sims = x[a : a + block] @ self.vectors.T
+            top = np.partition(sims, sims.shape[1] - self.k, axis=1)[:, -self.k :]
+            out[a : a + block] = top.mean(1)
+        return out
+
+
+def load_cohort(spec) -> AudioCohort | None:
+    """The cohort of an audio descriptor entry, or None when it names none (no normalisation)."""
+    if not spec.cohort_file:
+        return None
+    from copytrace.errors import ModelError
+
+    path = spec._weights_file(spec.cohort_file)
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{spec.name}: cohort file {path} is unreadable: {e}") from e
+    if vectors.ndim != 2 or vectors.shape[1] != spec.dims:
+        raise ModelError(f"{spec.name}: cohort {path} holds {vectors.shape}, not [n, {spec.dims}]")
+    return AudioCohort(vectors.astype(np.float32), spec.cohort_k)
+
+
+def normalised_similarity(sim: np.ndarray, spec, q_typ: np.ndarray | None,
+                          r_typ: np.ndarray | None) -> np.ndarray:
+    """``sim`` [query windows, reference windows] less each side's typicality over the level."""
+    wq, wr = spec.cohort_weights
+    out = sim
+    if q_typ is not None and wq:
+        out = out - wq * (np.asarray(q_typ, np.float32)[:, None] - spec.cohort_level)
+    if r_typ is not None and wr:
+        out = out - wr * (np.asarray(r_typ, np.float32)[None, :] - spec.cohort_level)
+    return out
