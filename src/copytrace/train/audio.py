@@ -200,9 +200,7 @@ def _chunk_n(mel_cfg) -> int:
 def _views(sampler, frontend, cfg, aug_cfg, b, split, gen=None):
     import torch
 
-    from copytrace.train.audio_augment import degrade
-
-    from copytrace.train.audio_augment import vary_source
+    from copytrace.train.audio_augment import degrade, vary_source
 
     sr = sampler.sample_rate
     win_n = frontend.cfg.window_samples
@@ -271,7 +269,7 @@ def train(cfg: AudioTrainConfig, pack_dir, out_dir: Path, init: Path | None = No
     aug_cfg = AugmentConfig(sample_rate=mel_cfg.sample_rate, **cfg.augment)
     chunk_n = _chunk_n(mel_cfg)
     if aug_cfg.source_speed > 0:
-        chunk_n = int(math.ceil(chunk_n * (1 + aug_cfg.source_speed))) + 2
+        chunk_n = math.ceil(chunk_n * (1 + aug_cfg.source_speed)) + 2
     sampler = PackSampler(pack_dir, chunk_n, dev, cfg.val_tracks, cfg.seed)
     frontend = TorchMelFrontend(mel_cfg).to(dev)
     net_cfg = AudioNetConfig(widths=tuple(cfg.widths), dims=cfg.dims, n_mels=mel_cfg.n_mels,
