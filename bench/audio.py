@@ -206,13 +206,14 @@ def repeat_corr(track: np.ndarray, truth_s: float, found_s: float, length_s: flo
 
 def judge_segments(hit, tid: str, truth_s: float, track: np.ndarray, length_s: float) -> list:
     """Every segment the matcher aligned for a positive query, as [mean cosine, query windows,
-    right track, right offset (within 0.25 s), exact repeat of the truth (repeat_corr >= 0.9)]."""
+    right track, right offset (within 0.25 s), exact repeat of the truth (repeat_corr >= 0.9),
+    found offset - true offset (s)]."""
     out = []
     for cos, n, found, off in hit.segments:
         right = found == tid
         ok = right and abs(off - truth_s) <= 0.25
         rep = right and not ok and repeat_corr(track, truth_s, off, length_s) >= 0.9
-        out.append([cos, n, int(right), int(ok), int(rep)])
+        out.append([cos, n, int(right), int(ok), int(rep), round(off - truth_s, 3)])
     return out
 
 
