@@ -42,31 +42,31 @@ def _u(b: int, lo: float, hi: float, device) -> torch.Tensor:
     return torch.rand(b, device=device) * (hi - lo) + lo
 
 
-def change_speed(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-    """Resample around the chunk centre: output sample i reads input c + (i - c) * rate
-    (tempo and pitch together, like a sped-up record), linear interpolation."""
+def _resample(x: torch.Tensor, rate: torch.Tensor, out_n: int) -> torch.Tensor:
+    """[B, L] -> [B, out_n] around the chunk centres: output sample i reads input
+    c_in + (i - c_out) * rate (tempo and pitch together, like a sped-up record), linear."""
     n = x.shape[1]
-    c = (n - 1) / 2
-    pos = c + (torch.arange(n, device=x.device, dtype=torch.float32)[None] - c) * rate[:, None]
+    pos = (n - 1) / 2 + (torch.arange(out_n, device=x.device, dtype=torch.float32)[None]
+                         - (out_n - 1) / 2) * rate[:, None]
     pos = pos.clamp(0, n - 1.001)
     i0 = pos.floor().long()
     w = pos - i0
     return torch.gather(x, 1, i0) * (1 - w) + torch.gather(x, 1, i0 + 1) * w
+
+
+def change_speed(x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
+    """Resample each chunk by ``rate`` around its centre, keeping its length."""
+    return _resample(x, rate, x.shape[1])
 
 
 def vary_source(x: torch.Tensor, out_n: int, cfg: AugmentConfig) -> torch.Tensor:
     """[B, L] -> [B, out_n], the centre of each chunk resampled by a log-uniform rate in
     [1 / (1 + source_speed), 1 + source_speed] (probability ``p_source_speed``, else rate 1).
     L must be at least out_n * (1 + source_speed) + 2."""
-    b, n = x.shape
+    b = x.shape[0]
     r = torch.exp(_u(b, -1.0, 1.0, x.device) * torch.log1p(torch.tensor(cfg.source_speed)))
     r = torch.where(torch.rand(b, device=x.device) < cfg.p_source_speed, r, torch.ones_like(r))
-    pos = (n - 1) / 2 + (torch.arange(out_n, device=x.device, dtype=torch.float32)[None]
-                         - (out_n - 1) / 2) * r[:, None]
-    pos = pos.clamp(0, n - 1.001)
-    i0 = pos.floor().long()
-    w = pos - i0
-    return torch.gather(x, 1, i0) * (1 - w) + torch.gather(x, 1, i0 + 1) * w
+    return _resample(x, r, out_n)
 
 
 def _fft_conv(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
