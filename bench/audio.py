@@ -398,7 +398,8 @@ def main() -> None:
 
     report = summarise(records, spec, a.target_fmr, a.calibrate)
     report.update({
-        "model": spec.model_id, "cohort": spec.cohort_file, "index_tracks": len(refs), "index_hours": round(hours, 3),
+        "model": spec.model_id, "cohort": spec.cohort_file, "index_tracks": len(refs),
+        "index_hours": round(hours, 3),
         "index_windows": index.ntotal,
         "index_bytes_per_hour": round(index.nbytes() / hours),
         "ingest_x_realtime": round(ingest_audio_s / ingest_wall_s, 1) if ingest_wall_s else None,

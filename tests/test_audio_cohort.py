@@ -2,7 +2,6 @@
 mean, the normalised pair score, the shipped cohort, and building one from a train pack."""
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 import numpy as np
@@ -58,7 +57,7 @@ def test_a_typical_pair_loses_to_a_distinctive_one():
 def test_shipped_cohort_matches_the_model_and_bad_files_are_refused(tmp_path):
     spec = get_audio_spec()
     cohort = load_cohort(spec)
-    assert cohort is not None and cohort.vectors.shape[1] == spec.dims
+    assert cohort is not None and cohort.dims == spec.dims
     assert 0.0 < spec.cohort_level < 1.0
     assert load_cohort(replace(spec, cohort_file=None)) is None
     (tmp_path / "bad.npy").write_bytes(b"not numpy")
@@ -72,19 +71,9 @@ def test_shipped_cohort_matches_the_model_and_bad_files_are_refused(tmp_path):
 def test_cohort_is_built_from_a_train_pack(tmp_path):
     pytest.importorskip("torch")
     from copytrace.train.audio_cohort import build
-    from tests.test_audio_frontend import music_like
+    from tests.test_audio_model import write_mulaw_pack
 
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    parts, pieces, pos = [], [], 0
-    for k in range(3):
-        x = music_like(8000, 8.0, seed=20 + k)
-        y = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255)
-        parts.append(np.round((y + 1) * 127.5).astype(np.uint8))
-        pieces.append({"track": f"t{k}", "start_s": 0.0, "offset": pos, "length": x.size})
-        pos += x.size
-    np.save(pack / "audio_mulaw_u8.npy", np.concatenate(parts))
-    (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": pieces}))
+    pack = write_mulaw_pack(tmp_path / "pack", seeds=range(20, 23), seconds=8.0)
     vectors, level = build(get_audio_spec(), [pack], n=48, k=4)
     assert vectors.dtype == np.float16 and vectors.shape[1] == 128 and 40 <= len(vectors) <= 48
     np.testing.assert_allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1, atol=2e-3)

@@ -31,6 +31,22 @@ def write_ogg(path: Path, x: np.ndarray, sr: int) -> Path:
     return path
 
 
+def write_mulaw_pack(pack: Path, seeds, seconds: float) -> Path:
+    """A training pack (8 kHz mu-law u8, scripts/stage_audio.py's format) of music-like
+    tracks, one per seed."""
+    pack.mkdir()
+    pieces, parts, pos = [], [], 0
+    for k, seed in enumerate(seeds):
+        x = music_like(8000, seconds, seed=seed)
+        y = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255)
+        parts.append(np.round((y + 1) * 127.5).astype(np.uint8))
+        pieces.append({"track": f"t{k}", "start_s": 0.0, "offset": pos, "length": x.size})
+        pos += x.size
+    np.save(pack / "audio_mulaw_u8.npy", np.concatenate(parts))
+    (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": pieces}))
+    return pack
+
+
 @pytest.fixture(scope="module")
 def encoder():
     return load_audio_encoder(get_audio_spec(), threads=1)
@@ -93,17 +109,7 @@ def test_tiny_training_exports_a_loadable_model(tmp_path):
     from copytrace.train.audio import CONFIGS, train
     from copytrace.train.audio_export import export
 
-    pack = tmp_path / "pack"
-    pack.mkdir()
-    pieces, parts, pos = [], [], 0
-    for k in range(4):
-        x = music_like(8000, 6.0, seed=k)
-        y = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255)
-        parts.append(np.round((y + 1) * 127.5).astype(np.uint8))
-        pieces.append({"track": f"t{k}", "start_s": 0.0, "offset": pos, "length": x.size})
-        pos += x.size
-    np.save(pack / "audio_mulaw_u8.npy", np.concatenate(parts))
-    (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": pieces}))
+    pack = write_mulaw_pack(tmp_path / "pack", seeds=range(4), seconds=6.0)
     # A second pack of other tracks in the whole-set format (4-bit ADPCM rows): both are read.
     rows = np.stack([np.round(music_like(8000, 6.0, seed=10 + k) * 20000).astype(np.int16)
                      for k in range(2)])

@@ -4,8 +4,8 @@ Under a loud background (other music, a crowd) a query window's descriptor drift
 much music has in common, and some reference windows (pads, drones, a game's house style) sit
 near many queries whatever they contain. Both lift chance similarities, and the plain cosine
 cannot tell a weak true match from a typical pair. The cohort is a fixed set of descriptors of
-degraded *train* music (``scripts/audio_cohort.py``, shipped beside the weights, made with the
-same model): a window's typicality is the mean of its ``k`` highest cosines to it. The matcher
+degraded *train* music (``python -m copytrace.train.audio_cohort``, shipped beside the weights,
+made with the same model): a window's typicality is the mean of its ``k`` highest cosines to it. The matcher
 reads each pair as ``cosine - wq * (typ(query window) - level) - wr * (typ(reference window) -
 level)`` (the spirit of CSLS, Conneau et al. 2018, with a fixed cohort in place of the two
 neighbourhoods), so a pair stands out only by what it shares beyond the typical. The cohort does
@@ -27,9 +27,9 @@ class AudioCohort:
         v = np.ascontiguousarray(vectors, np.float32)
         if v.ndim != 2 or len(v) < k or k < 1:
             raise ValueError(f"a cohort of {v.shape} vectors cannot give the top {k}")
-        self.vectors = v
         self.k = int(k)
-        self._index = faiss.IndexFlatIP(v.shape[1])
+        self.dims = v.shape[1]
+        self._index = faiss.IndexFlatIP(self.dims)
         self._index.add(v)
 
     def typicality(self, vectors: np.ndarray) -> np.ndarray:

@@ -22,37 +22,38 @@ import numpy as np
 log = logging.getLogger("copytrace.train.audio_cohort")
 
 
-def degraded_windows(pack_dirs, n: int, seed: int, sample_rate: int, window_samples: int,
-                     batch: int = 512) -> np.ndarray:
-    """[n, window_samples] float32: training-style positives cut from random train windows."""
+def degraded_windows(pack_dirs, n: int, seed: int, mel_cfg, batch: int = 512) -> np.ndarray:
+    """[n, window samples] float32: training-style positives cut from random train windows."""
     import torch
 
-    from copytrace.train.audio import PackSampler
+    from copytrace.train.audio import PackSampler, _chunk_n
     from copytrace.train.audio_augment import AugmentConfig, degrade
 
     torch.manual_seed(seed)
-    margin = int(0.35 * sample_rate)
-    sampler = PackSampler(pack_dirs, window_samples + 2 * margin, torch.device("cpu"), 0, seed)
+    chunk_n, win_n = _chunk_n(mel_cfg), mel_cfg.window_samples
+    margin = (chunk_n - win_n) // 2
+    sampler = PackSampler(pack_dirs, chunk_n, torch.device("cpu"), 0, seed)
+    if sampler.sample_rate != mel_cfg.sample_rate:
+        raise ValueError(f"packs are at {sampler.sample_rate} Hz, the model at {mel_cfg.sample_rate}")
     cfg = AugmentConfig(sample_rate=sampler.sample_rate)
-    if sampler.sample_rate != sample_rate:
-        raise ValueError(f"packs are at {sampler.sample_rate} Hz, the model at {sample_rate}")
     out = []
     with torch.no_grad():
         for a in range(0, n, batch):
             b = min(batch, n - a)
             chunk, _, _ = sampler.draw(b)
             music, _, _ = sampler.draw(b)
-            shift = ((torch.rand(b) * 2 - 1) * 0.06 * sample_rate).long()
-            out.append(degrade(chunk, music, margin + shift, window_samples, cfg).numpy())
+            shift = ((torch.rand(b) * 2 - 1) * 0.06 * mel_cfg.sample_rate).long()
+            out.append(degrade(chunk, music, margin + shift, win_n, cfg).numpy())
     return np.concatenate(out).astype(np.float32)
 
 
 def embed_windows(enc, windows: np.ndarray, batch: int = 256) -> np.ndarray:
-    """One descriptor per audible window (near-silent ones are dropped, as the encoder does)."""
-    keep = 20 * np.log10(np.sqrt(np.mean(windows.astype(np.float64) ** 2, 1)) + 1e-12) \
-        > enc.spec.silence_dbfs
-    mels = np.stack([enc.frontend.windows(enc.frontend.log_mel(w), enc.spec.hop_s)[1][0]
-                     for w in windows[keep]])
+    """One descriptor per audible window (the encoder's silence gate drops the others)."""
+    mels = []
+    for w in windows:
+        first, wins = enc.frontend.windows(enc.frontend.log_mel(w), enc.spec.hop_s)
+        mels.extend(wins[:1][enc.audible(w, first[:1])])
+    mels = np.stack(mels)
     return np.concatenate([enc.encode(mels[a : a + batch]) for a in range(0, len(mels), batch)])
 
 
@@ -63,8 +64,7 @@ def build(spec, pack_dirs, n: int, k: int, seed: int = 0) -> tuple[np.ndarray, f
     from copytrace.models.audio_encoder import load_audio_encoder
 
     enc = load_audio_encoder(spec, precision="fp32")
-    mel = enc.mel
-    wins = degraded_windows(pack_dirs, n + 2048, seed, mel.sample_rate, mel.window_samples)
+    wins = degraded_windows(pack_dirs, n + 2048, seed, enc.mel)
     vectors = embed_windows(enc, wins)
     cohort, probe = vectors[:-2048], vectors[-2048:]
     level = float(AudioCohort(cohort, k).typicality(probe).mean())
