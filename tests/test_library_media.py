@@ -105,6 +105,31 @@ def test_audio_excerpt_under_noise(tmp_path, music):
         assert lib.query(str(q2)).matches == ()
 
 
+def test_audio_typicality_is_stored_at_registration(tmp_path, music):
+    db = tmp_path / "db"
+    with copytrace.open(str(db)) as lib:
+        work_id = lib.add(str(DATA / "music_beast.ogg")).work.work_id
+        cohort = lib.audio_cohort
+        ref = lib.store.catalog.descriptors(work_id, "audio")
+        stored = lib.store.catalog.window_stats(work_id, "audio", "typicality", cohort.key)
+        assert stored is not None and np.allclose(stored, cohort.typicality(ref.vectors), atol=1e-6)
+        # numbers derived with another cohort are never read
+        assert lib.store.catalog.window_stats(work_id, "audio", "typicality", "other") is None
+        assert lib.store.check() == []
+        db_ = lib.store.catalog._db
+        db_.execute("UPDATE window_stats SET n = n - 1")
+        n = len(ref)
+        assert lib.store.check() == [f"work {work_id}: {n - 1} audio typicality numbers for {n} descriptors"]
+        db_.execute("UPDATE window_stats SET n = n + 1")
+    with copytrace.open(str(db)) as lib:  # a fresh library reads them instead of computing
+        lib.audio_cohort.typicality = None
+        assert np.array_equal(lib._reference_typicality(work_id, ref.vectors), stored)
+    with copytrace.open(str(db)) as lib:
+        lib.remove(work_id)
+        n = lib.store.catalog._db.execute("SELECT COUNT(*) FROM window_stats").fetchone()[0]
+        assert n == 0
+
+
 def test_reupload_with_new_visuals_found_by_soundtrack(tmp_path, music):
     track = music["brainsukker"]
     original = write_av_clip(tmp_path / "original.mp4",

@@ -22,6 +22,7 @@ from copytrace.media.probe import sniff
 from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL, AudioDescriptorSpec, get_audio_spec
 from copytrace.models.registry import DEFAULT_IMAGE_MODEL, DescriptorSpec, get_spec
 from copytrace.store import Store
+from copytrace.store.catalog import WindowStats
 from copytrace.types import Descriptors, Match, QueryInfo, QueryResult, Work
 
 log = logging.getLogger(__name__)
@@ -358,16 +359,26 @@ class Library:
         return self._audio_cohort[0]
 
     def _reference_typicality(self, work_id: str, vectors: np.ndarray) -> np.ndarray | None:
-        """A registered recording's windows' typicality, computed on first use and kept (a
-        deterministic function of its stored vectors and the model's cohort)."""
+        """A registered recording's windows' typicality: stored at registration, or (for works
+        registered before, or with another cohort) computed on first use; kept either way."""
         cohort = self.audio_cohort
         if cohort is None:
             return None
         if work_id not in self._ref_typ:
             if len(self._ref_typ) >= 4096:
                 self._ref_typ.pop(next(iter(self._ref_typ)))
-            self._ref_typ[work_id] = cohort.typicality(vectors)
+            typ = self.store.catalog.window_stats(work_id, "audio", "typicality", cohort.key)
+            if typ is None or len(typ) != len(vectors):
+                typ = cohort.typicality(vectors)
+            self._ref_typ[work_id] = typ
         return self._ref_typ[work_id]
+
+    def _window_stats(self, descriptors: list[Descriptors]) -> list[WindowStats]:
+        """What is stored beside a new work's descriptors: its audio windows' typicality, so
+        that no query pays for it."""
+        cohort = self.audio_cohort if any(d.signal == "audio" for d in descriptors) else None
+        return [WindowStats("audio", "typicality", cohort.key, cohort.typicality(d.vectors))
+                for d in descriptors if cohort is not None and d.signal == "audio" and len(d)]
 
     def _spec_for(self, signal: str):
         return self.audio_spec if signal == "audio" else self.image_spec
@@ -512,7 +523,7 @@ class Library:
             added_at=time.time(),
             model=self._spec_for(descriptors[0].signal).model_id,
         )
-        stored, created = self.store.add(work, descriptors)
+        stored, created = self.store.add(work, descriptors, self._window_stats(descriptors))
         return AddResult(path, stored, created)
 
     def add_descriptors(
@@ -553,7 +564,7 @@ class Library:
             media_type=media_type, sha256=sha256, duration_s=duration_s, added_at=time.time(),
             model=descriptors.model,
         )
-        stored, created = self.store.add(work, [descriptors])
+        stored, created = self.store.add(work, [descriptors], self._window_stats([descriptors]))
         if created and flush:
             self.store.flush()
         return AddResult(path, stored, created)

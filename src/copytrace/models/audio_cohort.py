@@ -21,7 +21,7 @@ class AudioCohort:
     """``typicality(vectors)``: mean of each row's ``k`` highest cosines to the cohort (an exact
     faiss inner-product search: ~0.15 s per hour of audio at the 0.5 s hop on this CPU)."""
 
-    def __init__(self, vectors: np.ndarray, k: int) -> None:
+    def __init__(self, vectors: np.ndarray, k: int, key: str = "") -> None:
         import faiss
 
         v = np.ascontiguousarray(vectors, np.float32)
@@ -29,6 +29,7 @@ class AudioCohort:
             raise ValueError(f"a cohort of {v.shape} vectors cannot give the top {k}")
         self.k = int(k)
         self.dims = v.shape[1]
+        self.key = key  # names the cohort: typicality stored with another key is stale
         self._index = faiss.IndexFlatIP(self.dims)
         self._index.add(v)
 
@@ -53,7 +54,10 @@ def load_cohort(spec) -> AudioCohort | None:
         raise ModelError(f"{spec.name}: cohort file {path} is unreadable: {e}") from e
     if vectors.ndim != 2 or vectors.shape[1] != spec.dims:
         raise ModelError(f"{spec.name}: cohort {path} holds {vectors.shape}, not [n, {spec.dims}]")
-    return AudioCohort(vectors.astype(np.float32), spec.cohort_k)
+    from copytrace.models.audio_spec import file_sha256
+
+    return AudioCohort(vectors.astype(np.float32), spec.cohort_k,
+                       key=f"{spec.model_id}/{file_sha256(path)[:16]}/k{spec.cohort_k}")
 
 
 def normalised_similarity(sim: np.ndarray, spec, q_typ: np.ndarray | None,

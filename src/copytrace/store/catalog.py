@@ -17,6 +17,18 @@ from copytrace.types import Descriptors, Work
 
 SCHEMA_VERSION = 1
 
+
+@dataclass(frozen=True)
+class WindowStats:
+    """One number per descriptor row of a work's ``signal``, derived at registration (``kind``
+    "typicality": the audio windows' typicality to the model's cohort); ``key`` names what it
+    was derived with, so a changed model or cohort never reads stale numbers."""
+
+    signal: str
+    kind: str
+    key: str
+    values: np.ndarray
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS works (
@@ -40,6 +52,17 @@ CREATE TABLE IF NOT EXISTS descriptors (
     ends_s    BLOB NOT NULL,
     vectors   BLOB NOT NULL,
     PRIMARY KEY (work_id, signal)
+);
+-- Per-window numbers derived from a work's descriptors at registration (the audio windows'
+-- typicality to the model's cohort), keyed by what they were derived with.
+CREATE TABLE IF NOT EXISTS window_stats (
+    work_id TEXT NOT NULL REFERENCES works(work_id) ON DELETE CASCADE,
+    signal  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    n       INTEGER NOT NULL,
+    data    BLOB NOT NULL,
+    PRIMARY KEY (work_id, signal, kind)
 );
 """
 
@@ -117,8 +140,10 @@ class Catalog:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM works").fetchone()[0])
 
-    def insert(self, work: Work, descriptors: list[Descriptors]) -> tuple[Work, bool]:
-        """Register a work and its descriptors atomically. Returns (work, created).
+    def insert(self, work: Work, descriptors: list[Descriptors],
+               stats: list[WindowStats] = ()) -> tuple[Work, bool]:
+        """Register a work, its descriptors and their window statistics atomically. Returns
+        (work, created).
 
         If a work with the same content hash exists (also when another process registered it
         a moment ago), nothing is written and the existing work is returned.
@@ -146,6 +171,10 @@ class Catalog:
                      np.asarray(d.ends_s, np.float64).tobytes(), v.tobytes()),
                 )
                 next_vid += max(len(d), 1)
+            for st in stats:
+                data = np.ascontiguousarray(st.values, dtype=np.float32)
+                db.execute("INSERT INTO window_stats VALUES (?, ?, ?, ?, ?, ?)",
+                           (work.work_id, st.signal, st.kind, st.key, data.size, data.tobytes()))
             self._bump(next_vid)
             db.execute("COMMIT")
         except BaseException:
@@ -159,6 +188,7 @@ class Catalog:
         db.execute("BEGIN IMMEDIATE")
         try:
             work = self.get(work_id)
+            db.execute("DELETE FROM window_stats WHERE work_id = ?", (work_id,))
             db.execute("DELETE FROM descriptors WHERE work_id = ?", (work_id,))
             db.execute("DELETE FROM works WHERE work_id = ?", (work_id,))
             self._bump(None)
@@ -201,6 +231,25 @@ class Catalog:
             model=model,
             signal=signal,
         )
+
+    def window_stats(self, work_id: str, signal: str, kind: str, key: str) -> np.ndarray | None:
+        """A work's stored per-window numbers of ``kind``, or None when there are none or they
+        were derived with something other than ``key``."""
+        row = self._db.execute(
+            "SELECT key, n, data FROM window_stats WHERE work_id = ? AND signal = ? AND kind = ?",
+            (work_id, signal, kind),
+        ).fetchone()
+        if row is None or row[0] != key:
+            return None
+        return np.frombuffer(row[2], np.float32, count=row[1])
+
+    def stats_mismatches(self) -> list[tuple[str, str, str, int, int]]:
+        """(work, signal, kind, numbers stored, descriptor rows) wherever the two disagree."""
+        return self._db.execute(
+            "SELECT s.work_id, s.signal, s.kind, s.n, COALESCE(d.n, 0) FROM window_stats s "
+            "LEFT JOIN descriptors d ON d.work_id = s.work_id AND d.signal = s.signal "
+            "WHERE d.n IS NULL OR d.n != s.n"
+        ).fetchall()
 
     def dims(self, signal: str) -> int | None:
         row = self._db.execute(

@@ -18,7 +18,7 @@ import numpy as np
 
 from copytrace.errors import StoreError
 from copytrace.index.faiss import FaissIndex
-from copytrace.store.catalog import Catalog, RowTable
+from copytrace.store.catalog import Catalog, RowTable, WindowStats
 from copytrace.types import Descriptors, Work
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,10 @@ class Store:
         self.catalog.close()
 
     # -- writes -----------------------------------------------------------------------------
-    def add(self, work: Work, descriptors: list[Descriptors]) -> tuple[Work, bool]:
+    def add(self, work: Work, descriptors: list[Descriptors],
+            stats: list[WindowStats] = ()) -> tuple[Work, bool]:
         """Commit a work to the catalogue. The index files catch up at ``flush``."""
-        return self.catalog.insert(work, descriptors)
+        return self.catalog.insert(work, descriptors, stats)
 
     def remove(self, work_id: str) -> Work:
         work = self.catalog.delete(work_id)
@@ -155,4 +156,6 @@ class Store:
                 problems.append(f"index-{signal}: file missing or unreadable")
             elif len(index) != expected:
                 problems.append(f"index-{signal}: {len(index)} vectors, catalogue has {expected}")
+        for work_id, signal, kind, n, rows in self.catalog.stats_mismatches():
+            problems.append(f"work {work_id}: {n} {signal} {kind} numbers for {rows} descriptors")
         return problems
