@@ -193,12 +193,14 @@ def remove(work_ids, db) -> None:
 @main.command()
 @click.option("--db", help=DB_HELP)
 def check(db) -> None:
-    """Verify that the catalogue and the index files agree; repair the index files if not."""
+    """Verify that the catalogue and the index files agree; repair the index files if not
+    (and drop derived window statistics that disagree with their descriptors)."""
     with _open(db) as lib:
         problems = lib.store.check()
         for p in problems:
             click.echo(f"found: {p}")
         if problems:
+            lib.store.catalog.drop_mismatched_stats()
             lib.store.flush()
             remaining = lib.store.check()
             for p in remaining:

@@ -243,13 +243,23 @@ class Catalog:
             return None
         return np.frombuffer(row[2], np.float32, count=row[1])
 
+    _STATS_MISMATCH = (
+        "FROM window_stats s LEFT JOIN descriptors d ON d.work_id = s.work_id "
+        "AND d.signal = s.signal WHERE d.n IS NULL OR d.n != s.n"
+    )
+
     def stats_mismatches(self) -> list[tuple[str, str, str, int, int]]:
         """(work, signal, kind, numbers stored, descriptor rows) wherever the two disagree."""
         return self._db.execute(
-            "SELECT s.work_id, s.signal, s.kind, s.n, COALESCE(d.n, 0) FROM window_stats s "
-            "LEFT JOIN descriptors d ON d.work_id = s.work_id AND d.signal = s.signal "
-            "WHERE d.n IS NULL OR d.n != s.n"
+            "SELECT s.work_id, s.signal, s.kind, s.n, COALESCE(d.n, 0) " + self._STATS_MISMATCH
         ).fetchall()
+
+    def drop_mismatched_stats(self) -> int:
+        """Delete window statistics that disagree with their descriptors (they are derived:
+        the engine computes them again when they are missing)."""
+        return self._db.execute(
+            "DELETE FROM window_stats WHERE rowid IN (SELECT s.rowid " + self._STATS_MISMATCH + ")"
+        ).rowcount
 
     def dims(self, signal: str) -> int | None:
         row = self._db.execute(
