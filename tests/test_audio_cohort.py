@@ -74,7 +74,8 @@ def test_cohort_is_built_from_a_train_pack(tmp_path):
     from tests.test_audio_model import write_mulaw_pack
 
     pack = write_mulaw_pack(tmp_path / "pack", seeds=range(20, 23), seconds=8.0)
-    vectors, level = build(get_audio_spec(), [pack], n=48, k=4)
-    assert vectors.dtype == np.float16 and vectors.shape[1] == 128 and 40 <= len(vectors) <= 48
+    spec = get_audio_spec()
+    vectors, level = build(spec, [pack], n=48, k=4)
+    assert vectors.dtype == np.float16 and vectors.shape[1] == spec.dims and 40 <= len(vectors) <= 48
     np.testing.assert_allclose(np.linalg.norm(vectors.astype(np.float32), axis=1), 1, atol=2e-3)
     assert 0.0 < level < 1.0

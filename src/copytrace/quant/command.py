@@ -117,6 +117,10 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
     from copytrace.quant.report import write_report
 
     spec = get_audio_spec(model_name, models_dir())
+    if spec.training.get("members"):
+        raise click.UsageError(
+            f"{model_name} is an ensemble: quantize each member (its own registry folder), then "
+            "join them again with python -m copytrace.train.audio_ensemble")
     report = quantize_audio(
         spec, _audio_packs(data, spec), method, weights, calibration,
         qat_steps or 200,

@@ -81,6 +81,10 @@ _BASS_CONFIGS = {
     # one H200: validation 0.893 before and after, no clear gain on the dev draw; not shipped.
     "h100-bass-vary": replace(_BASS, name="h100-bass-vary", **{**_SHARP, "lr": 5e-4},
                               augment={"source_speed": 0.15}),
+    # The same stage for the wide twin (--init h100-bass-wide-sharp stage 3): 5,664 steps,
+    # validation 0.890 -> 0.899; the second member of the session-7 ensemble.
+    "h100-bass-wide-vary": replace(_BASS, name="h100-bass-wide-vary", widths=_WIDE,
+                                   **{**_SHARP, "lr": 5e-4}, augment={"source_speed": 0.15}),
 }
 
 
