@@ -82,7 +82,7 @@ _BASS_CONFIGS = {
     "h100-bass-vary": replace(_BASS, name="h100-bass-vary", **{**_SHARP, "lr": 5e-4},
                               augment={"source_speed": 0.15}),
     # The same stage for the wide twin (--init h100-bass-wide-sharp stage 3): 5,664 steps,
-    # validation 0.890 -> 0.899; the second member of the session-7 ensemble.
+    # validation 0.890 -> 0.899; the wide member of session 7's ensemble (not shipped).
     "h100-bass-wide-vary": replace(_BASS, name="h100-bass-wide-vary", widths=_WIDE,
                                    **{**_SHARP, "lr": 5e-4}, augment={"source_speed": 0.15}),
 }
