@@ -29,6 +29,7 @@ class WindowStats:
     key: str
     values: np.ndarray
 
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS works (
