@@ -8,8 +8,8 @@ best of three passes (others share this machine: the best pass is the least dist
 medians are printed too). Query = 5 s noisy excerpt: embed at the 0.1 s query hop + kNN +
 alignment against the index of bench/audio.py (its cached reference descriptors, >= 10 h).
 Adding reference descriptors to the index is timed per hour of audio: it is mostly their
-typicality (models/audio_cohort.py), which the engine computes once per registered recording,
-on its first alignment.
+typicality (models/audio_cohort.py), which the engine computes once per recording, when it is
+registered (bench/audio_cold_query.py: a library's first query with and without it).
 """
 from __future__ import annotations
 

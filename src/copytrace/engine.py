@@ -376,9 +376,12 @@ class Library:
     def _window_stats(self, descriptors: list[Descriptors]) -> list[WindowStats]:
         """What is stored beside a new work's descriptors: its audio windows' typicality, so
         that no query pays for it."""
-        cohort = self.audio_cohort if any(d.signal == "audio" for d in descriptors) else None
+        audio = [d for d in descriptors if d.signal == "audio" and len(d)]
+        cohort = self.audio_cohort if audio else None
+        if cohort is None:
+            return []
         return [WindowStats("audio", "typicality", cohort.key, cohort.typicality(d.vectors))
-                for d in descriptors if cohort is not None and d.signal == "audio" and len(d)]
+                for d in audio]
 
     def _spec_for(self, signal: str):
         return self.audio_spec if signal == "audio" else self.image_spec

@@ -45,19 +45,21 @@ def load_cohort(spec) -> AudioCohort | None:
     """The cohort of an audio descriptor entry, or None when it names none (no normalisation)."""
     if not spec.cohort_file:
         return None
+    import hashlib
+    import io
+
     from copytrace.errors import ModelError
 
     path = spec._weights_file(spec.cohort_file)
     try:
-        vectors = np.load(path)
+        raw = path.read_bytes()  # read once: loaded and hashed (the hash keys stored typicality)
+        vectors = np.load(io.BytesIO(raw))
     except (OSError, ValueError) as e:
         raise ModelError(f"{spec.name}: cohort file {path} is unreadable: {e}") from e
     if vectors.ndim != 2 or vectors.shape[1] != spec.dims:
         raise ModelError(f"{spec.name}: cohort {path} holds {vectors.shape}, not [n, {spec.dims}]")
-    from copytrace.models.audio_spec import file_sha256
-
-    return AudioCohort(vectors.astype(np.float32), spec.cohort_k,
-                       key=f"{spec.model_id}/{file_sha256(path)[:16]}/k{spec.cohort_k}")
+    key = f"{spec.model_id}/{hashlib.sha256(raw).hexdigest()[:16]}/k{spec.cohort_k}"
+    return AudioCohort(vectors.astype(np.float32), spec.cohort_k, key=key)
 
 
 def normalised_similarity(sim: np.ndarray, spec, q_typ: np.ndarray | None,

@@ -69,7 +69,6 @@ def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, cali
 
 
 def _deploy(spec, qmodel, task, out: Path | None, bench_s: float, gate: float) -> dict:
-    from copytrace.models.audio_encoder import AudioEncoder
     from copytrace.models.audio_spec import file_sha256
     from copytrace.quant.onnx_export import derive_u8, export
     from copytrace.quant.tensorrt_rules import check_tensorrt_rules
@@ -86,14 +85,10 @@ def _deploy(spec, qmodel, task, out: Path | None, bench_s: float, gate: float) -
     fp32_file = spec.path("fp32").resolve()
     dspec = replace(spec, directory=str(out), file=str(fp32_file), int8_file=s8.name,
                     int8_u8_file=u8.name, int8_source_sha256=None)
-    encoders = {f"{b}-{p}": AudioEncoder(dspec, b, precision=p)
-                for b in ("openvino", "onnxruntime") for p in ("fp32", "int8")}
-    metric = {k: task.evaluate_fn(lambda w, e=e: e.encode(w.numpy()))
-              for k, e in encoders.items()}
+    encoders, metric = deployed_metric(dspec, task)
     qmodel = qmodel.cpu().eval()
     metric["torch-fakequant"] = task.evaluate(qmodel)
-    fp32_ov = metric["openvino-fp32"]
-    gaps = {k: (fp32_ov - v) / fp32_ov for k, v in metric.items()}
+    gaps = relative_gaps(metric)
     for k, v in metric.items():
         log.info("deployed %-20s %.5f (gap %.3f%%)", k, v, 100 * gaps[k])
     result: dict = {
@@ -103,13 +98,34 @@ def _deploy(spec, qmodel, task, out: Path | None, bench_s: float, gate: float) -
     }
     if bench_s > 0:
         result["throughput"] = _throughput(encoders, (spec.n_mels, spec.window_frames), bench_s)
-    passed = gaps["openvino-int8"] <= gate and gaps["onnxruntime-int8"] <= gate
+    passed = gate_passed(gaps, gate)
     result["gate_passed_deployed"] = passed
     if out.resolve() == registry_dir.resolve():
         _set_int8_keys(registry_dir / f"{spec.name}.json", s8.name, u8.name,
                        file_sha256(fp32_file), passed, metric, gaps, gate)
         result["registry_updated"] = passed
     return result
+
+
+def deployed_metric(dspec, task) -> tuple[dict, dict]:
+    """(encoders, validation metric) of an entry's FP32 and INT8 files in OpenVINO and ONNX
+    Runtime, keyed "openvino-fp32", "openvino-int8", "onnxruntime-fp32", "onnxruntime-int8"."""
+    from copytrace.models.audio_encoder import AudioEncoder
+
+    encoders = {f"{b}-{p}": AudioEncoder(dspec, b, precision=p)
+                for b in ("openvino", "onnxruntime") for p in ("fp32", "int8")}
+    return encoders, {k: task.evaluate_fn(lambda w, e=e: e.encode(w.numpy()))
+                      for k, e in encoders.items()}
+
+
+def relative_gaps(metric: dict) -> dict:
+    """Each metric's relative gap to OpenVINO FP32 (what the gate reads)."""
+    ref = metric["openvino-fp32"]
+    return {k: (ref - v) / ref for k, v in metric.items()}
+
+
+def gate_passed(gaps: dict, gate: float) -> bool:
+    return gaps["openvino-int8"] <= gate and gaps["onnxruntime-int8"] <= gate
 
 
 def _parity(task, qmodel, encoders) -> dict:

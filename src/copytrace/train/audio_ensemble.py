@@ -98,24 +98,25 @@ def join(member_dirs: list[Path], out_dir: Path, version: str, name: str = "ct-a
 
 def gate(entry: Path, packs: list[Path], gate_rel: float, blocks: int) -> dict:
     """Hold the joined INT8 files to the quantization gate; write the INT8 keys if they pass."""
-    from copytrace.models.audio_encoder import AudioEncoder
     from copytrace.models.audio_spec import file_sha256, get_audio_spec
-    from copytrace.quant.audio_stage import _set_int8_keys
+    from copytrace.quant.audio_stage import (
+        _set_int8_keys,
+        deployed_metric,
+        gate_passed,
+        relative_gaps,
+    )
     from copytrace.quant.audio_task import load_audio_task
+    from copytrace.train.audio import CONFIGS
 
     spec = get_audio_spec(entry.stem, entry.parent)
     s8, u8 = f"{spec.name}.int8.onnx", f"{spec.name}.int8-u8.onnx"
     dspec = replace(spec, int8_file=s8, int8_u8_file=u8, int8_source_sha256=None)
-    from copytrace.train.audio import CONFIGS
-
     trained = spec.training["members"][0]["training"].get("config")  # the validation views
     task = load_audio_task(packs, blocks=blocks, mel=spec.mel_config(),
                            train_config=trained if trained in CONFIGS else "h100")
-    encoders = {f"{b}-{p}": AudioEncoder(dspec, b, precision=p)
-                for b in ("openvino", "onnxruntime") for p in ("fp32", "int8")}
-    metric = {k: task.evaluate_fn(lambda w, e=e: e.encode(w.numpy())) for k, e in encoders.items()}
-    gaps = {k: (metric["openvino-fp32"] - v) / metric["openvino-fp32"] for k, v in metric.items()}
-    passed = gaps["openvino-int8"] <= gate_rel and gaps["onnxruntime-int8"] <= gate_rel
+    _, metric = deployed_metric(dspec, task)
+    gaps = relative_gaps(metric)
+    passed = gate_passed(gaps, gate_rel)
     _set_int8_keys(entry, s8, u8, file_sha256(spec.path("fp32")), passed, metric, gaps, gate_rel)
     return {"metric": metric, "gaps": gaps, "passed": passed}
 
