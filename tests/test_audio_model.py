@@ -185,3 +185,60 @@ def test_adpcm_round_trip_is_close_and_decoder_matches_the_sequential_one():
         pred = np.clip(pred + adpcm._reconstruct(codes[:, t], adpcm.STEPS[idx]), -32768, 32767)
         idx = np.clip(idx + adpcm.INDEX_STEP[codes[:, t] & 7], 0, 88)
         assert np.array_equal(y[:, t], pred)
+
+
+def test_hard_partners_are_the_closest_non_repeat_of_the_same_piece(tmp_path):
+    """A looped phrase whose repeats differ by a quiet layer: each window's mined partner is,
+    by an independent numpy computation, the most similar window of its piece at least 1 s
+    away short of an exact repeat (log-mel correlation >= 0.9); exact copies are skipped."""
+    torch = pytest.importorskip("torch")
+    from copytrace.models.audio_frontend import MelConfig, MelFrontend
+    from copytrace.models.audio_net import TorchMelFrontend
+    from copytrace.train.audio import REPEAT_CORR, PackSampler, _chunk_n, mine_partners
+
+    phrase = music_like(8000, 2.0, seed=3)
+    layer = music_like(8000, 2.0, seed=4)
+    # A B A B ...: A repeats exactly every 4 s, B is A plus a quiet layer, 2 s away.
+    x = np.concatenate([phrase + (0.35 * layer if k % 2 else 0) for k in range(5)])
+    pack = tmp_path / "p"
+    pack.mkdir()
+    y = np.sign(x) * np.log1p(255 * np.abs(x)) / np.log1p(255)
+    np.save(pack / "audio_mulaw_u8.npy", np.round((y + 1) * 127.5).astype(np.uint8))
+    (pack / "pieces.json").write_text(json.dumps({"sample_rate": 8000, "pieces": [
+        {"track": "loop", "start_s": 0.0, "offset": 0, "length": x.size}]}))
+    cfg = MelConfig(f_min=60.0)
+    chunk_n = _chunk_n(cfg)
+    sampler = PackSampler([pack], chunk_n, torch.device("cpu"), val_tracks=0, rng_seed=0)
+    margin = (chunk_n - cfg.window_samples) // 2
+    first, partner = mine_partners(sampler, TorchMelFrontend(cfg), sampler.train, 800, margin, 8000)
+    assert int(first[0]) == 0 and len(partner) == -(-int(sampler.train[1][0]) // 800)
+
+    fe = MelFrontend(cfg)
+    decoded = sampler.data.float().numpy()
+    wins = np.stack([fe.log_mel(decoded[margin + 800 * k : margin + 800 * k + cfg.window_samples]).ravel()
+                     for k in range(len(partner))])
+    wins -= wins.mean(1, keepdims=True)
+    wins /= np.linalg.norm(wins, axis=1, keepdims=True)
+    corr = wins @ wins.T
+    k = np.arange(len(partner))
+    allowed = (np.abs(k[:, None] - k[None]) >= 10) & (corr < REPEAT_CORR)
+    want = np.where(allowed, corr, -2).argmax(1)
+    got = partner.numpy()
+    assert (np.abs(got - k) >= 10).all()
+    assert (corr[k, got] < REPEAT_CORR).all()
+    # the float16 pack and float32 frontends may swap near-ties; never by more than a hair
+    assert np.allclose(corr[k, got], corr[k, want], atol=2e-3)
+    exact = (corr >= REPEAT_CORR) & (np.abs(k[:, None] - k[None]) >= 10)
+    assert exact.any(), "the loop holds exact repeats (A every 4 s)"
+    # the partners are the varied repeats, 2 s (20 slots) or 6 s away
+    assert np.isin(np.abs(got - k) % 20, [0, 1, 19]).mean() > 0.8
+
+
+def test_tiny_training_with_hard_partners(tmp_path):
+    pytest.importorskip("torch")
+    from copytrace.train.audio import CONFIGS, train
+
+    pack = write_mulaw_pack(tmp_path / "pack", seeds=range(4), seconds=6.0)
+    result = train(replace(CONFIGS["tiny"], f_min=60.0, hard_frac=0.5), [pack], tmp_path / "out")
+    last = result["history"][-1]
+    assert np.isfinite(last["loss"]) and 0 <= last["val_hard"] <= 1
