@@ -283,10 +283,11 @@ def main() -> None:
     ap.add_argument("--no-cohort", action="store_true",
                     help="plain cosines, no typicality normalisation (models/audio_cohort.py): "
                          "the A/B; with --calibrate the fit is reported, not written")
-    ap.add_argument("--rescore", type=Path, default=None,
-                    help="re-score the records of an earlier --json run with the registry "
-                         "entry's threshold, or refit it with --calibrate (exact: every "
-                         "aligned segment was kept); no queries")
+    ap.add_argument("--rescore", type=Path, nargs="+", default=None,
+                    help="re-score the records of earlier --json runs (pooled when several: runs "
+                         "of one model and index, other query seeds) with the registry entry's "
+                         "threshold, or refit it with --calibrate (exact: every aligned segment "
+                         "was kept); no queries")
     a = ap.parse_args()
 
     from copytrace.audio_search import AudioHit, AudioReferenceIndex
@@ -298,7 +299,10 @@ def main() -> None:
     if a.no_cohort:
         spec = replace(spec, cohort_file=None)
     if a.rescore:
-        run = json.loads(a.rescore.read_text())
+        runs = [json.loads(f.read_text()) for f in a.rescore]
+        run = {"report": runs[0]["report"], "records": [r for x in runs for r in x["records"]]}
+        if len(runs) > 1:
+            run["report"]["pooled_runs"] = [str(f) for f in a.rescore]
         report = {**run["report"], **summarise(run["records"], spec, a.target_fmr, a.calibrate)}
         print_table(report)
         if a.calibrate and not a.no_cohort:
@@ -548,7 +552,7 @@ def print_table(rep: dict) -> None:
     print("false-match rate:", rep["false_match_rate"], "all", rep["false_match_rate_all"])
     for k in ("index_hours", "index_bytes_per_hour", "ingest_x_realtime", "query_5s_latency_median_s",
               "query_5s_latency_p90_s", "machine"):
-        print(f"{k}: {rep[k]}")
+        print(f"{k}: {rep.get(k)}")
 
 
 if __name__ == "__main__":

@@ -88,3 +88,32 @@ def test_summary_rescores_answers_from_the_kept_segments():
     assert cell["top1"] == pytest.approx(1 / 3, abs=1e-3)
     assert cell["top1_repeat_ok"] == pytest.approx(2 / 3, abs=1e-3)
     assert cell["top1_at_threshold"] == pytest.approx(2 / 3, abs=1e-3)
+
+
+def test_rescore_pools_several_runs(tmp_path, monkeypatch):
+    """``--rescore a.json b.json``: the records of both runs are scored together (a pooled
+    table and a fit on both runs' calibration queries), with no queries made."""
+    import json
+    import sys
+
+    rng = np.random.default_rng(1)
+    one = [{"kind": "positive", "length_s": 5.0, "condition": "snr5", "track": "a",
+            "truth_s": 3.0, "segments": [[0.9, 41, 1, 1, 0]]}]
+    two = [{"kind": "positive", "length_s": 5.0, "condition": "snr5", "track": "b",
+            "truth_s": 3.0, "segments": [[0.9, 41, 1, 0, 0]]},  # right track, other offset
+           {"kind": "negative", "length_s": 2.0, "condition": "clean", "track": "n",
+            "segments": [[0.99, 10]]}]  # a false match under any fit that holds the target
+    runs = []
+    for k, records in enumerate((one + _negatives(rng, 50), two + _negatives(rng, 50))):
+        f = tmp_path / f"run{k}.json"
+        f.write_text(json.dumps({"report": {"model": "m"}, "records": records}))
+        runs.append(str(f))
+    out = tmp_path / "pooled.json"
+    monkeypatch.setattr(sys, "argv", ["audio.py", "--rescore", *runs, "--json", str(out)])
+    bench.main()
+    rep = json.loads(out.read_text())["report"]
+    assert rep["pooled_runs"] == runs
+    assert rep["n_positive"] == 2 and rep["n_negative"] == 1
+    assert rep["n_calibration"] == 2 * 50 * len(bench.NEGATIVE_LENGTHS_S)
+    assert rep["hit_rate"]["5s"]["snr5"]["top1"] == pytest.approx(0.5)
+    assert rep["false_match_rate"]["2s"] == 1.0
