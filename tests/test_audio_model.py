@@ -234,11 +234,22 @@ def test_hard_partners_are_the_closest_non_repeat_of_the_same_piece(tmp_path):
     assert np.isin(np.abs(got - k) % 20, [0, 1, 19]).mean() > 0.8
 
 
-def test_tiny_training_with_hard_partners(tmp_path):
+def test_tiny_training_with_hard_partners_and_a_longer_fft(tmp_path):
+    """Hard partners train and validate; the frontend's FFT length and window frames travel
+    from the training configuration to the registry entry, and the encoder embeds with them."""
     pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
     from copytrace.train.audio import CONFIGS, train
+    from copytrace.train.audio_export import export
 
     pack = write_mulaw_pack(tmp_path / "pack", seeds=range(4), seconds=6.0)
-    result = train(replace(CONFIGS["tiny"], f_min=60.0, hard_frac=0.5), [pack], tmp_path / "out")
+    cfg = replace(CONFIGS["tiny"], f_min=60.0, hard_frac=0.5, n_fft=1024, window_frames=71)
+    result = train(cfg, [pack], tmp_path / "out")
     last = result["history"][-1]
     assert np.isfinite(last["loss"]) and 0 <= last["val_hard"] <= 1
+    entry = export(tmp_path / "out" / "audio-tiny.pt", "ct-audio-tiny", "0", tmp_path / "w", 0.5, 0.1)
+    spec = AudioDescriptorSpec.from_file(entry)
+    assert (spec.n_fft, spec.window_frames) == (1024, 71)
+    assert spec.window_s == pytest.approx((70 * 100 + 1024) / 8000, abs=1e-6)
+    s, e, v = load_audio_encoder(spec).embed_windows(music_like(8000, 3.0, seed=5), 8000)
+    assert v.shape == (len(s), spec.dims) and np.allclose(e - s, spec.window_s, atol=1e-6)

@@ -40,6 +40,8 @@ class AudioTrainConfig:
     widths: tuple[int, ...] = (32, 64, 128, 192, 256)
     dims: int = 128
     f_min: float = 300.0  # lowest frequency the log-mel frontend sees (Hz)
+    n_fft: int = 512  # frontend FFT length (8 kHz: 512 = 15.6 Hz bins, 1024 = 7.8 Hz)
+    window_frames: int = 76  # frames per window: (frames - 1) * 12.5 ms + n_fft samples
     val_tracks: int = 6
     val_every: int = 500
     device: str = "cuda"
@@ -95,6 +97,12 @@ _BASS_CONFIGS = {
     # validation 0.890 -> 0.899; the wide member of session 7's ensemble (not shipped).
     "h100-bass-wide-vary": replace(_BASS, name="h100-bass-wide-vary", widths=_WIDE,
                                    **{**_SHARP, "lr": 5e-4}, augment={"source_speed": 0.15}),
+    # Session 8 (--init version 4, the same network: 71 frames end at version 4's 3 columns):
+    # 7.8 Hz FFT bins (1024 points, a window of 1.003 s) for bass lines. The near-repeats that
+    # version 4 confuses are loops with 38-76 % of their power under 500 Hz, which 15.6 Hz
+    # bins resolve coarsely. Two stages: this, then --lr 3e-4 from it.
+    "h100-bass-fft1024": replace(_BASS, name="h100-bass-fft1024", n_fft=1024, window_frames=71,
+                                 **_SHARP),
     # Session 8 (--init version 4): version 4's misses at 5 dB (+ reverb) are nearly all the
     # right recording at another offset, a near-repeat of the bars in looped music, whose mean
     # similarity beats the truth's by 0.005-0.1. Half of each batch is windows and their
@@ -358,7 +366,7 @@ def train(cfg: AudioTrainConfig, pack_dir, out_dir: Path, init: Path | None = No
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    mel_cfg = MelConfig(f_min=cfg.f_min)
+    mel_cfg = MelConfig(f_min=cfg.f_min, n_fft=cfg.n_fft, window_frames=cfg.window_frames)
     aug_cfg = AugmentConfig(sample_rate=mel_cfg.sample_rate, **cfg.augment)
     chunk_n = _chunk_n(mel_cfg)
     if aug_cfg.source_speed > 0:
