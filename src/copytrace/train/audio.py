@@ -225,15 +225,12 @@ class PackSampler:
 REPEAT_CORR = 0.9  # clean log-mel correlation of an exact repeat (bench/audio.py's definition)
 
 
-def logmel_corr(a, b=None):
-    """Pearson correlation of flattened log-mel windows [N, ..., M, T] (rows) -> [N, N']."""
-    def unit(x):
-        x = x.flatten(1).float()
-        x = x - x.mean(1, keepdim=True)
-        return x / (x.norm(dim=1, keepdim=True) + 1e-6)
-
-    ua = unit(a)
-    return ua @ (ua if b is None else unit(b)).T
+def logmel_corr(a):
+    """Pearson correlation between the flattened log-mel windows [N, ..., M, T] -> [N, N]."""
+    x = a.flatten(1).float()
+    x = x - x.mean(1, keepdim=True)
+    x = x / (x.norm(dim=1, keepdim=True) + 1e-6)
+    return x @ x.T
 
 
 def mine_partners(sampler, frontend, table, step_n: int, margin_n: int, min_apart_n: int):
