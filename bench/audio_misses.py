@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import sys
 from pathlib import Path
 
+import audio as B  # the benchmark's folds, judging and answer ranking (bench/ is on the path)
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import audio as B  # the benchmark's folds, judging and answer ranking
 
 BANDS_HZ = ((60, 500), (500, 2000), (2000, 4000), (4000, 8000))
 WIDE_SR = 16000

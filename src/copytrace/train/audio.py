@@ -199,8 +199,14 @@ class PackSampler:
         w = span.float()
         piece = torch.multinomial(w / w.sum(), b, replacement=True, generator=gen)
         pos = (torch.rand(b, device=self.device, generator=gen) * span[piece]).long()
+        return self._cut(off, piece, pos), piece, pos
+
+    def _cut(self, off, piece, pos):
+        """The chunks starting ``pos`` samples into ``piece`` [b] -> [b, chunk_n] float."""
+        import torch
+
         idx = (off[piece] + pos)[:, None] + torch.arange(self.chunk_n, device=self.device)[None]
-        return self.data[idx].float(), piece, pos
+        return self.data[idx].float()
 
     def draw_pairs(self, n: int, split: str = "train", gen=None):
         """n chunks and their mined partners (``mine_partners``, set in ``self.partners``):
@@ -218,8 +224,7 @@ class PackSampler:
         pos = torch.cat([torch.minimum(k * step + jitter, top),
                          torch.minimum(partner[first[piece] + k] * step + jitter, top)])
         piece = torch.cat([piece, piece])
-        idx = (off[piece] + pos)[:, None] + torch.arange(self.chunk_n, device=self.device)[None]
-        return self.data[idx].float(), piece, pos
+        return self._cut(off, piece, pos), piece, pos
 
 
 REPEAT_CORR = 0.9  # clean log-mel correlation of an exact repeat (bench/audio.py's definition)
