@@ -103,7 +103,8 @@ def main() -> None:
         wave_best = int(np.argmax(wv)) / B.SR
         wave = abs(wave_best - truth) <= 0.25
         combined = engine
-        if g is not None and g[2]:  # the right recording: where does the waveform put it?
+        if g is not None and g[2] and len(g) > 5:  # right recording (runs since session 7 keep
+            # the found offset): where does the waveform put it?
             found = truth + g[5]
             lo = max(0, round((found - 0.25) * B.SR))
             at_found = float(wv[lo: round((found + 0.25) * B.SR) + 1].max(initial=0.0))
