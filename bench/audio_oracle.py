@@ -1,4 +1,4 @@
-"""How far the clean recording itself places the benchmark's noisy queries: an upper check on
+"""How far the clean recording itself places the benchmark's noisy queries: a check on
 the audio benchmark's offset misses (issue 5).
 
     python bench/audio_oracle.py out/s8/v4s8_16.json --query-seed 16 --lengths 2 5
@@ -17,7 +17,8 @@ threshold and penalty), each oracle's hit rate (argmax within 0.25 s of the trut
 the engine's misses each oracle places right, and ``engine+wave``: the engine's answer moved to
 the waveform's best offset in the answered recording whenever that offset correlates better
 than the engine's own (within 0.25 s) - what a verification stage holding every registered
-recording's signal could do.
+recording's signal could do (runs before session 7 kept no found offsets: there it is the
+engine's answer).
 """
 from __future__ import annotations
 
