@@ -5,7 +5,7 @@ import torch
 
 torch.set_num_threads(2)
 from copytrace.models.registry import get_spec
-from copytrace.quant.image_task import load_fp32_model, load_val_set, preprocess
+from copytrace.recipes.image_task import load_fp32_model, load_val_set, preprocess
 from copytrace.quant.pipeline import load_state
 
 spec = get_spec("ct-image-r18s")

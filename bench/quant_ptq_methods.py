@@ -9,7 +9,7 @@ logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 from copytrace.models.registry import get_spec
 from copytrace.quant import prepare
 from copytrace.quant.calibration import collect_statistics, load_amax
-from copytrace.quant.image_task import load_fp32_model, load_image_task
+from copytrace.recipes.image_task import load_fp32_model, load_image_task
 
 spec = get_spec("ct-image-r18s")
 m = load_fp32_model(Path("weights/ct-image-r18s.pt"), spec.training["net"])

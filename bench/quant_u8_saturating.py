@@ -5,8 +5,8 @@ import numpy as np
 import onnxruntime as ort
 
 from copytrace.quant import derive_u8
-from copytrace.quant.image_task import load_val_set, preprocess, uap_from_descriptors
-from copytrace.quant.speed import paired_throughput
+from copytrace.recipes.image_task import load_val_set, preprocess, uap_from_descriptors
+from copytrace.recipes.speed import paired_throughput
 
 W = "src/copytrace/models/weights/"
 derive_u8(W + "ct-image-r18s.int8.onnx", "/tmp/sat.onnx", exact=False)

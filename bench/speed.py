@@ -2,7 +2,7 @@
 
 Two kinds of measurement, all in one invocation:
 * ratios: per (runtime, batch), one subprocess loads the FP32 and the INT8 encoder and calls
-  them alternately (copytrace.quant.speed.paired_throughput, medians), so load from other
+  them alternately (copytrace.recipes.speed.paired_throughput, medians), so load from other
   processes on a shared machine hits both alike;
 * peak memory: every (runtime, precision, batch) cell in its own subprocess, so its peak RSS
   (and its own median rate) is that cell's alone.
@@ -77,7 +77,7 @@ def run_cell(args) -> dict:
 
 
 def run_pair(args) -> dict:
-    from copytrace.quant.speed import paired_throughput
+    from copytrace.recipes.speed import paired_throughput
     from copytrace.runtime import load_encoder
 
     spec = _spec(args)

@@ -38,7 +38,9 @@ def installed() -> dict[str, str]:
 
 def read_constraints(path: str) -> dict[str, str]:
     pins = {}
-    for line in open(path, encoding="utf-8"):
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for line in lines:
         line = line.split("#")[0].strip()
         if not line:
             continue

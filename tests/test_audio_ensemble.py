@@ -11,7 +11,7 @@ import pytest
 
 from copytrace.models.audio_encoder import load_audio_encoder
 from copytrace.models.audio_spec import get_audio_spec
-from copytrace.train.audio_ensemble import join
+from copytrace.recipes.audio_ensemble import join
 
 from .test_audio_frontend import music_like
 

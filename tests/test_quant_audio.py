@@ -65,7 +65,7 @@ def test_fp32_net_rebuilt_from_onnx_matches_the_onnx(tmp_path):
     import onnxruntime as ort
 
     from copytrace.models.audio_net import export_audio_onnx
-    from copytrace.quant.audio_task import load_audio_fp32
+    from copytrace.recipes.audio_task import load_audio_fp32
 
     # a member's ONNX as the trainer exports it (the shipped entry is an ensemble of such)
     path = tmp_path / "member.onnx"
@@ -116,7 +116,7 @@ def test_audio_u8_variant_runs_convolutions_as_qlinearconv(audio_export, tmp_pat
 
 
 def test_hit_rate_counts_own_and_overlapping_windows():
-    from copytrace.quant.audio_task import hit_rate
+    from copytrace.recipes.audio_task import hit_rate
 
     za = torch.eye(4)
     # query 0 -> itself; 1 -> window 2 (same piece, 0.1 s away: a hit); 2 -> window 0
@@ -168,7 +168,7 @@ def test_engine_audio_precision_follows_the_config(tmp_path):
 
 
 def test_audio_packs_option_names_training_calls():
-    from copytrace.quant.command import _audio_packs
+    from copytrace.recipes.command import _audio_packs
 
     spec = get_audio_spec()
     assert _audio_packs("p/all_0,p/all_1", spec) == [Path("p/all_0"), Path("p/all_1")]

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 
 def _sh(*cmd, cwd=None, env=None):
-    r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    r = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True,
+                       check=False)
     assert r.returncode == 0, f"{' '.join(map(str, cmd))}\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}"
     return r
 

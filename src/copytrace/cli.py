@@ -278,7 +278,7 @@ def bench(name, args) -> None:
 
 def _register_optional_commands() -> None:
     """Commands whose modules import heavy packages only when they run."""
-    from copytrace.quant.command import quantize_command
+    from copytrace.recipes.command import quantize_command
 
     main.add_command(quantize_command)
 

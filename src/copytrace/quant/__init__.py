@@ -1,18 +1,19 @@
 """INT8 quantization: prepare (Q/DQ placement), calibrate, fine-tune (QAT), export QDQ ONNX.
 
 The torch-based functions live in submodules that only the ``[train]`` extra imports; this
-package's ``__init__`` stays cheap so ``copytrace.quant.command`` can be wired into the CLI
+package's ``__init__`` stays cheap so the CLI (``copytrace.recipes.command``) can import it
 without loading torch. Attribute access (``copytrace.quant.prepare``) imports lazily.
 """
 from __future__ import annotations
 
 import importlib
 
-from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig, QuantConfig
+from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig, QuantConfig, QuantRecipe
 
 _LAZY = {
+    "quantize": "copytrace.quant.pipeline",
     "prepare": "copytrace.quant.placement",
-    "fold_batchnorm": "copytrace.quant.placement",
+    "fold_batchnorm": "copytrace.models.fold",
     "quant_layers": "copytrace.quant.placement",
     "set_float_layers": "copytrace.quant.placement",
     "calibrate": "copytrace.quant.calibration",
@@ -34,5 +35,5 @@ def __getattr__(name: str):
 
 
 __all__ = [  # noqa: PLE0604 - the lazy names are strings too
-    "CALIBRATION_METHODS", "FinetuneConfig", "QuantConfig", *_LAZY,
+    "CALIBRATION_METHODS", "FinetuneConfig", "QuantConfig", "QuantRecipe", *_LAZY,
 ]

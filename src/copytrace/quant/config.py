@@ -57,3 +57,34 @@ class FinetuneConfig:
             raise ValueError("warmup_steps must be in [0, steps)")
         if self.weight_decay < 0 or self.grad_clip <= 0:
             raise ValueError("weight_decay must be >= 0 and grad_clip > 0")
+
+
+@dataclass(frozen=True)
+class QuantRecipe:
+    """How ``quantize`` searches for an INT8 model that keeps the metric.
+
+    ``methods``: calibration methods tried after one statistics pass (the best on the metric
+    wins). ``qat``: fine-tuning runs tried from the chosen PTQ model (none: PTQ only).
+    ``gate``: the largest relative metric loss accepted. ``sensitivity``: True sweeps every
+    layer up front (full report); ``"on-miss"`` only when the gate is missed; False never (no
+    mixed-precision fallback). ``max_float_layers``: how many layers mixed precision may keep
+    in floating point.
+    """
+
+    methods: tuple[str, ...] = CALIBRATION_METHODS
+    qat: tuple[FinetuneConfig, ...] = ()
+    gate: float = 0.002
+    sensitivity: bool | str = True
+    max_float_layers: int = 4
+
+    def __post_init__(self) -> None:
+        if not self.methods or any(m not in CALIBRATION_METHODS for m in self.methods):
+            raise ValueError(f"methods {self.methods!r}: pick from {CALIBRATION_METHODS}")
+        if not all(isinstance(c, FinetuneConfig) for c in self.qat):
+            raise TypeError("qat is a tuple of FinetuneConfig")
+        if not 0 <= self.gate < 1:
+            raise ValueError(f"gate {self.gate} is a relative loss in [0, 1)")
+        if self.sensitivity not in (True, False, "on-miss"):
+            raise ValueError("sensitivity must be True, False or 'on-miss'")
+        if self.max_float_layers < 0:
+            raise ValueError("max_float_layers must be >= 0")

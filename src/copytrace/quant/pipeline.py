@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from copytrace.quant.calibration import collect_statistics, load_amax
-from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig, QuantConfig
+from copytrace.quant.config import QuantConfig, QuantRecipe
 from copytrace.quant.placement import prepare, quant_layers, set_float_layers
 from copytrace.quant.qat import finetune
 from copytrace.quant.sensitivity import choose_float_layers, layer_sensitivity, relative_gap
@@ -22,23 +22,19 @@ from copytrace.quant.sensitivity import choose_float_layers, layer_sensitivity, 
 log = logging.getLogger(__name__)
 
 
-def quantize_model(
+def quantize(
     fp32_model: nn.Module,
-    evaluate: Callable[[nn.Module], float],
+    recipe: QuantRecipe,
     forward_loop: Callable[[nn.Module], None],
-    device: str | torch.device = "cpu",
-    methods: tuple[str, ...] = CALIBRATION_METHODS,
+    evaluate: Callable[[nn.Module], float],
     qat_loss: Callable[[nn.Module, int], torch.Tensor] | None = None,
-    qat: tuple[FinetuneConfig, ...] = (),
-    gate: float = 0.002,
-    sensitivity: bool | str = True,
-    max_float_layers: int = 4,
+    device: str | torch.device = "cpu",
 ) -> tuple[nn.Module, dict]:
-    """``sensitivity``: True sweeps every layer up front (full report); ``"on-miss"`` sweeps
-    only when the chosen model misses the gate (mixed precision still works, runs are
-    shorter); False never (no mixed-precision fallback)."""
-    if sensitivity not in (True, False, "on-miss"):
-        raise ValueError("sensitivity must be True, False or 'on-miss'")
+    """FP32 metric, PTQ with each of ``recipe.methods``, the ``recipe.qat`` runs (given a
+    ``qat_loss(model, step)``), then mixed precision if the gate is still missed. Returns the
+    chosen fake-quantized model and the report."""
+    methods, qat, gate, sensitivity = (recipe.methods, recipe.qat, recipe.gate,
+                                       recipe.sensitivity)
     t0 = time.perf_counter()
     fp32_model = fp32_model.to(device).eval()
     fp32 = evaluate(fp32_model)
@@ -86,7 +82,7 @@ def quantize_model(
         sens = _sensitivity(chosen, evaluate, fp32, report)
     if relative_gap(fp32, metric) > gate and sens:
         float_layers, metric = choose_float_layers(chosen, evaluate, fp32, sens, gate,
-                                                   max_float_layers)
+                                                   recipe.max_float_layers)
     set_float_layers(chosen, float_layers)
     report.update({
         "float_layers": list(float_layers), "final": metric,

@@ -9,11 +9,10 @@ folded conv, so nothing is lost by not simulating the fold (which TensorRT advis
 from __future__ import annotations
 
 import copy
-from itertools import pairwise
 
-import torch
 from torch import nn
 
+from copytrace.models.fold import fold_batchnorm
 from copytrace.quant.config import QuantConfig
 from copytrace.quant.modules import (
     QUANT_TYPES,
@@ -24,26 +23,6 @@ from copytrace.quant.modules import (
     init_weight_amax,
     quantizers_of,
 )
-
-
-@torch.no_grad()
-def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """Fold every BatchNorm2d that directly follows a Conv2d inside a Sequential (in place)."""
-    for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:
-        names = list(seq._modules)
-        for a, b in pairwise(names):
-            conv, bn = seq._modules[a], seq._modules[b]
-            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
-                continue
-            std = (bn.running_var + bn.eps).sqrt()
-            gamma = bn.weight if bn.affine else torch.ones_like(std)
-            beta = bn.bias if bn.affine else torch.zeros_like(std)
-            factor = gamma / std
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
-            conv.weight.mul_(factor.reshape(-1, 1, 1, 1))
-            conv.bias = nn.Parameter(beta + (bias - bn.running_mean) * factor)
-            seq._modules[b] = nn.Identity()
-    return model
 
 
 def prepare(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:

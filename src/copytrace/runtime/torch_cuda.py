@@ -20,8 +20,8 @@ def load_descriptor_net(spec, path: Path | None = None):
     import torch
     from onnx import numpy_helper
 
+    from copytrace.models.fold import fold_batchnorm
     from copytrace.models.resnet import DescriptorNet, NetConfig
-    from copytrace.quant.placement import fold_batchnorm
 
     path = Path(path or spec.path("fp32"))
     net_cfg = dict(spec.training.get("net", {})) if isinstance(spec.training, dict) else {}

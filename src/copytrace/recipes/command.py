@@ -76,7 +76,7 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
     state = state or Path("out/quant") / f"{model_name}.qstate.pt"
     if not weights.is_file():
         raise click.ClickException(f"FP32 weights {weights} not found (train first, or --weights)")
-    from copytrace.quant.image_task import load_fp32_model
+    from copytrace.recipes.image_task import load_fp32_model
 
     fp32_model = load_fp32_model(weights, spec.training.get("net"))
     size = spec.input_size[0]
@@ -95,12 +95,12 @@ def quantize_command(model_name, method, weights, data, calibration, qat_steps, 
         save_state(qmodel, report, state)
         click.echo(f"wrote {state}")
     if not torch_only:
-        from copytrace.quant.deploy import export_stage
+        from copytrace.recipes.deploy import export_stage
 
         report["deploy"] = export_stage(spec, fp32_model, qmodel, data, out, bench_s,
                                         gate, report["fp32"])
     report_path = report_path or Path("out/quant") / f"{model_name}.report.json"
-    from copytrace.quant.report import write_report
+    from copytrace.recipes.report import write_report
 
     write_report(report, report_path)
     click.echo(json.dumps(report, indent=1) if as_json else f"wrote {report_path} (+ .md)")
@@ -113,14 +113,14 @@ def _audio(model_name, method, weights, data, calibration, qat_steps, qat_lr, qa
     batches are (clean, degraded) pairs; ``--qat-batch`` above 128 is slow on a CPU."""
     from copytrace.models.audio_spec import get_audio_spec
     from copytrace.models.registry import models_dir
-    from copytrace.quant.audio_stage import quantize_audio
-    from copytrace.quant.report import write_report
+    from copytrace.recipes.audio_stage import quantize_audio
+    from copytrace.recipes.report import write_report
 
     spec = get_audio_spec(model_name, models_dir())
     if spec.training.get("members"):
         raise click.UsageError(
             f"{model_name} is an ensemble: quantize each member (its own registry folder), then "
-            "join them again with python -m copytrace.train.audio_ensemble")
+            "join them again with python -m copytrace.recipes.audio_ensemble")
     report = quantize_audio(
         spec, _audio_packs(data, spec), method, weights, calibration,
         qat_steps or 200,
@@ -150,8 +150,8 @@ def _calibrate_missing_observers(qmodel, report: dict, data: Path, size: int) ->
     """States from before the residual-branch observers existed: calibrate just those (CPU,
     train images), with the method already chosen; no shipped scale changes."""
     from copytrace.quant.calibration import calibrate_observers
-    from copytrace.quant.image_task import load_image_task
     from copytrace.quant.quantizer import TensorQuantizer
+    from copytrace.recipes.image_task import load_image_task
 
     obs = [q for q in qmodel.modules() if isinstance(q, TensorQuantizer) and q.observe_only]
     if not obs or all(q.calibrated for q in obs):
@@ -164,7 +164,7 @@ def _calibrate_missing_observers(qmodel, report: dict, data: Path, size: int) ->
 
 def _torch_stage(fp32_model, weights, net, data, size, device, method, calibration, qat_steps,
                  qat_lr, qat_batch, gate, sensitivity):
-    from copytrace.quant.torch_stage import run
+    from copytrace.recipes.torch_stage import run
 
     lrs = tuple(float(v) for v in str(qat_lr).split(","))
     _, model, report = run(weights, net, data, size, device, method, calibration, qat_steps,

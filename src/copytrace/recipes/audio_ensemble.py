@@ -1,6 +1,6 @@
 """Join trained audio descriptor models into one ensemble descriptor.
 
-    python -m copytrace.train.audio_ensemble --members DIR_A DIR_B --out-dir OUT --version 6 \\
+    python -m copytrace.recipes.audio_ensemble --members DIR_A DIR_B --out-dir OUT --version 6 \\
         [--gate-data data/audio/train/all_0 data/audio/train/all_1 data/audio/train/all_2]
 
 The members (registry folders holding ``ct-audio-nafp.json`` and its ONNX files) read the same
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-log = logging.getLogger("copytrace.train.audio_ensemble")
+log = logging.getLogger("copytrace.recipes.audio_ensemble")
 
 INPUT, OUTPUT = "logmel", "descriptor"
 
@@ -99,13 +99,13 @@ def join(member_dirs: list[Path], out_dir: Path, version: str, name: str = "ct-a
 def gate(entry: Path, packs: list[Path], gate_rel: float, blocks: int) -> dict:
     """Hold the joined INT8 files to the quantization gate; write the INT8 keys if they pass."""
     from copytrace.models.audio_spec import file_sha256, get_audio_spec
-    from copytrace.quant.audio_stage import (
+    from copytrace.recipes.audio_stage import (
         _set_int8_keys,
         deployed_metric,
         gate_passed,
         relative_gaps,
     )
-    from copytrace.quant.audio_task import load_audio_task
+    from copytrace.recipes.audio_task import load_audio_task
     from copytrace.train.audio import CONFIGS
 
     spec = get_audio_spec(entry.stem, entry.parent)

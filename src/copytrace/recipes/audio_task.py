@@ -143,7 +143,7 @@ def load_audio_fp32(onnx_path: Path, checkpoint: Path | None = None) -> nn.Modul
     """AudioFingerprintNet with BN folded: from a training checkpoint when given, else from
     the deployed FP32 ONNX (the exporter folded BN into the convolutions)."""
     from copytrace.models.audio_net import AudioFingerprintNet
-    from copytrace.quant.placement import fold_batchnorm
+    from copytrace.models.fold import fold_batchnorm
 
     if checkpoint is not None:
         blob = torch.load(checkpoint, map_location="cpu", weights_only=False)

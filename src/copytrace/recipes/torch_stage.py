@@ -1,6 +1,6 @@
 """The torch stage of ``copytrace quantize`` as a plain script (no click), for GPU machines:
 
-    python -m copytrace.quant.torch_stage --weights weights/ct-image-r18s.pt \
+    python -m copytrace.recipes.torch_stage --weights weights/ct-image-r18s.pt \
         --data data/images --device cuda --state OUT/qstate.pt --report OUT/report.json
 """
 from __future__ import annotations
@@ -20,9 +20,9 @@ def run(weights: Path, net: dict | None, data: Path, size: int, device: str, met
     """FP32 + PTQ (+ QAT) + sensitivity + mixed precision -> (fake-quant model, report)."""
     import torch
 
-    from copytrace.quant.config import FinetuneConfig
-    from copytrace.quant.image_task import load_fp32_model, load_image_task
-    from copytrace.quant.pipeline import quantize_model
+    from copytrace.quant.config import FinetuneConfig, QuantRecipe
+    from copytrace.quant.pipeline import quantize
+    from copytrace.recipes.image_task import load_fp32_model, load_image_task
 
     if device == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # INT8 decisions want true fp32 math
@@ -31,8 +31,9 @@ def run(weights: Path, net: dict | None, data: Path, size: int, device: str, met
     task = load_image_task(Path(data), size, device, qat_batch=qat_batch)
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
     qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr) for lr in qat_lrs) if method == "qat" else ()
-    model, report = quantize_model(fp32_model, task.evaluate, task.forward_loop, device, methods,
-                                   task.qat_loss, qat, gate, sensitivity)
+    recipe = QuantRecipe(methods, qat, gate, sensitivity)
+    model, report = quantize(fp32_model, recipe, task.forward_loop, task.evaluate, task.qat_loss,
+                             device)
     report.update({"n_val_refs": len(task.val.refs), "n_val_queries": len(task.val.queries),
                    "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                    "torch": torch.__version__, "input_size": size})
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from copytrace.models.registry import get_spec
     from copytrace.quant.pipeline import save_state
 
-    p = argparse.ArgumentParser(prog="python -m copytrace.quant.torch_stage", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m copytrace.recipes.torch_stage", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="ct-image-r18s")
     p.add_argument("--weights", type=Path, required=True)

@@ -26,9 +26,9 @@ def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, cali
                    sensitivity: bool | str, out: Path | None, state: Path | None,
                    bench_s: float, blocks: int, resume: bool = False) -> dict:
     """``resume``: skip PTQ/QAT and deploy the model saved in ``state`` by an earlier run."""
-    from copytrace.quant.audio_task import load_audio_fp32, load_audio_task
-    from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig
-    from copytrace.quant.pipeline import load_state, quantize_model, save_state
+    from copytrace.quant.config import CALIBRATION_METHODS, FinetuneConfig, QuantRecipe
+    from copytrace.quant.pipeline import load_state, quantize, save_state
+    from copytrace.recipes.audio_task import load_audio_fp32, load_audio_task
 
     t0 = time.perf_counter()
     fp32_model = load_audio_fp32(spec.path("fp32"), checkpoint)
@@ -49,8 +49,8 @@ def quantize_audio(spec, packs: list, method: str, checkpoint: Path | None, cali
     methods = CALIBRATION_METHODS if calibration == "auto" else (calibration,)
     qat = tuple(FinetuneConfig(steps=qat_steps, lr=lr, log_every=25)
                 for lr in qat_lrs) if method == "qat" else ()
-    qmodel, report = quantize_model(fp32_model, task.evaluate, task.forward_loop, "cpu", methods,
-                                    task.qat_loss, qat, gate, sensitivity)
+    recipe = QuantRecipe(methods, qat, gate, sensitivity)
+    qmodel, report = quantize(fp32_model, recipe, task.forward_loop, task.evaluate, task.qat_loss)
     report.update({
         "model": spec.model_id, "metric_name": "val top-1 hit rate",
         "validation": f"{task.n_val_windows} degraded windows of the held-out train tracks "
@@ -146,7 +146,7 @@ def _parity(task, qmodel, encoders) -> dict:
 
 
 def _throughput(encoders, size: tuple[int, int], bench_s: float) -> dict:
-    from copytrace.quant.speed import paired_throughput
+    from copytrace.recipes.speed import paired_throughput
 
     out = {}
     for batch in (1, 32):

@@ -50,7 +50,7 @@ def export_stage(spec, fp32_model, qmodel, data: Path, out: Path | None, bench_s
 
 
 def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) -> dict:
-    from copytrace.quant.image_task import load_val_set, uap_from_descriptors
+    from copytrace.recipes.image_task import load_val_set, uap_from_descriptors
 
     val = load_val_set(data)
     size = spec.input_size[0]
@@ -94,7 +94,7 @@ def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) ->
 
 
 def _encode(fn, images: torch.Tensor, size: int, batch: int = 64) -> np.ndarray:
-    from copytrace.quant.image_task import preprocess
+    from copytrace.recipes.image_task import preprocess
     from copytrace.runtime.base import l2_normalise
 
     parts = [l2_normalise(fn(preprocess(images[i : i + batch], size)))
@@ -103,7 +103,7 @@ def _encode(fn, images: torch.Tensor, size: int, batch: int = 64) -> np.ndarray:
 
 
 def _throughput(encoders, size, bench_s: float) -> dict:
-    from copytrace.quant.speed import paired_throughput
+    from copytrace.recipes.speed import paired_throughput
 
     out = {}
     for batch in (1, 32):
