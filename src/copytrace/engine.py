@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from copytrace.errors import CopytraceError, MediaError, StoreError
+from copytrace.errors import CopytraceError, MediaError, NotMediaError, StoreError
 from copytrace.media.image import ImageLimits
 from copytrace.media.probe import sniff
 from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL, AudioDescriptorSpec, get_audio_spec
@@ -129,16 +129,39 @@ def file_sha256(path: str) -> str:
 
 
 def iter_media_paths(paths: Iterable[str]) -> Iterator[tuple[str, bool]]:
-    """Expand folders recursively (sorted). Yields (path, named_explicitly)."""
+    """Expand folders recursively (sorted). Yields (path, named_explicitly).
+
+    Inside folders, named pipes, sockets and devices are skipped without being opened (logged);
+    a sub-folder that cannot be listed is yielded as explicit, so reading it reports why.
+    Symbolic links to folders are not followed (no loops)."""
     for p in paths:
         if os.path.isdir(p):
-            for dirpath, dirnames, filenames in os.walk(p):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if not name.startswith("."):
-                        yield os.path.join(dirpath, name), False
+            yield from _walk_folder(p)
         else:
             yield p, True
+
+
+def _walk_folder(folder: str) -> Iterator[tuple[str, bool]]:
+    from copytrace.media.probe import special_file_kind
+
+    unreadable: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=lambda e: unreadable.append(e.filename)):
+        yield from ((d, True) for d in unreadable)
+        unreadable.clear()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = os.path.join(dirpath, name)
+            try:
+                special = special_file_kind(os.stat(path).st_mode)
+            except OSError:
+                special = None  # a broken link or a loop: reading it says which
+            if special:
+                log.info("skipping %s: %s", path, special)
+                continue
+            yield path, False
+    yield from ((d, True) for d in unreadable)
 
 
 def describe_video_frames(
@@ -298,8 +321,11 @@ class Library:
         self._ref_typ: dict[str, np.ndarray] = {}  # work id -> audio windows' typicality (bounded)
 
     @classmethod
-    def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None) -> Library:
-        return cls(Store(db if db is not None else default_db_path()), config or EngineConfig())
+    def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None,
+             create: bool = True) -> Library:
+        """``create=False`` raises LibraryNotFoundError when ``db`` holds no library."""
+        root = db if db is not None else default_db_path()
+        return cls(Store(root, create=create), config or EngineConfig())
 
     def close(self) -> None:
         self.store.close()
@@ -409,7 +435,9 @@ class Library:
             info = probe_video(path)
             descriptors, duration_s = self._describe_video(path, info.duration_s, for_query)
             if self.config.audio and info.has_audio:
-                descriptors.append(self._describe_audio(path, for_query))
+                soundtrack = self._describe_audio(path, for_query, required=False)
+                if soundtrack is not None:  # a silent soundtrack: the pictures stand alone
+                    descriptors.append(soundtrack)
             return descriptors, duration_s
         if media_type == "audio":
             from copytrace.media.audio import probe_audio
@@ -417,7 +445,7 @@ class Library:
             duration_s = probe_audio(path).duration_s
             return [self._describe_audio(path, for_query)], duration_s
         if media_type == "text":
-            raise MediaError(path, "content is plain text, not an image, video or audio file")
+            raise NotMediaError(path, "content is plain text, not an image, video or audio file")
         raise MediaError(path, f"{media_type} files are not supported yet")
 
     def _describe_video(
@@ -447,7 +475,10 @@ class Library:
             return np.ones(len(vectors), dtype=bool)
         return sims[:, 0] < self.image_spec.threshold_similarity
 
-    def _describe_audio(self, path: str, for_query: bool) -> Descriptors:
+    def _describe_audio(self, path: str, for_query: bool,
+                        required: bool = True) -> Descriptors | None:
+        """Audio descriptors; a recording with no audible window is an error, or None when
+        not ``required`` (a video's silent soundtrack)."""
         spec = self.audio_spec
         hop_s = spec.query_hop_s if for_query else spec.hop_s
         starts, ends, vectors = self.audio_encoder.embed_file(path, hop_s=hop_s)
@@ -455,10 +486,21 @@ class Library:
             # Shorter than one window: a query may still be matched on one padded window.
             from copytrace.media.audio import load_audio
 
-            samples = load_audio(path, spec.sample_rate)
-            if not for_query or samples.size == 0:
-                raise MediaError(path, f"audio shorter than one {spec.window_s:.2f} s window")
+            samples = load_audio(path, spec.sample_rate, max_s=spec.window_s + 0.5)
+            if samples.size >= round(spec.window_s * spec.sample_rate) or samples.size == 0:
+                if not required:
+                    return None
+                raise MediaError(path, f"no audible sound: every {spec.window_s:.2f} s window "
+                                 f"is below {spec.silence_dbfs:g} dBFS (a silent recording)")
+            if not for_query:
+                raise MediaError(path, f"audio shorter than one {spec.window_s:.2f} s window "
+                                 f"({samples.size / spec.sample_rate:.2f} s)")
             starts, ends, vectors = self.audio_encoder.embed_windows(samples, spec.sample_rate, hop_s)
+            if len(vectors) == 0:
+                if not required:
+                    return None
+                raise MediaError(path, f"no audible sound in its "
+                                 f"{samples.size / spec.sample_rate:.2f} s")
         return Descriptors(
             np.asarray(vectors, np.float32), np.asarray(starts, np.float64),
             np.asarray(ends, np.float64), spec.model_id, "audio",
@@ -490,8 +532,8 @@ class Library:
                 try:
                     res = self._add_one(path, title)
                 except MediaError as e:
-                    if not explicit and e.cause.startswith("unrecognised file content"):
-                        log.info("skipping non-media file %s", path)
+                    if not explicit and isinstance(e, NotMediaError):
+                        log.info("skipping non-media file %s (%s)", path, e.cause)
                         continue
                     failed.append(e)
                     if on_result:
