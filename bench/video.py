@@ -572,7 +572,7 @@ def speed(args: argparse.Namespace) -> None:
     align_s = time.perf_counter() - t0
     out = {"files": rows, "ingest_x_realtime_720p_h264": total, "fps": args.fps,
            "tn_align_60s_query_vs_hours": args.ref_hours, "tn_align_s": align_s,
-           "tn_found": [s.to_json() for s in segs][:2]}
+           "tn_found": [s.to_dict() for s in segs][:2]}
     print(json.dumps(out, indent=1))
 
 

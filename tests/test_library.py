@@ -73,7 +73,7 @@ def test_add_is_idempotent_by_content(registered, tmp_path):
 
 def test_scores_and_schema(registered, photo_paths):
     lib, ids, _ = registered
-    res = lib.query(str(photo_paths[0]), top_k=len(ids), min_score=0).to_json()
+    res = lib.query(str(photo_paths[0]), top_k=len(ids), min_score=0).to_dict()
     assert set(res) >= {"query", "elapsed_s", "matches"}
     assert set(res["query"]) >= {"path", "media_type", "duration_s", "sha256"}
     assert res["query"]["media_type"] == "image" and res["query"]["duration_s"] is None

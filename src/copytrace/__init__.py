@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from copytrace.engine import EngineConfig, Library
 
 
-def open(db: str | None = None, config: EngineConfig | None = None) -> Library:
-    """Open (or create) a copytrace library at ``db`` (a directory). See ``Library``."""
+def open(db: str | None = None, config: EngineConfig | None = None,
+         create: bool = True) -> Library:
+    """Open (or create) a copytrace library at ``db`` (a directory). See ``Library``.
+    ``create=False`` raises ``copytrace.errors.LibraryNotFoundError`` when there is none."""
     from copytrace.engine import Library
 
-    return Library.open(db, config)
+    return Library.open(db, config, create=create)
 
 
 __all__ = ["__version__", "open"]

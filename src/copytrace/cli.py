@@ -7,24 +7,52 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
-from copytrace.errors import CopytraceError
+from copytrace.errors import CopytraceError, LibraryNotFoundError, NotMediaError
 
 DB_HELP = "Library directory (default: $COPYTRACE_DB, else ~/.local/share/copytrace)."
+CREATE_HELP = "Create an empty library when --db names none (otherwise that is an error)."
 
 
-def _open(db: str | None, backend: str = "openvino", precision: str = "auto"):
-    from copytrace.engine import EngineConfig, Library
+def _open(db: str | None, backend: str = "openvino", precision: str = "auto",
+          create: bool = False):
+    """The library, or exit: 2 when there is none and ``create`` is off (a mistyped --db must
+    not answer "no match"), 1 when it cannot be opened (one line naming the file and cause)."""
+    from copytrace.engine import EngineConfig, Library, default_db_path
 
-    return Library.open(db, EngineConfig(backend=backend, precision=precision))
+    root = Path(db).expanduser() if db is not None else default_db_path()
+    click.get_current_context().meta["copytrace.catalog"] = root / "catalog.sqlite"
+    try:
+        return Library.open(root, EngineConfig(backend=backend, precision=precision),
+                            create=create)
+    except LibraryNotFoundError as e:
+        _fail(f"{e}; `copytrace add` creates one, or pass --create")
+        sys.exit(2)
+    except CopytraceError as e:
+        _fail(str(e))
+        sys.exit(1)
 
 
 def _fail(message: str) -> None:
     click.echo(f"copytrace: error: {message}", err=True)
+
+
+class _Group(click.Group):
+    """A catalogue damaged past what opening it checks fails later, on a read: one line
+    naming the file and the cause, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except sqlite3.DatabaseError as e:
+            catalog = ctx.meta.get("copytrace.catalog", "catalog.sqlite")
+            _fail(f"{catalog}: not a usable copytrace catalogue: {e}")
+            sys.exit(1)
 
 
 def _fmt_time(t: float) -> str:
@@ -32,7 +60,7 @@ def _fmt_time(t: float) -> str:
     return f"{int(m):02d}:{s:06.3f}"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 @click.version_option(package_name="copytrace")
 def main(verbose: int) -> None:
@@ -51,11 +79,7 @@ def add(paths, title, db, as_json, precision) -> None:
     """Register files or folders (recursively) as reference works. Idempotent by content."""
     from rich.progress import Progress
 
-    try:
-        lib = _open(db, precision=precision)
-    except CopytraceError as e:
-        _fail(str(e))
-        sys.exit(1)
+    lib = _open(db, precision=precision, create=True)
     n_failed = 0
     with lib, Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         task = progress.add_task("adding", total=None)
@@ -67,7 +91,7 @@ def add(paths, title, db, as_json, precision) -> None:
                 n_failed += 1
                 _fail(str(res))
             elif as_json:
-                click.echo(json.dumps({"path": path, "created": res.created, **res.work.to_json()}))
+                click.echo(json.dumps({"path": path, "created": res.created, **res.work.to_dict()}))
             else:
                 state = "added" if res.created else "exists"
                 click.echo(f"{res.work.work_id}\t{state}\t{path}")
@@ -92,28 +116,31 @@ def add(paths, title, db, as_json, precision) -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino")
 @click.option("--html", "html_path", help="Also write an HTML evidence report to this file.")
-def query(paths, db, as_json, top_k, min_score, precision, backend, html_path) -> None:
-    """Rank registered works for each query file."""
+@click.option("--create", is_flag=True, help=CREATE_HELP)
+def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, create) -> None:
+    """Rank registered works for each query file (folders are walked recursively; files in
+    them that are not media are skipped)."""
     from copytrace.engine import iter_media_paths
 
-    try:
-        lib = _open(db, backend=backend, precision=precision)
-    except CopytraceError as e:
-        _fail(str(e))
-        sys.exit(1)
+    lib = _open(db, backend=backend, precision=precision, create=create)
     n_failed = 0
     results = []
     with lib:
-        for path, _explicit in iter_media_paths(paths):
+        for path, explicit in iter_media_paths(paths):
             try:
                 result = lib.query(path, top_k=top_k, min_score=min_score)
+            except NotMediaError as e:
+                if explicit:
+                    n_failed += 1
+                    _fail(str(e))
+                continue
             except CopytraceError as e:
                 n_failed += 1
                 _fail(str(e))
                 continue
             results.append(result)
             if as_json:
-                click.echo(json.dumps(result.to_json()))
+                click.echo(result.to_json())
             else:
                 _print_result(result)
     if html_path:
@@ -147,13 +174,14 @@ def _print_result(result) -> None:
 @main.command("list")
 @click.option("--db", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True)
-def list_works(db, as_json) -> None:
+@click.option("--create", is_flag=True, help=CREATE_HELP)
+def list_works(db, as_json, create) -> None:
     """List registered works."""
-    with _open(db) as lib:
+    with _open(db, create=create) as lib:
         works = lib.works()
     if as_json:
         for w in works:
-            click.echo(json.dumps(w.to_json()))
+            click.echo(w.to_json())
         return
     for w in works:
         click.echo(f"{w.work_id}\t{w.media_type}\t{w.title}\t{w.path}")
@@ -167,7 +195,7 @@ def show(work_id, db) -> None:
     """Show one work as JSON."""
     with _open(db) as lib:
         try:
-            click.echo(json.dumps(lib.get(work_id).to_json(), indent=2))
+            click.echo(json.dumps(lib.get(work_id).to_dict(), indent=2))
         except CopytraceError as e:
             _fail(str(e))
             sys.exit(1)
@@ -192,10 +220,11 @@ def remove(work_ids, db) -> None:
 
 @main.command()
 @click.option("--db", help=DB_HELP)
-def check(db) -> None:
+@click.option("--create", is_flag=True, help=CREATE_HELP)
+def check(db, create) -> None:
     """Verify that the catalogue and the index files agree; repair the index files if not
     (and drop derived window statistics that disagree with their descriptors)."""
-    with _open(db) as lib:
+    with _open(db, create=create) as lib:
         problems = lib.store.check()
         for p in problems:
             click.echo(f"found: {p}")
@@ -213,12 +242,18 @@ def check(db) -> None:
 @click.option("--db", help=DB_HELP)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
-def serve(db, host, port) -> None:
+@click.option("--create", is_flag=True, help=CREATE_HELP)
+def serve(db, host, port, create) -> None:
     """Serve the HTTP API and the web page over one library."""
     from copytrace.server.app import CopytraceServer
 
-    lib = _open(db)
-    server = CopytraceServer((host, port), lib)
+    lib = _open(db, create=create)
+    try:
+        server = CopytraceServer((host, port), lib)
+    except OSError as e:
+        lib.close()
+        _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+        sys.exit(1)
     click.echo(f"copytrace serving {lib.store.root} on http://{host}:{server.server_port}/")
     try:
         server.serve_forever()

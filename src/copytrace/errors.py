@@ -15,6 +15,11 @@ class MediaError(CopytraceError):
         self.cause = cause
 
 
+class NotMediaError(MediaError):
+    """The content is not media at all (plain text, an unknown format, a named pipe, a
+    device): skipped inside folders, an error when the file is named explicitly."""
+
+
 class UnknownWorkError(CopytraceError):
     def __init__(self, work_id: str) -> None:
         super().__init__(f"no registered work with id {work_id!r}")
@@ -23,6 +28,10 @@ class UnknownWorkError(CopytraceError):
 
 class StoreError(CopytraceError):
     """The catalogue or index is unusable (wrong model, corrupt file, locked too long)."""
+
+
+class LibraryNotFoundError(StoreError):
+    """No library at the given path, and the caller did not ask to create one."""
 
 
 class ModelError(CopytraceError):

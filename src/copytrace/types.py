@@ -1,6 +1,7 @@
 """Typed values that travel between the pipeline stages. Times are float seconds."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,15 +45,22 @@ class Descriptors:
         return int(self.vectors.shape[0])
 
 
+class _JsonMixin:
+    def to_json(self) -> str:
+        """One line of JSON (the README's schema)."""
+        return json.dumps(self.to_dict())  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
-class Segment:
+class Segment(_JsonMixin):
     query_start_s: float
     query_end_s: float
     ref_start_s: float
     ref_end_s: float
     score: float
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON schema's object as a dict (``to_json`` gives the string)."""
         return {
             "query_start_s": round(float(self.query_start_s), 6),
             "query_end_s": round(float(self.query_end_s), 6),
@@ -63,7 +71,7 @@ class Segment:
 
 
 @dataclass(frozen=True)
-class Work:
+class Work(_JsonMixin):
     work_id: str
     title: str
     path: str
@@ -74,7 +82,8 @@ class Work:
     model: str
     n_descriptors: int = 0
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON schema's object as a dict (``to_json`` gives the string)."""
         return {
             "work_id": self.work_id,
             "title": self.title,
@@ -89,7 +98,7 @@ class Work:
 
 
 @dataclass(frozen=True)
-class Match:
+class Match(_JsonMixin):
     work_id: str
     title: str
     path: str
@@ -99,7 +108,8 @@ class Match:
     segments: tuple[Segment, ...] = ()
     signal: str = "visual"
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON schema's object as a dict (``to_json`` gives the string)."""
         return {
             "work_id": self.work_id,
             "title": self.title,
@@ -108,7 +118,7 @@ class Match:
             "score": round(float(self.score), 6),
             "similarity": round(float(self.similarity), 6),
             "signal": self.signal,
-            "segments": [s.to_json() for s in self.segments],
+            "segments": [s.to_dict() for s in self.segments],
         }
 
 
@@ -121,12 +131,13 @@ class QueryInfo:
 
 
 @dataclass(frozen=True)
-class QueryResult:
+class QueryResult(_JsonMixin):
     query: QueryInfo
     elapsed_s: float
     matches: tuple[Match, ...] = field(default_factory=tuple)
 
-    def to_json(self) -> dict:
+    def to_dict(self) -> dict:
+        """The JSON schema's object as a dict (``to_json`` gives the string)."""
         return {
             "query": {
                 "path": self.query.path,
@@ -135,5 +146,5 @@ class QueryResult:
                 "sha256": self.query.sha256,
             },
             "elapsed_s": round(float(self.elapsed_s), 6),
-            "matches": [m.to_json() for m in self.matches],
+            "matches": [m.to_dict() for m in self.matches],
         }

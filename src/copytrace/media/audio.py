@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from copytrace.errors import MediaError
+from copytrace.media._av_errors import av_cause
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def _open(path: str | Path):
     try:
         return av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as e:
-        raise MediaError(str(path), f"cannot open as media: {e}") from e
+        raise MediaError(str(path), f"cannot open as media: {av_cause(e)}") from e
 
 
 def _audio_stream(container, path: str | Path):
@@ -92,7 +93,7 @@ def iter_audio(
                 for packet in c.demux(st):
                     yield from packet.decode()
             except av.FFmpegError as e:
-                raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: {e}") from e
+                raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: {av_cause(e)}") from e
             yield None  # flush the resampler
 
         for frame in frames():

@@ -1,6 +1,7 @@
 """Decode still images: content-detected formats, EXIF orientation, alpha on white, bomb limit."""
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -20,19 +21,43 @@ class ImageLimits:
         if self.max_pixels <= 0 or self.max_side <= 0:
             raise ValueError("ImageLimits.max_pixels and max_side must be positive")
 
+    def describe(self) -> str:
+        return (f"over the limit of {self.max_pixels:,} pixels / {self.max_side:,} px per side "
+                "(refused as a possible decompression bomb)")
+
+
+_PIL_PIXELS = re.compile(r"\((\d+) pixels\)")
+
+
+def _bomb_cause(pil_message: str, limits: ImageLimits) -> str:
+    """PIL refuses images over twice its own limit before we see the header's size; say it
+    with our limits (PIL's message carries the pixel count only)."""
+    m = _PIL_PIXELS.search(pil_message)
+    size = f"image is {int(m.group(1)):,} pixels" if m else "image is too large"
+    return f"{size}, {limits.describe()}"
+
+
+def _pil_cause(e: BaseException, path: str) -> str:
+    """PIL's message without the file name it sometimes repeats."""
+    text = str(e).replace(f" {path!r}", "").replace(f" '{path}'", "").strip()
+    return text or type(e).__name__
+
 
 def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int | None = None):
     """Return an RGB PIL image. ``draft_size`` lets JPEG decode at a reduced scale (faster)."""
     from PIL import Image, ImageOps
 
     try:
-        im = Image.open(path)
+        with warnings.catch_warnings():
+            # Our own limits (below) decide; PIL's warning would only print past them.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except FileNotFoundError:
         raise MediaError(path, "no such file") from None
     except Image.DecompressionBombError as e:
-        raise MediaError(path, f"image too large, refused as a possible decompression bomb: {e}") from None
-    except (Image.UnidentifiedImageError, OSError, ValueError) as e:
-        raise MediaError(path, f"not a readable image: {e}") from None
+        raise MediaError(path, _bomb_cause(str(e), limits)) from None
+    except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise MediaError(path, f"not a readable image: {_pil_cause(e, path)}") from None
     try:
         if im.format not in IMAGE_FORMATS:
             raise MediaError(path, f"unsupported image format {im.format}")
@@ -40,24 +65,22 @@ def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int |
         if w <= 0 or h <= 0:
             raise MediaError(path, f"invalid image dimensions {w}x{h}")
         if w * h > limits.max_pixels or max(w, h) > limits.max_side:
-            raise MediaError(
-                path,
-                f"image is {w}x{h} = {w * h} pixels, over the limit of {limits.max_pixels:,} "
-                f"pixels / {limits.max_side} per side (decompression bomb guard)",
-            )
+            raise MediaError(path, f"image is {w}x{h} = {w * h:,} pixels, {limits.describe()}")
         if getattr(im, "n_frames", 1) > 1:
             im.seek(0)  # animated GIF/WebP/TIFF: the first frame stands for the image
         if draft_size and im.format == "JPEG":
             im.draft("RGB", (draft_size, draft_size))
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im.load()
             im = ImageOps.exif_transpose(im)
         return _to_rgb(im)
     except MediaError:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombWarning) as e:
-        raise MediaError(path, f"corrupt or truncated image: {e}") from None
+    except Image.DecompressionBombError as e:  # a later frame's size, checked by PIL on seek
+        raise MediaError(path, _bomb_cause(str(e), limits)) from None
+    except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as e:
+        raise MediaError(path, f"corrupt or truncated image: {_pil_cause(e, path)}") from None
     finally:
         im.close()
 

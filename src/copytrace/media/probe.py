@@ -1,10 +1,12 @@
 """Sniff a file's media type from its content (never from its extension) and check limits."""
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from dataclasses import dataclass
 
-from copytrace.errors import MediaError
+from copytrace.errors import MediaError, NotMediaError
 
 # (magic bytes at offset 0, format name). Checked in order.
 _IMAGE_MAGIC = (
@@ -52,18 +54,64 @@ def _container(head: bytes) -> str | None:
     return None
 
 
-def sniff(path: str) -> Sniffed:
-    """Return the media type of ``path`` or raise MediaError naming the cause."""
+def special_file_kind(mode: int) -> str | None:
+    """What a non-regular, non-directory file is ("a named pipe (FIFO)", ...), else None."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        return "an unknown kind of file"
+    return None
+
+
+def _read_head(path: str) -> tuple[int, bytes]:
+    """(size, first 512 bytes) of a regular file. Special files are refused from ``stat``
+    alone, never opened: reading a FIFO or a tty would block forever."""
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            head = f.read(512)
+        st = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise MediaError(path, "broken symbolic link (its target does not exist)") from None
         raise MediaError(path, "no such file") from None
-    except IsADirectoryError:
-        raise MediaError(path, "is a directory") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise MediaError(path, "symbolic link loop (too many levels of links)") from None
+        raise MediaError(path, f"cannot read: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            os.listdir(path)
+        except OSError as e:
+            raise MediaError(path, f"cannot read folder: {e.strerror or e}") from None
+        raise MediaError(path, "is a directory")
+    special = special_file_kind(st.st_mode)
+    if special:
+        raise NotMediaError(path, f"is {special}, not a regular file (not opened)")
+    try:
+        # O_NONBLOCK: should the path turn into a FIFO after the stat, open does not block.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as e:
         raise MediaError(path, f"cannot read: {e.strerror or e}") from None
+    try:
+        st = os.fstat(fd)
+        special = special_file_kind(st.st_mode)
+        if special:
+            raise NotMediaError(path, f"is {special}, not a regular file")
+        return st.st_size, os.read(fd, 512)
+    except OSError as e:
+        raise MediaError(path, f"cannot read: {e.strerror or e}") from None
+    finally:
+        os.close(fd)
+
+
+def sniff(path: str) -> Sniffed:
+    """Return the media type of ``path`` or raise MediaError naming the cause (NotMediaError
+    when the content is not media at all)."""
+    size, head = _read_head(path)
     if size == 0:
         raise MediaError(path, "empty file (0 bytes)")
     for magic, fmt in _IMAGE_MAGIC:
@@ -76,12 +124,14 @@ def sniff(path: str) -> Sniffed:
         return Sniffed(_streams_kind(path, container), container)
     if head and all(b in _TEXT_HINT for b in head.replace(b"\xc2", b"").replace(b"\xc3", b"")):
         return Sniffed("text", "text")
-    raise MediaError(path, "unrecognised file content (not a supported image, video or audio)")
+    raise NotMediaError(path, "unrecognised file content (not a supported image, video or audio)")
 
 
 def _streams_kind(path: str, container: str) -> str:
     """'video' if the container has a video stream, else 'audio'."""
     import av
+
+    from copytrace.media._av_errors import av_cause
 
     try:
         with av.open(path) as c:
@@ -90,7 +140,7 @@ def _streams_kind(path: str, container: str) -> str:
             if any(s.type == "audio" for s in c.streams):
                 return "audio"
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise MediaError(path, f"corrupt or unsupported {container} file: {e}") from None
+        raise MediaError(path, f"corrupt or unsupported {container} file: {av_cause(e)}") from None
     raise MediaError(path, f"{container} file has neither a video nor an audio stream")
 
 

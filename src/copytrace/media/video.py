@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
 from copytrace.errors import MediaError
+from copytrace.media._av_errors import av_cause
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -54,7 +55,7 @@ def _open(path: str):
     try:
         return av.open(str(path), metadata_errors="ignore")
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
-        raise MediaError(str(path), f"cannot open as a media file ({e})") from e
+        raise MediaError(str(path), f"cannot open as a media file ({av_cause(e)})") from e
 
 
 def _video_stream(container, path: str):
@@ -86,7 +87,7 @@ def _first_frame_rotation(container, stream, path: str) -> int:
         for fr in container.decode(stream):
             return _norm_rotation(fr.rotation) if fr.rotation else _stream_rotation(stream)
     except av.FFmpegError as e:
-        raise MediaError(str(path), f"corrupt video stream: first frame fails ({e})") from e
+        raise MediaError(str(path), f"corrupt video stream: first frame fails ({av_cause(e)})") from e
     raise MediaError(str(path), "no decodable video frames")
 
 
@@ -144,7 +145,7 @@ def probe_video(path: str) -> VideoInfo:
             try:
                 last = _last_packet_time_s(c, s)
             except av.FFmpegError as e:
-                raise MediaError(str(path), f"corrupt video stream ({e})") from e
+                raise MediaError(str(path), f"corrupt video stream ({av_cause(e)})") from e
             duration = None if last is None else last - origin
         if duration is None or duration <= 0:
             raise MediaError(str(path), "zero-length video (no frames)")
@@ -251,7 +252,7 @@ def _decode(path: str, start_s: float | None, skip_nonref: bool):
                     rot = _norm_rotation(fr.rotation) if fr.rotation else rot_tag
                     yield t, fr, rot, s
         except av.FFmpegError as e:
-            raise MediaError(str(path), f"corrupt or truncated video stream ({e})") from e
+            raise MediaError(str(path), f"corrupt or truncated video stream ({av_cause(e)})") from e
     finally:
         c.close()
 

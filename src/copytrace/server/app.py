@@ -80,11 +80,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, {"ok": True, "works": lib.store.catalog.count()})
         elif path == "/api/works":
             with self.server.lock:
-                self._json(200, [w.to_json() for w in lib.works()])
+                self._json(200, [w.to_dict() for w in lib.works()])
         elif path.startswith("/api/works/"):
             try:
                 with self.server.lock:
-                    self._json(200, lib.get(path.rsplit("/", 1)[1]).to_json())
+                    self._json(200, lib.get(path.rsplit("/", 1)[1]).to_dict())
             except UnknownWorkError as e:
                 self._error(404, str(e))
         else:
@@ -96,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, f"no route {path}")
         try:
             with self.server.lock:
-                self._json(200, self.server.library.remove(path.rsplit("/", 1)[1]).to_json())
+                self._json(200, self.server.library.remove(path.rsplit("/", 1)[1]).to_dict())
         except UnknownWorkError as e:
             self._error(404, str(e))
 
@@ -115,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if path == "/api/query":
                     top_k = int(params.get("top_k", 10))
                     min_score = float(params["min_score"]) if "min_score" in params else None
-                    res = lib.query(str(tmp), top_k=top_k, min_score=min_score).to_json()
+                    res = lib.query(str(tmp), top_k=top_k, min_score=min_score).to_dict()
                     res["query"]["path"] = params["filename"]
                     self._json(200, res)
                 else:
@@ -124,7 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
                     tmp = final
                     added = lib.add(str(final), title=params.get("title"))
                     status = HTTPStatus.CREATED if added.created else HTTPStatus.OK
-                    self._json(status, {"created": added.created, **added.work.to_json()})
+                    self._json(status, {"created": added.created, **added.work.to_dict()})
         except MediaError as e:
             self._error(422, f"{params['filename']}: {e.cause}")
         except (CopytraceError, ValueError) as e:

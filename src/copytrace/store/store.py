@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from copytrace.errors import StoreError
+from copytrace.errors import LibraryNotFoundError, StoreError
 from copytrace.index.faiss import FaissIndex
 from copytrace.store.catalog import Catalog, RowTable, WindowStats
 from copytrace.types import Descriptors, Work
@@ -28,8 +28,12 @@ LOCK_FILE = "write.lock"
 
 
 class Store:
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, create: bool = True) -> None:
         self.root = Path(root).expanduser()
+        if not create and not (self.root / CATALOG_FILE).is_file():
+            what = "folder holds no copytrace catalogue" if self.root.is_dir() else "no such folder"
+            raise LibraryNotFoundError(
+                f"no library at {self.root} ({what}; {CATALOG_FILE} missing)")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
