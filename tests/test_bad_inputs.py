@@ -137,7 +137,7 @@ def test_truncated_mp4_cause_is_readable(tmp_path, library):
 
 def test_readme_python_snippet_runs_as_written(tmp_path):
     text = README.read_text()
-    snippet = re.search(r"## Python API\s+```python\n(.*?)```", text, re.S).group(1)
+    snippet = re.search(r"## Python API\s+```python\n(.*?)```", text, re.DOTALL).group(1)
     (tmp_path / "poster.jpg").write_bytes((DATA / "nature_flower.jpg").read_bytes())
     Image.open(DATA / "nature_flower.jpg").crop((10, 10, 400, 300)).save(tmp_path / "suspect.png")
     env = dict(os.environ, HOME=str(tmp_path))
