@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -38,8 +39,18 @@ def _open(db: str | None, backend: str = "openvino", precision: str = "auto",
         sys.exit(1)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """One line whatever the file name holds: control characters (a newline in a name) and
+    bytes that are not UTF-8 are written as backslash escapes."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _fail(message: str) -> None:
-    click.echo(f"copytrace: error: {message}", err=True)
+    click.echo(f"copytrace: error: {_printable(message)}", err=True)
 
 
 class _Group(click.Group):
@@ -94,7 +105,7 @@ def add(paths, title, db, as_json, precision) -> None:
                 click.echo(json.dumps({"path": path, "created": res.created, **res.work.to_dict()}))
             else:
                 state = "added" if res.created else "exists"
-                click.echo(f"{res.work.work_id}\t{state}\t{path}")
+                click.echo(f"{res.work.work_id}\t{state}\t{_printable(path)}")
 
         try:
             lib.add_many(paths, title=title, on_result=report)

@@ -128,6 +128,12 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _utf8(text: str) -> str:
+    """A title from a command line or a file name, storable as text (bytes that are not UTF-8
+    become U+FFFD)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
 def iter_media_paths(paths: Iterable[str]) -> Iterator[tuple[str, bool]]:
     """Expand folders recursively (sorted). Yields (path, named_explicitly).
 
@@ -553,6 +559,11 @@ class Library:
 
     def _add_one(self, path: str, title: str | None) -> AddResult:
         sniffed = sniff(path)
+        try:
+            str(Path(path).resolve()).encode("utf-8")
+        except UnicodeEncodeError:
+            raise MediaError(path, "file name is not valid UTF-8 (the catalogue keeps names "
+                             "as text); rename the file") from None
         sha = file_sha256(path)
         existing = self.store.catalog.find_sha(sha)
         if existing is not None:
@@ -560,7 +571,7 @@ class Library:
         descriptors, duration_s = self.describe(path, sniffed.media_type)
         work = Work(
             work_id=sha[:16],
-            title=title or Path(path).stem,
+            title=_utf8(title or Path(path).stem),
             path=str(Path(path).resolve()),
             media_type=sniffed.media_type,
             sha256=sha,
