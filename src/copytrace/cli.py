@@ -78,6 +78,8 @@ def main(verbose: int) -> None:
     """Register works and find where suspect files copy them."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose < 2:  # decoders' own complaints about a bad file: its one error line says it
+        logging.getLogger("PIL").setLevel(logging.CRITICAL)
 
 
 @main.command()

@@ -42,7 +42,11 @@ def _audio_stream(container, path: str | Path):
     if not container.streams.audio:
         container.close()
         raise MediaError(str(path), "no audio stream")
-    return container.streams.audio[0]
+    st = container.streams.audio[0]
+    if st.codec_context is None:
+        container.close()
+        raise MediaError(str(path), "audio stream has no decoder (unknown codec or corrupt header)")
+    return st
 
 
 def probe_audio(path: str | Path) -> AudioInfo:

@@ -1,12 +1,14 @@
 """Decode still images: content-detected formats, EXIF orientation, alpha on white, bomb limit."""
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from dataclasses import dataclass
 
 from copytrace.errors import MediaError
 
+log = logging.getLogger(__name__)
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO")
 
 
@@ -43,15 +45,22 @@ def _pil_cause(e: BaseException, path: str) -> str:
     return text or type(e).__name__
 
 
+def _log_warnings(path: str, noted: list) -> None:
+    for w in noted:
+        log.debug("%s: %s: %s", path, w.category.__name__, w.message)
+
+
 def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int | None = None):
     """Return an RGB PIL image. ``draft_size`` lets JPEG decode at a reduced scale (faster)."""
     from PIL import Image, ImageOps
 
     try:
-        with warnings.catch_warnings():
-            # Our own limits (below) decide; PIL's warning would only print past them.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(record=True) as noted:
+            # Our own limits (below) decide on size; PIL's other warnings (corrupt EXIF, a
+            # short read) go to the log, not to a terminal line naming no file.
+            warnings.simplefilter("always")
             im = Image.open(path)
+        _log_warnings(path, noted)
     except FileNotFoundError:
         raise MediaError(path, "no such file") from None
     except Image.DecompressionBombError as e:
@@ -70,11 +79,13 @@ def load_image(path: str, limits: ImageLimits = ImageLimits(), draft_size: int |
             im.seek(0)  # animated GIF/WebP/TIFF: the first frame stands for the image
         if draft_size and im.format == "JPEG":
             im.draft("RGB", (draft_size, draft_size))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(record=True) as noted:
+            warnings.simplefilter("always")
             im.load()
             im = ImageOps.exif_transpose(im)
-        return _to_rgb(im)
+            rgb = _to_rgb(im)
+        _log_warnings(path, noted)
+        return rgb
     except MediaError:
         raise
     except Image.DecompressionBombError as e:  # a later frame's size, checked by PIL on seek

@@ -47,7 +47,7 @@ def _container(head: bytes) -> str | None:
         return "mp3"
     if head.startswith(b"fLaC"):
         return "flac"
-    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+    if head.startswith((b"RIFF", b"RF64", b"BW64")) and head[8:12] == b"WAVE":
         return "wav"
     if head.startswith(b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
         return "asf"
