@@ -386,6 +386,7 @@ def engine_config(args: argparse.Namespace):
         query_corner_views=args.corner_views, query_centre_view=args.centre_view,
         query_views_all_frames=args.views_all_frames,
         video_max_query_overlap=args.max_query_overlap,
+        video_frame_cohort=getattr(args, "frame_cohort", True),
     )
 
 
@@ -525,6 +526,80 @@ def run(args: argparse.Namespace) -> None:
     result["recall_by_edit"] = by_edit
     print(json.dumps(result, indent=1))
     result["pairs"] = per_pair
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1))
+
+
+def innocent(args: argparse.Namespace) -> None:
+    """Innocent uploads (scripts/stage_negatives.py) against a library of the eval bench's
+    references plus low-detail reference animations: how many innocent videos of each kind get
+    any visual match at the default 0.5. The library is built once; each variant (``cohort``:
+    the shipped frame cohort and video threshold, ``plain``: cosines and the image threshold,
+    as before issue 19) queries it in turn. ``--calibrate`` (calibration split only) fits the
+    video threshold on the cohort variant's innocent best similarities and writes it into the
+    frame-cohort entry beside the weights."""
+    from dataclasses import replace
+
+    from copytrace.engine import Library
+    from copytrace.models.frame_cohort import entry_path, fit_threshold, load_frame_cohort
+
+    if args.calibrate and args.split != "calibration":
+        raise SystemExit("--calibrate fits on the calibration split only (--split calibration)")
+    bench = json.loads((args.data / "bench.json").read_text())
+    man = json.loads((args.negatives / "manifest.json").read_text())["items"]
+    refs = [(r["id"], r["path"]) for r in bench["references"]]
+    refs += [(Path(it["path"]).stem, str(args.negatives / it["path"])) for it in man
+             if it["signal"] == "visual" and it["split"] == "reference"]
+    queries = [it for it in man if it["signal"] == "visual" and it["split"] == args.split]
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-innocent-"))
+    t0 = time.perf_counter()
+    with Library.open(tmp / "library", engine_config(args)) as lib:
+        for rid, path in refs:
+            lib.add(path, title=rid)
+    log.info("%d references registered in %.0f s", len(refs), time.perf_counter() - t0)
+    result: dict = {"split": args.split, "references": len(refs), "queries": len(queries),
+                    "load_average": os.getloadavg(), "variants": {}}
+    for variant in args.variants:
+        args.frame_cohort = variant == "cohort"
+        rows = []
+        with Library.open(tmp / "library", engine_config(args)) as lib:
+            for it in queries:
+                res = lib.query(str(args.negatives / it["path"]), top_k=5, min_score=0.0)
+                vis = [m for m in res.matches if m.signal == "visual"]
+                top = max(vis, key=lambda m: m.score, default=None)
+                rows.append({"path": it["path"], "kind": it["kind"], "elapsed_s": res.elapsed_s,
+                             "best": top.title if top else None,
+                             "score": top.score if top else 0.0,
+                             "similarity": top.similarity if top else None})
+                log.info("%s %s: %s %.3f", variant, it["path"], rows[-1]["best"],
+                         rows[-1]["score"])
+            cohort = load_frame_cohort(lib.image_spec) if variant == "cohort" else None
+        kinds = {}
+        for k in sorted({r["kind"] for r in rows}):
+            rs = [r for r in rows if r["kind"] == k]
+            hit = [r for r in rs if r["score"] >= 0.5]
+            kinds[k] = {"videos": len(rs), "with_a_match": len(hit),
+                        "matched_to": sorted({r["best"] for r in hit})}
+        n_hit = sum(r["score"] >= 0.5 for r in rows)
+        summary = {"with_a_match": n_hit, "rate": n_hit / max(1, len(rows)), "per_kind": kinds,
+                   "query_median_s": statistics.median(r["elapsed_s"] for r in rows)}
+        if cohort is not None and args.calibrate:
+            best = [r["similarity"] for r in rows if r["similarity"] is not None]
+            floor = lib.image_spec.threshold_similarity
+            thr = fit_threshold(best, args.target_rate, floor)
+            entry = replace(cohort.spec, threshold_similarity=round(thr, 5), calibration=(
+                f"bench/video.py innocent --calibrate: {len(rows)} innocent videos "
+                f"(calibration split of scripts/stage_negatives.py) against {len(refs)} "
+                f"references; at most {args.target_rate:g} of them may reach it, never below "
+                f"the image threshold {floor}"))
+            entry_path(Path(cohort.spec.directory), lib.image_spec.name).write_text(
+                json.dumps(entry.to_json(), indent=1) + "\n")
+            summary["fitted_threshold"] = entry.threshold_similarity
+            log.info("video threshold %.5f written", entry.threshold_similarity)
+        result["variants"][variant] = summary
+        result.setdefault("rows", {})[variant] = rows
+    out = {k: v for k, v in result.items() if k != "rows"}
+    print(json.dumps(out, indent=1))
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
@@ -821,7 +896,21 @@ def main(argv: list[str] | None = None) -> None:
                    "covered by better segments of the pair (1: keep all)")
     r.add_argument("--no-crop-borders", dest="crop_borders", action="store_false",
                    help="hash baselines: describe frames with their letterbox/padding bars")
+    r.add_argument("--frame-cohort", action=argparse.BooleanOptionalAction,
+                   default=defaults.video_frame_cohort,
+                   help="typicality-normalised, informative-only frame evidence and the video "
+                   "threshold (models/frame_cohort.py; --no-frame-cohort: plain cosines)")
     r.add_argument("--json-out", default="")
+    inn = sub.add_parser("innocent", help="innocent uploads (stage_negatives.py): any match?")
+    inn.add_argument("--data", type=Path, default=Path("data/bench/video"),
+                     help="the bench whose references are registered")
+    inn.add_argument("--negatives", type=Path, default=Path("data/negatives"))
+    inn.add_argument("--split", default="heldout", choices=["calibration", "heldout"])
+    inn.add_argument("--variants", nargs="+", default=["cohort", "plain"],
+                     choices=["cohort", "plain"])
+    inn.add_argument("--calibrate", action="store_true")
+    inn.add_argument("--target-rate", type=float, default=0.01)
+    inn.add_argument("--json-out", default="")
     sp = sub.add_parser("speed", help="ingest speed on 720p H.264, align time on long refs")
     sp.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
     sp.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"])
@@ -842,15 +931,16 @@ def main(argv: list[str] | None = None) -> None:
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--json-out", default="")
     for name in ("model", "backend", "precision", "fps", "aligner", "refine", "corner_views",
-                 "centre_view", "views_all_frames", "max_query_overlap"):
+                 "centre_view", "views_all_frames", "max_query_overlap", "frame_cohort"):
         sc.set_defaults(**{name: r.get_default(name)})
+        inn.set_defaults(**{name: r.get_default(name)})
     tk = sub.add_parser("tmk", help="TMK+PDQF video-level detection baseline (tmkpy)")
     tk.add_argument("--data", type=Path, default=Path("data/bench/video"))
     tk.add_argument("--ffmpeg", default="/usr/bin/ffmpeg")
     tk.add_argument("--json-out", default="")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    {"make": make, "run": run, "speed": speed, "scale": scale,
+    {"make": make, "run": run, "speed": speed, "scale": scale, "innocent": innocent,
      "tmk": tmk}[args.cmd](args)
 
 

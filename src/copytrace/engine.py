@@ -58,7 +58,9 @@ class EngineConfig:
     descriptor's calibrated similarity get views: a frame already matched needs no second look,
     and views cost one encoder pass each. ``video_max_query_overlap``: a pair's segment whose
     query span is more than this fraction covered by better segments of the same pair is
-    dropped (1 keeps all).
+    dropped (1 keeps all). ``video_frame_cohort``: frame similarities relative to how typical
+    the frames are, uninformative frames left out, a minimum of informative evidence per
+    segment and the video threshold (``models/frame_cohort.py``).
     """
 
     image_model: str = DEFAULT_IMAGE_MODEL
@@ -82,6 +84,9 @@ class EngineConfig:
     query_centre_view: float = 0.7
     query_views_all_frames: bool = False
     video_max_query_overlap: float = 0.5
+    # Video evidence from informative frames only, scored on the video threshold, when the
+    # image model ships a frame cohort (models/frame_cohort.py; issue 19). False: plain cosines.
+    video_frame_cohort: bool = True
 
     def __post_init__(self) -> None:
         for name in ("query_corner_views", "query_centre_view"):
@@ -325,6 +330,8 @@ class Library:
         self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures (bounded cache)
         self._audio_cohort = None  # (cohort or None,) once loaded
         self._ref_typ: dict[str, np.ndarray] = {}  # work id -> audio windows' typicality (bounded)
+        self._frame_cohort = None  # (cohort or None,) once loaded
+        self._ref_frame_typ: dict[str, np.ndarray] = {}  # work id -> frames' typicality (bounded)
 
     @classmethod
     def open(cls, db: str | os.PathLike | None = None, config: EngineConfig | None = None,
@@ -405,15 +412,45 @@ class Library:
             self._ref_typ[work_id] = typ
         return self._ref_typ[work_id]
 
+    @property
+    def frame_cohort(self):
+        """The image model's frame cohort (models/frame_cohort.py), or None."""
+        if self._frame_cohort is None:
+            from copytrace.models.frame_cohort import load_frame_cohort
+
+            self._frame_cohort = (load_frame_cohort(self.image_spec),)
+        return self._frame_cohort[0]
+
+    def _reference_frame_typicality(self, work_id: str, vectors: np.ndarray) -> np.ndarray:
+        """A registered video's frames' typicality: stored at registration, else computed on
+        first use; kept either way."""
+        cohort = self.frame_cohort
+        if work_id not in self._ref_frame_typ:
+            if len(self._ref_frame_typ) >= 4096:
+                self._ref_frame_typ.pop(next(iter(self._ref_frame_typ)))
+            typ = self.store.catalog.window_stats(work_id, "visual", "typicality", cohort.key)
+            if typ is None or len(typ) != len(vectors):
+                typ = cohort.typicality(vectors)
+            self._ref_frame_typ[work_id] = typ
+        return self._ref_frame_typ[work_id]
+
     def _window_stats(self, descriptors: list[Descriptors]) -> list[WindowStats]:
-        """What is stored beside a new work's descriptors: its audio windows' typicality, so
-        that no query pays for it."""
-        audio = [d for d in descriptors if d.signal == "audio" and len(d)]
-        cohort = self.audio_cohort if audio else None
-        if cohort is None:
-            return []
-        return [WindowStats("audio", "typicality", cohort.key, cohort.typicality(d.vectors))
-                for d in audio]
+        """What is stored beside a new work's descriptors: its audio windows' and video
+        frames' typicality, so that no query pays for it."""
+        out = []
+        for d in descriptors:
+            if not len(d):
+                continue
+            if d.signal == "audio":
+                cohort = self.audio_cohort
+            elif d.signal == "visual" and len(d) > 1:
+                cohort = self.frame_cohort
+            else:
+                continue
+            if cohort is not None:
+                out.append(WindowStats(d.signal, "typicality", cohort.key,
+                                       cohort.typicality(d.vectors)))
+        return out
 
     def _spec_for(self, signal: str):
         return self.audio_spec if signal == "audio" else self.image_spec
@@ -746,13 +783,18 @@ class Library:
         q_typ = None
         if d.signal == "audio" and self.audio_cohort is not None:
             q_typ = self.audio_cohort.typicality(d.vectors)
+        elif (d.signal == "visual" and len(d) > 1 and self.config.video_frame_cohort
+              and self.frame_cohort is not None):
+            q_typ = self.frame_cohort.typicality(d.vectors)
         for work_id in ranked:
             work = self.get(work_id)
-            sim, segments = self._score_pair(d, query_path, work, best[work_id], q_typ)
+            sim, segments, scorer = self._score_pair(d, query_path, work, best[work_id], q_typ)
+            if sim is None:
+                continue
             out.append(
                 Match(
                     work_id=work.work_id, title=work.title, path=work.path,
-                    media_type=work.media_type, score=float(self._spec_for(d.signal).score(sim)),
+                    media_type=work.media_type, score=float(scorer.score(sim)),
                     similarity=float(sim), segments=tuple(segments), signal=d.signal,
                 )
             )
@@ -760,20 +802,23 @@ class Library:
 
     def _score_pair(self, d: Descriptors, query_path: str, work: Work, best: tuple[float, int, int],
                     q_typ: np.ndarray | None = None):
-        """(similarity, segments) of one query against one registered work; ``q_typ``: the
-        query's audio windows' typicality (audio only)."""
+        """(similarity, segments, scorer) of one query against one registered work (similarity
+        None: no informative evidence, not a candidate); ``q_typ``:
+        the query's audio windows' or video frames' typicality; ``scorer.score`` maps the
+        similarity to the calibrated score (the frame cohort's video threshold for timed visual
+        pairs when the image model ships one, else the model's own)."""
         from copytrace.types import Segment
 
+        spec = self._spec_for(d.signal)
         sim, qi, ri = best
         if len(d) == 1 and work.media_type == "image":
-            return sim, []
+            return sim, [], spec
         ref = self.store.catalog.descriptors(work.work_id, d.signal)
         if len(d) == 1 or len(ref) == 1:
             # A still against a timed work (or the reverse): the best frame is the evidence.
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
-            return sim, [seg]
-        spec = self._spec_for(d.signal)
+            return sim, [seg], spec
         if d.signal == "audio":
             from copytrace.align.offset import audio_segments
 
@@ -786,25 +831,38 @@ class Library:
 
             matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
             whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
+            viewed = matrix
+            cohort = self.frame_cohort if q_typ is not None else None
+            if cohort is not None:
+                # Evidence from informative frames only, relative to how typical they are.
+                matrix = cohort.normalise(
+                    matrix, q_typ, self._reference_frame_typicality(work.work_id, ref.vectors))
+                spec = cohort.spec
             segments = suppress_query_overlaps(
                 self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s),
                 self.config.video_max_query_overlap,
             )
+            if cohort is not None:
+                min_sim = self.image_spec.threshold_similarity
+                segments = [s for s in segments
+                            if cohort.enough_evidence(s, matrix, d.starts_s, ref.starts_s, min_sim)]
+                if not segments:
+                    return None, [], spec  # no informative evidence: not a candidate at all
         if not segments:
             seg = Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                           float(ref.starts_s[ri]), float(ref.ends_s[ri]), sim)
-            return sim, [seg]
+            return sim, [seg], spec
         if self.config.refine_boundaries and work.media_type == "video" and d.signal == "visual":
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
                 self._refine(s, query_path, work.path,
-                             _found_through_views(s, d, ref, whole, matrix))
+                             _found_through_views(s, d, ref, whole, viewed))
                 if spec.score(s.score) >= DEFAULT_MIN_SCORE else s
                 for s in segments
             ]
         segments.sort(key=lambda s: s.query_start_s)
         best_sim = max(s.score for s in segments)  # aligners score by mean frame similarity
-        return best_sim, [replace(s, score=float(spec.score(s.score))) for s in segments]
+        return best_sim, [replace(s, score=float(spec.score(s.score))) for s in segments], spec
 
     def _aligner(self, signal: str):
         from copytrace.align.base import get_aligner
