@@ -13,7 +13,7 @@ LAYERS = [
     {"errors", "types"},
     {"media"},
     {"models"},
-    {"runtime", "quant", "index", "align", "verify", "eval"},
+    {"runtime", "quant", "index", "align", "verify", "eval", "ledger"},
     {"store", "audio_search"},
     {"train"},
     {"recipes"},

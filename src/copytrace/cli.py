@@ -294,6 +294,116 @@ def demo(samples, out) -> None:
     click.echo(f"HTML report: {Path(out) / 'report.html'}")
 
 
+@main.group()
+def ledger() -> None:
+    """The tamper-evident registration log: verify it, sign checkpoints, prove entries."""
+
+
+def _vkey(lib, vkey: str | None) -> str:
+    """The verifier key to trust: --vkey (a key or a file holding one), else the library's."""
+    if vkey is None:
+        return lib.store.signer().vkey
+    path = Path(vkey)
+    return path.read_text().strip() if path.is_file() else vkey
+
+
+VKEY_HELP = ("Verifier key to trust (name+id+key, or a file holding it); default: the "
+             "library's own signing key.")
+
+
+@ledger.command("verify")
+@click.option("--db", help=DB_HELP)
+@click.option("--vkey", help=VKEY_HELP)
+def ledger_verify(db, vkey) -> None:
+    """Recompute every entry, tree hash and checkpoint, and every work's entry from the
+    catalogue; exit 1 naming the first entry that disagrees."""
+    from copytrace.ledger.verify import verify_log
+
+    with _open(db) as lib:
+        try:
+            problems = verify_log(lib.store.catalog, _vkey(lib, vkey))
+        except CopytraceError as e:
+            _fail(str(e))
+            sys.exit(1)
+        if problems:
+            _fail(f"{lib.store.root}: {problems[0]}"
+                  + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+            sys.exit(1)
+        log = lib.store.catalog.ledger
+        click.echo(f"ok: {log.size()} log entries, {len(log.checkpoints())} checkpoints, "
+                   f"{lib.store.catalog.count()} works agree")
+
+
+@ledger.command("checkpoint")
+@click.option("--db", help=DB_HELP)
+def ledger_checkpoint(db) -> None:
+    """Print the latest signed checkpoint (signing one if the log grew): publish it."""
+    with _open(db) as lib:
+        click.echo(lib.store.checkpoint(), nl=False)
+
+
+@ledger.command("prove")
+@click.argument("work_id")
+@click.option("--db", help=DB_HELP)
+def ledger_prove(work_id, db) -> None:
+    """Inclusion proof (JSON) of a work's latest log entry in the latest checkpoint."""
+    from copytrace.ledger.proofs import inclusion_proof
+
+    with _open(db) as lib:
+        seq = lib.store.catalog.ledger.latest_entry(work_id)
+        if seq is None:
+            _fail(f"no log entry for work {work_id!r}")
+            sys.exit(1)
+        note = lib.store.checkpoint()
+        proof = inclusion_proof(lib.store.catalog.ledger, seq, note, lib.store.signer().vkey)
+        click.echo(json.dumps(proof, indent=2))
+
+
+@ledger.command("consistency")
+@click.argument("old_checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--db", help=DB_HELP)
+def ledger_consistency(old_checkpoint, db) -> None:
+    """Consistency proof (JSON) from a checkpoint you saved to the log now; exit 1 when the
+    log does not extend it (rolled back or rewritten)."""
+    from copytrace.ledger.proofs import check_consistency, consistency_proof
+
+    with _open(db) as lib:
+        vkey = lib.store.signer().vkey
+        try:
+            proof = consistency_proof(lib.store.catalog.ledger, Path(old_checkpoint).read_text(),
+                                      lib.store.checkpoint(), vkey)
+            check_consistency(proof, vkey)
+        except CopytraceError as e:
+            _fail(f"{old_checkpoint}: {e}")
+            sys.exit(1)
+        click.echo(json.dumps(proof, indent=2))
+
+
+@ledger.command("check-proof")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--vkey", required=True, help="Verifier key to trust (or a file holding it).")
+def ledger_check_proof(proof_file, vkey) -> None:
+    """Check an inclusion or consistency proof offline, with nothing but the key."""
+    from copytrace.ledger.proofs import check_consistency, check_inclusion
+
+    key = Path(vkey).read_text().strip() if Path(vkey).is_file() else vkey
+    try:
+        proof = json.loads(Path(proof_file).read_text())
+        if proof.get("type") == "inclusion":
+            entry = check_inclusion(proof, key)
+            click.echo(f"ok: entry {proof['index']} ({entry.get('op')} {entry.get('work_id')}) "
+                       f"is in the log of size {proof['tree_size']}")
+        elif proof.get("type") == "consistency":
+            check_consistency(proof, key)
+            click.echo(f"ok: the log of size {proof['new_size']} extends the log of size "
+                       f"{proof['old_size']}")
+        else:
+            raise CopytraceError("not a copytrace proof (type inclusion or consistency)")
+    except (CopytraceError, ValueError, AttributeError) as e:
+        _fail(f"{proof_file}: {e}")
+        sys.exit(1)
+
+
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"
 
 

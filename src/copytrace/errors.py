@@ -36,3 +36,7 @@ class LibraryNotFoundError(StoreError):
 
 class ModelError(CopytraceError):
     """A descriptor model is missing, or its files disagree with its registry entry."""
+
+
+class LedgerError(CopytraceError):
+    """The registration log, a checkpoint, a proof or a key does not verify or is malformed."""

@@ -6,6 +6,8 @@ be rebuilt without decoding media again. Each work is written in one transaction
 """
 from __future__ import annotations
 
+import getpass
+import secrets
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -13,9 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from copytrace.errors import StoreError, UnknownWorkError
+from copytrace.ledger import entry as ledger_entry
+from copytrace.ledger.log import SCHEMA as LEDGER_SCHEMA
+from copytrace.ledger.log import MerkleLog
 from copytrace.types import Descriptors, Work
 
-SCHEMA_VERSION = 1
+# 2: the registration log (ledger_* tables); a version-1 catalogue gets its works logged once,
+# as "backfill" entries, when this copytrace first opens it.
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -88,9 +95,17 @@ class RowTable:
         return np.where(ok, pos, -1), np.where(ok, offset, -1)
 
 
+def default_registrant() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
 class Catalog:
-    def __init__(self, path: str, timeout_s: float = 60.0) -> None:
+    def __init__(self, path: str, timeout_s: float = 60.0, registrant: str | None = None) -> None:
         self.path = path
+        self.registrant = registrant or default_registrant()
         try:
             self._db = sqlite3.connect(
                 path, timeout=timeout_s, isolation_level=None, check_same_thread=False
@@ -98,19 +113,43 @@ class Catalog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + LEDGER_SCHEMA)
+            self.ledger = MerkleLog(self._db)
             version = self.get_meta("schema_version")
-            if version is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            elif int(version) > SCHEMA_VERSION:
+            if version is not None and int(version) > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: catalogue schema {version} is newer than this copytrace "
                     f"({SCHEMA_VERSION}); upgrade copytrace"
                 )
+            if version is None or int(version) < SCHEMA_VERSION:
+                self._migrate()
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{path}: not a usable copytrace catalogue: {e}") from None
+
+    def _migrate(self) -> None:
+        """Create or upgrade the schema in one transaction: the library's id (the log's
+        origin) and, for works registered before the log existed, one backfill entry each."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self.get_meta("schema_version")
+            if version is None or int(version) < SCHEMA_VERSION:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('library_id', ?)",
+                           (secrets.token_hex(8),))
+                for work in self.works():
+                    if self.ledger.latest_entry(work.work_id) is None:
+                        self._log_registration(work, self.descriptor_rows(work.work_id),
+                                               "backfill")
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT(key) "
+                           "DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def library_id(self) -> str:
+        return self.get_meta("library_id") or ""
 
     def close(self) -> None:
         self._db.close()
@@ -163,26 +202,30 @@ class Catalog:
                  work.duration_s, work.added_at, work.model),
             )
             next_vid = int(self.get_meta("next_vid") or 0)
-            for d in descriptors:
-                v = np.ascontiguousarray(d.vectors, dtype=np.float32)
+            rows = ledger_entry.descriptor_rows(descriptors)
+            for signal, model, n, dims, starts, ends, vectors in rows:
                 db.execute(
                     "INSERT INTO descriptors VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (work.work_id, d.signal, d.model, next_vid, len(d), v.shape[1],
-                     np.asarray(d.starts_s, np.float64).tobytes(),
-                     np.asarray(d.ends_s, np.float64).tobytes(), v.tobytes()),
+                    (work.work_id, signal, model, next_vid, n, dims, starts, ends, vectors),
                 )
-                next_vid += max(len(d), 1)
+                next_vid += max(n, 1)
             for st in stats:
                 data = np.ascontiguousarray(st.values, dtype=np.float32)
                 db.execute("INSERT INTO window_stats VALUES (?, ?, ?, ?, ?, ?)",
                            (work.work_id, st.signal, st.kind, st.key, data.size, data.tobytes()))
+            stored = self.get(work.work_id)
+            self._log_registration(stored, rows, self.registrant)
             self._bump(next_vid)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
-        return self.get(work.work_id), True
+        return stored, True
+
+    def _log_registration(self, work: Work, rows, by: str) -> None:
+        data = ledger_entry.canonical(ledger_entry.registration(work, rows, by, time.time()))
+        self.ledger.append(work.work_id, "register", data)
 
     def delete(self, work_id: str) -> Work:
         db = self._db
@@ -192,6 +235,8 @@ class Catalog:
             db.execute("DELETE FROM window_stats WHERE work_id = ?", (work_id,))
             db.execute("DELETE FROM descriptors WHERE work_id = ?", (work_id,))
             db.execute("DELETE FROM works WHERE work_id = ?", (work_id,))
+            data = ledger_entry.canonical(ledger_entry.removal(work, self.registrant, time.time()))
+            self.ledger.append(work_id, "remove", data)
             self._bump(None)
             db.execute("COMMIT")
         except BaseException:
@@ -232,6 +277,13 @@ class Catalog:
             model=model,
             signal=signal,
         )
+
+    def descriptor_rows(self, work_id: str) -> list[tuple]:
+        """A work's descriptor rows as stored (signal, model, n, dims, starts, ends, vectors)."""
+        return [(r[0], r[1], int(r[2]), int(r[3]), bytes(r[4]), bytes(r[5]), bytes(r[6]))
+                for r in self._db.execute(
+                    "SELECT signal, model, n, dims, starts_s, ends_s, vectors FROM descriptors "
+                    "WHERE work_id = ?", (work_id,))]
 
     def window_stats(self, work_id: str, signal: str, kind: str, key: str) -> np.ndarray | None:
         """A work's stored per-window numbers of ``kind``, or None when there are none or they
@@ -309,3 +361,4 @@ def _work(row) -> Work:
         work_id=row[0], title=row[1], path=row[2], media_type=row[3], sha256=row[4],
         duration_s=row[5], added_at=row[6], model=row[7], n_descriptors=int(row[8]),
     )
+

@@ -25,11 +25,17 @@ log = logging.getLogger(__name__)
 
 CATALOG_FILE = "catalog.sqlite"
 LOCK_FILE = "write.lock"
+KEY_FILE = "ledger.key"  # the log's Ed25519 signing key (0600); $COPYTRACE_LEDGER_KEY overrides
+PUBLIC_KEY_FILE = "ledger.pub"  # its verifier key, to hand to whoever checks proofs
 
 
 class Store:
-    def __init__(self, root: str | os.PathLike, create: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike, create: bool = True,
+                 ledger_key: str | os.PathLike | None = None) -> None:
         self.root = Path(root).expanduser()
+        self._key_path = Path(ledger_key or os.environ.get("COPYTRACE_LEDGER_KEY")
+                              or self.root / KEY_FILE).expanduser()
+        self._signer = None
         if not create and not (self.root / CATALOG_FILE).is_file():
             what = "folder holds no copytrace catalogue" if self.root.is_dir() else "no such folder"
             raise LibraryNotFoundError(
@@ -59,8 +65,39 @@ class Store:
         self.flush()
         return work
 
+    # -- the registration log ----------------------------------------------------------
+    def signer(self):
+        """The log's signing key, created (0600) on first use; its verifier key is written
+        beside the catalogue as ledger.pub."""
+        if self._signer is None:
+            from copytrace.ledger.note import Signer
+
+            origin = f"copytrace.local/{self.catalog.library_id()}"
+            self._signer = Signer.load_or_create(self._key_path, origin)
+            pub = self.root / PUBLIC_KEY_FILE
+            if not pub.exists() or pub.read_text().strip() != self._signer.vkey:
+                tmp = pub.with_name(pub.name + f".tmp{os.getpid()}")
+                tmp.write_text(self._signer.vkey + "\n")
+                os.replace(tmp, pub)
+        return self._signer
+
+    def checkpoint(self) -> str:
+        """The latest signed checkpoint, signing a new one when the log has grown since."""
+        from copytrace.ledger.note import Checkpoint
+
+        log = self.catalog.ledger
+        size, latest = log.size(), log.latest_checkpoint()
+        if latest is not None and latest[0] == size:
+            return latest[1]
+        signer = self.signer()
+        note = signer.sign(Checkpoint(signer.name, size, log.root(size)).text())
+        log.save_checkpoint(size, note)
+        return note
+
     def flush(self) -> None:
-        """Bring every index file up to date with the catalogue (atomically, under the lock)."""
+        """Bring every index file up to date with the catalogue (atomically, under the lock),
+        and sign a checkpoint of the registration log."""
+        self.checkpoint()
         with self._write_lock():
             for signal in set(self.catalog.signals()) | set(self._indexes):
                 index = self.index(signal)
