@@ -318,3 +318,45 @@ def test_kill_during_registration_leaves_log_and_catalogue_in_agreement(tmp_path
     with copytrace.open(str(db)) as lib:
         registered = {w.work_id for w in lib.works()}
     assert reported <= registered and len(registered) < len(files)
+
+
+def test_ledger_over_http(tmp_path, photo_paths):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    import copytrace
+    from copytrace.server.app import CopytraceServer
+
+    lib = copytrace.open(str(tmp_path / "db"), create=True)
+    work_id = lib.add(str(photo_paths[0])).work.work_id
+    lib.flush()
+    srv = CopytraceServer(("127.0.0.1", 0), lib)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_port}/api/ledger"
+
+    def get(path, body=None):
+        req = urllib.request.Request(base + path, data=body, method="POST" if body else "GET")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    try:
+        vkey = get("/vkey")[1].strip()
+        status, note = get("/checkpoint")
+        assert status == 200 and verify_checkpoint(note, vkey).size == 1
+        status, proof = get(f"/proof/{work_id}")
+        assert status == 200 and check_inclusion(json.loads(proof), vkey)["work_id"] == work_id
+        assert get("/proof/0000")[0] == 404
+        assert json.loads(get("/verify")[1]) == {"ok": True, "problems": []}
+        lib.add(str(photo_paths[1]))
+        status, proof = get("/consistency", note.encode())
+        assert status == 200 and json.loads(proof)["new_size"] == 2
+        check_consistency(json.loads(proof), vkey)
+        assert get("/consistency", b"not a checkpoint\n")[0] == 409
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        lib.close()

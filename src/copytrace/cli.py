@@ -347,16 +347,12 @@ def ledger_checkpoint(db) -> None:
 @click.option("--db", help=DB_HELP)
 def ledger_prove(work_id, db) -> None:
     """Inclusion proof (JSON) of a work's latest log entry in the latest checkpoint."""
-    from copytrace.ledger.proofs import inclusion_proof
-
     with _open(db) as lib:
-        seq = lib.store.catalog.ledger.latest_entry(work_id)
-        if seq is None:
-            _fail(f"no log entry for work {work_id!r}")
+        try:
+            click.echo(json.dumps(lib.store.prove(work_id), indent=2))
+        except CopytraceError as e:
+            _fail(str(e))
             sys.exit(1)
-        note = lib.store.checkpoint()
-        proof = inclusion_proof(lib.store.catalog.ledger, seq, note, lib.store.signer().vkey)
-        click.echo(json.dumps(proof, indent=2))
 
 
 @ledger.command("consistency")
@@ -365,14 +361,9 @@ def ledger_prove(work_id, db) -> None:
 def ledger_consistency(old_checkpoint, db) -> None:
     """Consistency proof (JSON) from a checkpoint you saved to the log now; exit 1 when the
     log does not extend it (rolled back or rewritten)."""
-    from copytrace.ledger.proofs import check_consistency, consistency_proof
-
     with _open(db) as lib:
-        vkey = lib.store.signer().vkey
         try:
-            proof = consistency_proof(lib.store.catalog.ledger, Path(old_checkpoint).read_text(),
-                                      lib.store.checkpoint(), vkey)
-            check_consistency(proof, vkey)
+            proof = lib.store.consistency(Path(old_checkpoint).read_text())
         except CopytraceError as e:
             _fail(f"{old_checkpoint}: {e}")
             sys.exit(1)

@@ -4,6 +4,8 @@
     POST   /api/works?filename=NAME[&title=T]               body: the file's bytes (registers it)
     GET    /api/works            GET /api/works/ID          DELETE /api/works/ID
     GET    /api/health           GET /  (the web page)
+    GET    /api/ledger/checkpoint (signed note)   GET /api/ledger/vkey   GET /api/ledger/verify
+    GET    /api/ledger/proof/ID   POST /api/ledger/consistency   body: a checkpoint you saved
 
 Uploaded bytes are written to ``uploads/`` inside the library folder (registered works must stay
 on disk for evidence reports); queries use a temporary file that is deleted afterwards.
@@ -21,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from copytrace.errors import CopytraceError, MediaError, UnknownWorkError
+from copytrace.errors import CopytraceError, LedgerError, MediaError, UnknownWorkError
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -87,8 +89,30 @@ class _Handler(BaseHTTPRequestHandler):
                     self._json(200, lib.get(path.rsplit("/", 1)[1]).to_dict())
             except UnknownWorkError as e:
                 self._error(404, str(e))
+        elif path.startswith("/api/ledger/"):
+            self._ledger_get(path.removeprefix("/api/ledger/"))
         else:
             self._error(404, f"no route {path}")
+
+    def _ledger_get(self, what: str) -> None:
+        from copytrace.ledger.verify import verify_log
+
+        store = self.server.library.store
+        with self.server.lock:
+            if what == "checkpoint":
+                self._send(200, store.checkpoint().encode(), "text/plain; charset=utf-8")
+            elif what == "vkey":
+                self._send(200, (store.signer().vkey + "\n").encode(), "text/plain")
+            elif what == "verify":
+                problems = verify_log(store.catalog, store.signer().vkey)
+                self._json(200, {"ok": not problems, "problems": problems})
+            elif what.startswith("proof/"):
+                try:
+                    self._json(200, store.prove(what.removeprefix("proof/")))
+                except LedgerError as e:
+                    self._error(404, str(e))
+            else:
+                self._error(404, f"no route /api/ledger/{what}")
 
     def do_DELETE(self) -> None:
         path = urlparse(self.path).path
@@ -103,6 +127,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlparse(self.path).path
         lib = self.server.library
+        if path == "/api/ledger/consistency":
+            return self._ledger_consistency()
         if path not in ("/api/query", "/api/works"):
             return self._error(404, f"no route {path}")
         uploads = lib.store.root / "uploads"
@@ -132,6 +158,18 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             if path == "/api/query" or (tmp.exists() and tmp.name.startswith(".up-")):
                 tmp.unlink(missing_ok=True)
+
+
+    def _ledger_consistency(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if not 0 < length <= 64 * 1024:
+            return self._error(400, "send the saved checkpoint (at most 64 KiB) as the body")
+        note = self.rfile.read(length).decode("utf-8", "replace")
+        try:
+            with self.server.lock:
+                self._json(200, self.server.library.store.consistency(note))
+        except LedgerError as e:
+            self._error(409, str(e))
 
 
 class CopytraceServer(ThreadingHTTPServer):

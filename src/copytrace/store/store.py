@@ -94,6 +94,26 @@ class Store:
         log.save_checkpoint(size, note)
         return note
 
+    def prove(self, work_id: str) -> dict:
+        """Inclusion proof of the work's latest log entry in the latest checkpoint."""
+        from copytrace.errors import LedgerError
+        from copytrace.ledger.proofs import inclusion_proof
+
+        seq = self.catalog.ledger.latest_entry(work_id)
+        if seq is None:
+            raise LedgerError(f"no log entry for work {work_id!r}")
+        return inclusion_proof(self.catalog.ledger, seq, self.checkpoint(), self.signer().vkey)
+
+    def consistency(self, old_note: str) -> dict:
+        """Consistency proof from a checkpoint someone saved to the log now, checked before it
+        is returned (LedgerError when the log was rolled back or rewritten since)."""
+        from copytrace.ledger.proofs import check_consistency, consistency_proof
+
+        vkey = self.signer().vkey
+        proof = consistency_proof(self.catalog.ledger, old_note, self.checkpoint(), vkey)
+        check_consistency(proof, vkey)
+        return proof
+
     def flush(self) -> None:
         """Bring every index file up to date with the catalogue (atomically, under the lock),
         and sign a checkpoint of the registration log."""
