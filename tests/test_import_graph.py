@@ -19,7 +19,7 @@ LAYERS = [
     {"recipes"},
     {"engine"},
     {"__init__"},  # the public API (copytrace.open) over the engine
-    {"report", "demo"},
+    {"report", "demo", "evidence"},
     {"server"},
     {"cli"},
     {"__main__"},

@@ -356,7 +356,46 @@ def test_ledger_over_http(tmp_path, photo_paths):
         assert status == 200 and json.loads(proof)["new_size"] == 2
         check_consistency(json.loads(proof), vkey)
         assert get("/consistency", b"not a checkpoint\n")[0] == 409
+        req = urllib.request.Request(f"http://127.0.0.1:{srv.server_port}/api/query?filename=q.jpg"
+                                     "&evidence=1", data=photo_paths[0].read_bytes(),
+                                     method="POST")
+        with urllib.request.urlopen(req, timeout=60) as r:
+            res = json.loads(r.read())
+        (bundle,) = res["evidence"]
+        assert check_inclusion(bundle["registration"], vkey)["work_id"] == work_id
     finally:
         srv.shutdown()
         srv.server_close()
         lib.close()
+
+
+def test_evidence_bundle_for_a_video_match_checks_offline(tmp_path):
+    from fractions import Fraction
+
+    from .video_clips import pan_frames, write_clip
+
+    ref = pan_frames("face_astronaut.jpg", 10 * 25, seed=1)
+    video = write_clip(tmp_path / "ref.mp4", ref, Fraction(25))
+    clip = write_clip(tmp_path / "clip.mp4", ref[75:200], Fraction(25))
+    db, ev = tmp_path / "db", tmp_path / "evidence"
+    assert run("add", "--db", db, video).returncode == 0
+    r = run("query", "--db", db, "--evidence", ev, clip)
+    assert r.returncode == 0 and "evidence:" in r.stderr, r.stderr
+    (bundle,) = [p.parent for p in ev.glob("*/evidence.json")]
+    data = json.loads((bundle / "evidence.json").read_text())
+    seg = data["match"]["segments"][0]
+    assert data["pictures"]["reference-0.jpg"]["time_s"] == pytest.approx(seg["ref_start_s"])
+    assert {"query-0.jpg", "reference-0.jpg"} <= set(data["files"])
+    assert data["models"]["model"].startswith("ct-image-r18s@")
+    assert data["models"]["files"]
+    vkey = (db / "ledger.pub").read_text().strip()
+    ok = run("evidence", "verify", ev, "--vkey", vkey, "--query", clip)
+    assert ok.returncode == 0, ok.stderr
+    wrong_query = run("evidence", "verify", ev, "--vkey", vkey, "--query", video)
+    assert wrong_query.returncode == 1 and "not the file" in wrong_query.stderr
+    other = Signer.load_or_create(tmp_path / "other.key", vkey.split("+")[0])
+    assert run("evidence", "verify", ev, "--vkey", other.vkey).returncode == 1
+    pic = bundle / "reference-0.jpg"
+    pic.write_bytes(_flip(pic.read_bytes(), 8 * 200))
+    r = run("evidence", "verify", ev, "--vkey", vkey)
+    assert r.returncode == 1 and "reference-0.jpg" in r.stderr

@@ -129,8 +129,12 @@ def add(paths, title, db, as_json, precision) -> None:
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
 @click.option("--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino")
 @click.option("--html", "html_path", help="Also write an HTML evidence report to this file.")
+@click.option("--evidence", "evidence_dir",
+              help="Write one evidence bundle per match under this folder "
+                   "(`copytrace evidence verify` checks it offline).")
 @click.option("--create", is_flag=True, help=CREATE_HELP)
-def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, create) -> None:
+def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, evidence_dir,
+          create) -> None:
     """Rank registered works for each query file (folders are walked recursively; files in
     them that are not media are skipped)."""
     from copytrace.engine import iter_media_paths
@@ -156,6 +160,11 @@ def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, c
                 click.echo(result.to_json())
             else:
                 _print_result(result)
+            if evidence_dir and result.matches:
+                from copytrace.evidence import write_bundles
+
+                for folder in write_bundles(lib, result, path, evidence_dir):
+                    click.echo(f"evidence: {folder}", err=True)
     if html_path:
         from copytrace.report import write_html
 
@@ -393,6 +402,38 @@ def ledger_check_proof(proof_file, vkey) -> None:
     except (CopytraceError, ValueError, AttributeError) as e:
         _fail(f"{proof_file}: {e}")
         sys.exit(1)
+
+
+@main.group()
+def evidence() -> None:
+    """Evidence bundles written by `copytrace query --evidence DIR`."""
+
+
+@evidence.command("verify")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--vkey", help="The log's verifier key as its owner published it (or a file "
+                             "holding it); without it the key inside each bundle is used.")
+@click.option("--query", "query_file", type=click.Path(exists=True, dir_okay=False),
+              help="The suspect file: check that the bundle is about these bytes.")
+def evidence_verify(folder, vkey, query_file) -> None:
+    """Check one bundle, or every bundle under FOLDER, offline; exit 1 on any problem."""
+    from copytrace.evidence import BUNDLE_FILE, verify_bundle
+
+    if vkey is not None and Path(vkey).is_file():
+        vkey = Path(vkey).read_text().strip()
+    root = Path(folder)
+    bundles = [root] if (root / BUNDLE_FILE).is_file() else sorted(
+        p.parent for p in root.glob(f"*/{BUNDLE_FILE}"))
+    if not bundles:
+        _fail(f"{folder}: no evidence bundle ({BUNDLE_FILE}) here")
+        sys.exit(1)
+    problems = [p for b in bundles for p in verify_bundle(b, vkey, query_file)]
+    for p in problems:
+        _fail(p)
+    if problems:
+        sys.exit(1)
+    trust = "the given key" if vkey else "the key inside each bundle (pass --vkey to trust it)"
+    click.echo(f"ok: {len(bundles)} bundle(s) verified against {trust}")
 
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "bench"

@@ -1,6 +1,6 @@
 """HTTP service: a thin JSON layer over one ``Library``, plus a web page. Standard library only.
 
-    POST   /api/query?filename=NAME[&top_k=K&min_score=S]   body: the file's bytes
+    POST   /api/query?filename=NAME[&top_k=K&min_score=S&evidence=1]   body: the file's bytes
     POST   /api/works?filename=NAME[&title=T]               body: the file's bytes (registers it)
     GET    /api/works            GET /api/works/ID          DELETE /api/works/ID
     GET    /api/health           GET /  (the web page)
@@ -141,8 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
                 if path == "/api/query":
                     top_k = int(params.get("top_k", 10))
                     min_score = float(params["min_score"]) if "min_score" in params else None
-                    res = lib.query(str(tmp), top_k=top_k, min_score=min_score).to_dict()
+                    result = lib.query(str(tmp), top_k=top_k, min_score=min_score)
+                    res = result.to_dict()
                     res["query"]["path"] = params["filename"]
+                    if params.get("evidence") in ("1", "true"):
+                        res["evidence"] = self._evidence(lib, result, tmp)
                     self._json(200, res)
                 else:
                     final = uploads / f"{params['sha256'][:16]}-{params['filename']}"
@@ -159,6 +162,14 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/query" or (tmp.exists() and tmp.name.startswith(".up-")):
                 tmp.unlink(missing_ok=True)
 
+
+    @staticmethod
+    def _evidence(lib, result, query_path: Path) -> list[dict]:
+        """Bundles kept under the library's evidence/ folder, returned inline (JSON)."""
+        from copytrace.evidence import BUNDLE_FILE, write_bundles
+
+        folders = write_bundles(lib, result, str(query_path), lib.store.root / "evidence")
+        return [json.loads((f / BUNDLE_FILE).read_text(encoding="utf-8")) for f in folders]
 
     def _ledger_consistency(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
