@@ -276,6 +276,14 @@ def main() -> None:
                     help="engine: Library.query's audio path (kNN votes, offset aligner); "
                          "search: the whole-query offset search of audio_search.py")
     ap.add_argument("--no-midi", action="store_true", help="leave the openttd renders out of calibration")
+    ap.add_argument("--innocent", type=Path, default=None,
+                    help="the negatives corpus (scripts/stage_negatives.py): its calibration "
+                         "split joins the calibration fold (one stratum per kind: speech, "
+                         "sfx, ...), its held-out split is scored per kind, never fitted")
+    ap.add_argument("--innocent-per-kind", type=int, default=0,
+                    help="clips per kind and split (0: all)")
+    ap.add_argument("--cohort-file", default=None,
+                    help="another typicality cohort beside the weights (the A/B of a cohort)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--calibrate", action="store_true",
                     help="fit threshold_similarity/length_penalty on the calibration fold and "
@@ -298,6 +306,8 @@ def main() -> None:
     spec = get_audio_spec(a.model, a.weights_dir)
     if a.no_cohort:
         spec = replace(spec, cohort_file=None)
+    elif a.cohort_file:
+        spec = replace(spec, cohort_file=a.cohort_file)
     if a.rescore:
         runs = [json.loads(f.read_text()) for f in a.rescore]
         run = {"report": runs[0]["report"], "records": [r for x in runs for r in x["records"]]}
@@ -374,6 +384,21 @@ def main() -> None:
                 records.append({"kind": kind, "length_s": length, "condition": cond, "track": tid,
                                 "segments": [[c, n] for c, n, _, _ in hit.segments]})
 
+    # Innocent uploads that are not music (and music of other genres): whole clips as they are
+    # and through MP3, the calibration split in the fold, the held-out split only scored.
+    if a.innocent:
+        for it in innocent_items(a.innocent, a.innocent_per_kind):
+            x = load_audio(a.innocent / it["path"], SR)
+            cond = "mp3_64k" if int(Path(it["path"]).stem[-1]) % 3 == 2 else "clean"
+            if cond == "mp3_64k":
+                x = mp3_roundtrip(x)
+            hit = run_query(x)
+            records.append({"kind": "calibration" if it["split"] == "calibration" else "innocent",
+                            "stratum": it["kind"], "length_s": round(it["duration_s"], 2),
+                            "condition": cond, "track": it["path"],
+                            "segments": [[c, n] for c, n, _, _ in hit.segments]})
+        print("innocent clips done", flush=True)
+
     # Calibration positives: excerpts of train tracks (indexed as distractors; never eval media)
     # under every condition in turn, with the same background music as the eval positives.
     if a.calibrate and a.calibration_positives_per_length and not a.no_distractors:
@@ -421,6 +446,29 @@ def main() -> None:
         a.json.write_text(json.dumps({"report": report, "records": records}, indent=1))
 
 
+def innocent_items(root: Path, per_kind: int) -> list[dict]:
+    items = [it for it in json.loads((root / "manifest.json").read_text())["items"]
+             if it["signal"] == "audio" and it["split"] in ("calibration", "heldout")]
+    if per_kind:
+        count: dict = {}
+        kept = []
+        for it in items:
+            key = (it["split"], it["kind"])
+            count[key] = count.get(key, 0) + 1
+            if count[key] <= per_kind:
+                kept.append(it)
+        items = kept
+    return items
+
+
+def _stratum(r: dict):
+    """The fit's groups: music by query length and source (real tracks / openttd renders),
+    innocent clips (which come in their own lengths) by kind."""
+    if r.get("stratum"):
+        return ("innocent", r["stratum"])
+    return (r["length_s"], "openttd" in r["track"])
+
+
 def _similarity(g: list, pen: float) -> float:
     """A kept segment's similarity, as ``align.offset.audio_alignments`` computes it."""
     return g[0] - pen / np.sqrt(max(g[1], 1))
@@ -461,7 +509,7 @@ def fit_threshold(cal: list[dict], cal_pos: list[dict], target_fmr: float,
     ties, or no positives, go to the lowest mean bar on a whole query's mean cosine."""
     groups = {}
     for r in cal:
-        groups.setdefault((r["length_s"], "openttd" in r["track"]), []).append(r)
+        groups.setdefault(_stratum(r), []).append(r)
     by_len = {}
     for r in cal_pos:
         by_len.setdefault(r["length_s"], []).append(r)
@@ -478,7 +526,8 @@ def fit_threshold(cal: list[dict], cal_pos: list[dict], target_fmr: float,
         if best is None or key < best[0]:
             best = (key, thr, float(pen), qs)
     _, thr, pen, qs = best
-    per = {f"{L:g}s{' openttd' if midi else ''}": round(q, 4) for (L, midi), q in sorted(qs.items())}
+    per = {(f"innocent {b}" if a == "innocent" else f"{a:g}s{' openttd' if b else ''}"): round(q, 4)
+           for (a, b), q in sorted(qs.items(), key=str)}
     return thr + 1e-6, pen, per
 
 
@@ -486,6 +535,7 @@ def summarise(records: list[dict], spec, target_fmr: float, calibrate: bool) -> 
     pos = [r for r in records if r["kind"] == "positive"]
     neg = [r for r in records if r["kind"] == "negative"]
     cal = [r for r in records if r["kind"] == "calibration"]
+    inn = [r for r in records if r["kind"] == "innocent"]
     thr, pen = spec.threshold_similarity, spec.length_penalty
     per_len = None
     if calibrate:
@@ -508,8 +558,15 @@ def summarise(records: list[dict], spec, target_fmr: float, calibrate: bool) -> 
                 ("top1", "hit"), ("top1_repeat_ok", "hit_or_repeat"),
                 ("top1_at_threshold", "reported"), ("track_right", "track_right"))}
         table[f"{L:g}s"] = row
-    for r in neg + cal:
+    for r in neg + cal + inn:
         r["false_match"] = bool(_best_margin(r, pen) >= thr)
+    per_kind = {}
+    for fold, rs in (("heldout", inn), ("calibration", [r for r in cal if r.get("stratum")])):
+        for k in sorted({r["stratum"] for r in rs}):
+            ks = [r for r in rs if r["stratum"] == k]
+            per_kind.setdefault(fold, {})[k] = {
+                "clips": len(ks), "false_matches": sum(r["false_match"] for r in ks),
+                "rate": round(float(np.mean([r["false_match"] for r in ks])), 4)}
     fm = {f"{L:g}s": round(float(np.mean([r["false_match"] for r in neg if r["length_s"] == L]
                                          or [0.0])), 4) for L in NEGATIVE_LENGTHS_S}
     return {
@@ -518,6 +575,7 @@ def summarise(records: list[dict], spec, target_fmr: float, calibrate: bool) -> 
         "false_match_rate": fm,
         "false_match_rate_all": round(float(np.mean([r["false_match"] for r in neg] or [0.0])), 4),
         "false_match_rate_calibration": round(float(np.mean([r["false_match"] for r in cal] or [0.0])), 4),
+        "innocent_false_matches": per_kind,
         "n_positive": len(pos), "n_negative": len(neg), "n_calibration": len(cal),
         "n_calibration_positive": sum(r["kind"] == "calibration_positive" for r in records),
     }
@@ -531,10 +589,12 @@ def write_calibration(spec, rep: dict) -> None:
     raw["threshold_precision"] = None
     raw["calibration"] = (
         f"bench/audio.py --calibrate: {rep['n_calibration']} queries of 1-30 s (clean, noise + "
-        f"reverb, mp3, EQ) from unregistered eval tracks and openttd renders, alternating, against "
-        f"a {rep['index_hours']:.1f} h index; threshold and length penalty fitted on every aligned "
-        f"segment so that no length and neither kind of music exceeds false-match rate "
-        f"{rep['target_fmr']}; the penalty reports the most of {rep['n_calibration_positive']} "
+        f"reverb, mp3, EQ) from unregistered eval tracks (and openttd renders, alternating, when "
+        f"staged) and the calibration split of the innocent corpus (scripts/stage_negatives.py: "
+        f"{', '.join(sorted(rep['innocent_false_matches'].get('calibration', {}))) or 'none'}), "
+        f"against a {rep['index_hours']:.1f} h index; threshold and length penalty fitted on "
+        f"every aligned segment so that no music stratum (length x source) and no innocent kind "
+        f"exceeds false-match rate {rep['target_fmr']}; the penalty reports the most of {rep['n_calibration_positive']} "
         f"excerpts of indexed train tracks (every condition) at its weakest length of 2-10 s")
     path.write_text(json.dumps(raw, indent=1) + "\n")
     print("calibration written to", path)
@@ -550,6 +610,9 @@ def print_table(rep: dict) -> None:
              if c in row else "-").rjust(17) for c in conds))
     print("threshold", rep["threshold_similarity"], "length_penalty", rep["length_penalty"])
     print("false-match rate:", rep["false_match_rate"], "all", rep["false_match_rate_all"])
+    for fold, kinds in rep.get("innocent_false_matches", {}).items():
+        print(f"innocent ({fold}):", {k: f"{v['false_matches']}/{v['clips']}"
+                                      for k, v in kinds.items()})
     for k in ("index_hours", "index_bytes_per_hour", "ingest_x_realtime", "query_5s_latency_median_s",
               "query_5s_latency_p90_s", "machine"):
         print(f"{k}: {rep.get(k)}")

@@ -3,7 +3,8 @@
 Nothing here comes from the train or eval packages of shared/DATA.md. Debian packages are
 fetched with ``apt-get download`` and unpacked (``_staging.stage_packages``, no install); clips
 are assembled from their files, and the video kinds are rendered with PyAV. Every *source file*
-is assigned to one split by a hash of its package and path (``calibration``, ``heldout``, and for
+is assigned to one split by a hash of its package and path (pictures: of their variant group,
+perceptual duplicates dropped) (``calibration``, ``heldout``, and for
 pictures also ``reference``), so no source is shared between the part a threshold is fitted on
 and the part that is reported. Synthetic items (noise, hum, flat colour, sky/water) draw their
 seeds from their split. The manifest names each item's kind, split, sources and licences.
@@ -238,8 +239,19 @@ def build_audio(roots: dict[str, Path], out: Path, per_kind: int) -> list[dict]:
 # ---------------------------------------------------------------------------------- video
 
 
+def picture_group(pkg: str, rel: str) -> str:
+    """Pictures that are variants of one another (a wallpaper's light and dark versions, a
+    theme's numbered layers) share a group, and a group lies in one split."""
+    stem = re.sub(r"([-_. ]?(l|d|light|dark|day|night|top|middle|bottom|\d+))+$", "",
+                  Path(rel).stem, flags=re.IGNORECASE)
+    return f"{pkg}{Path(rel).parent}/{stem}"
+
+
 def image_sources(roots: dict[str, Path]) -> dict[str, list[tuple[str, Path]]]:
+    """{split: [(package, picture)]}: split by picture group; a picture whose perceptual hash is
+    within 10 bits of an earlier one's (the same picture shipped twice) is dropped."""
     out: dict[str, list] = {"calibration": [], "heldout": [], "reference": []}
+    seen: list[int] = []
     for pkg, pat in IMAGE_RULES.items():
         for f in sorted(roots[pkg].rglob("*")):
             rel = "/" + str(f.relative_to(roots[pkg]))
@@ -249,9 +261,14 @@ def image_sources(roots: dict[str, Path]) -> dict[str, list[tuple[str, Path]]]:
                 with Image.open(f) as im:
                     if min(im.size) < 128:
                         continue
+                    ph, _ = st.perceptual_hashes(load_picture(f))
             except Exception:  # noqa: BLE001 - unreadable pictures are skipped
                 continue
-            out[split_of(f"{pkg}{rel}", ("calibration", "heldout", "reference"))].append((pkg, f))
+            if any(bin(ph ^ o).count("1") <= 10 for o in seen):
+                continue
+            seen.append(ph)
+            split = split_of(picture_group(pkg, rel), ("calibration", "heldout", "reference"))
+            out[split].append((pkg, f))
     return out
 
 

@@ -198,9 +198,11 @@ def describe_video_frames(
     complete. Returns (descriptors, duration_s).
     """
     from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames, view_crops
+    from copytrace.models.frame_cohort import frame_detail
 
     n_views = 4 * (view_fractions[0] > 0) + (view_fractions[1] > 0)
     times: list[float] = []
+    detail: list[float] = []
     parts: list[np.ndarray] = []
     view_parts: list[np.ndarray] = []
     batch: list = []
@@ -228,6 +230,7 @@ def describe_video_frames(
         if is_flat_frame(image):
             continue
         times.append(t)
+        detail.append(frame_detail(image))
         batch.append(image)
         if len(batch) == VIDEO_BATCH:
             flush()
@@ -244,7 +247,8 @@ def describe_video_frames(
     if n_views:
         views = (np.concatenate(view_parts) if view_parts
                  else np.zeros((0, n_views, dims), np.float32))
-    return Descriptors(vectors, starts, ends, model, "visual", views), duration_s
+    return Descriptors(vectors, starts, ends, model, "visual", views,
+                       np.asarray(detail, np.float32)), duration_s
 
 
 def _check_descriptors(d: Descriptors, spec, media_type: str) -> None:
@@ -450,6 +454,11 @@ class Library:
             if cohort is not None:
                 out.append(WindowStats(d.signal, "typicality", cohort.key,
                                        cohort.typicality(d.vectors)))
+            if d.signal == "visual" and d.detail is not None and len(d) > 1:
+                from copytrace.models.frame_cohort import DETAIL_KEY
+
+                out.append(WindowStats("visual", "detail", DETAIL_KEY,
+                                       np.asarray(d.detail, np.float32)))
         return out
 
     def _spec_for(self, signal: str):
@@ -835,8 +844,15 @@ class Library:
             cohort = self.frame_cohort if q_typ is not None else None
             if cohort is not None:
                 # Evidence from informative frames only, relative to how typical they are.
+                from copytrace.models.frame_cohort import DETAIL_KEY
+
+                r_detail = self.store.catalog.window_stats(work.work_id, "visual", "detail",
+                                                           DETAIL_KEY)
+                if r_detail is not None and len(r_detail) != len(ref):
+                    r_detail = None
                 matrix = cohort.normalise(
-                    matrix, q_typ, self._reference_frame_typicality(work.work_id, ref.vectors))
+                    matrix, q_typ, self._reference_frame_typicality(work.work_id, ref.vectors),
+                    d.detail, r_detail)
                 spec = cohort.spec
             segments = suppress_query_overlaps(
                 self._aligner(d.signal).align(matrix, d.starts_s, ref.starts_s),

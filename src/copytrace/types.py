@@ -16,7 +16,8 @@ class Descriptors:
     Still images have one row with start = end = 0.0. Vectors are float32 and L2-normalised.
     A video query may carry ``views`` [N, V, D]: descriptors of parts of each frame (corners,
     centre), all-zero where a frame was not given them. Only queries have views; they are never
-    stored.
+    stored. ``detail`` [N] (video frames, when decoded here): each frame's picture detail
+    (``models.frame_cohort.frame_detail``); stored beside a work's descriptors, not in them.
     """
 
     vectors: np.ndarray
@@ -25,9 +26,12 @@ class Descriptors:
     model: str
     signal: str = "visual"
     views: np.ndarray | None = None
+    detail: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self.vectors.shape[0]
+        if self.detail is not None and np.shape(self.detail) != (n,):
+            raise ValueError(f"Descriptors detail {np.shape(self.detail)} should be [{n}]")
         if self.vectors.ndim != 2 or self.starts_s.shape != (n,) or self.ends_s.shape != (n,):
             raise ValueError(
                 f"Descriptors shapes disagree: vectors {self.vectors.shape}, "

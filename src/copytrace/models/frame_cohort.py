@@ -9,8 +9,10 @@ level)``, where ``typ`` is a frame's mean cosine to its ``k`` nearest descriptor
 blurred or faded: ``python -m copytrace.train.frame_cohort``), and ``level`` the mean typicality
 of other such crops, so normalised similarities keep the image threshold's scale.
 
-Frames more typical than ``informative_typicality`` carry no evidence: they are left out of the
-similarity matrix (a real copy bridges a short dull stretch with the aligner's gaps), and a
+Frames with little picture detail (``frame_detail`` below ``min_detail``: mean absolute
+grey-level step between neighbouring pixels at 128 px wide, so skies, haze, gradients, fades and
+dark scenes) and frames more typical than ``informative_typicality`` carry no evidence: they are
+left out of the similarity matrix (a real copy bridges a short dull stretch with the aligner's gaps), and a
 segment needs at least ``min_informative_frames`` informative query frames that match inside its
 reference span. A segment's similarity is then scored on the video threshold fitted on the
 calibration split of the negatives corpus (``bench/video.py innocent --calibrate``), not on the
@@ -44,6 +46,7 @@ class FrameCohortSpec:
     min_informative_frames: int
     threshold_similarity: float
     score_slope: float
+    min_detail: float = 0.0
     calibration: str = ""
     directory: str = ""
 
@@ -65,6 +68,22 @@ class FrameCohortSpec:
         d.pop("directory")
         d["weights"] = list(self.weights)
         return d
+
+
+# Names how ``frame_detail`` is computed: stored detail under another key is recomputed (never).
+DETAIL_KEY = "grad128/v1"
+
+
+def frame_detail(image) -> float:
+    """Picture detail of a frame (PIL image): mean absolute difference between neighbouring
+    grey levels (0-255), across and down, of the frame resized to 128 px wide. A camera frame
+    reads 4-30; a pastel sky, haze or a smooth gradient 1-3, a flat colour under 1."""
+    from PIL import Image
+
+    w, h = image.size
+    g = np.asarray(image.convert("L").resize((128, max(2, round(128 * h / max(w, 1)))),
+                                             Image.BILINEAR), np.float32)
+    return float(np.abs(np.diff(g, axis=1)).mean() + np.abs(np.diff(g, axis=0)).mean())
 
 
 def entry_path(directory: Path, model_name: str) -> Path:
@@ -93,17 +112,25 @@ class FrameCohort:
         sims, _ = self._index.search(x, self.spec.k)
         return sims.mean(1).astype(np.float32)
 
-    def informative(self, typ: np.ndarray) -> np.ndarray:
-        return np.asarray(typ) <= self.spec.informative_typicality
+    def informative(self, typ: np.ndarray, detail: np.ndarray | None) -> np.ndarray:
+        """Frames that may carry evidence: typical at most ``informative_typicality`` and, where
+        their detail is known (frames decoded here, not descriptors registered from elsewhere),
+        at least ``min_detail``."""
+        ok = np.asarray(typ) <= self.spec.informative_typicality
+        if detail is not None:
+            ok &= np.asarray(detail) >= self.spec.min_detail
+        return ok
 
-    def normalise(self, sim: np.ndarray, q_typ: np.ndarray, r_typ: np.ndarray) -> np.ndarray:
+    def normalise(self, sim: np.ndarray, q_typ: np.ndarray, r_typ: np.ndarray,
+                  q_detail: np.ndarray | None = None,
+                  r_detail: np.ndarray | None = None) -> np.ndarray:
         """``sim`` [query frames, reference frames] less each side's typicality over the level;
         pairs with an uninformative frame on either side read -1 (no evidence)."""
         wq, wr = self.spec.weights
         lvl = self.spec.level
         out = (sim - wq * (q_typ[:, None] - lvl) - wr * (r_typ[None, :] - lvl)).astype(np.float32)
-        out[~self.informative(q_typ), :] = -1.0
-        out[:, ~self.informative(r_typ)] = -1.0
+        out[~self.informative(q_typ, q_detail), :] = -1.0
+        out[:, ~self.informative(r_typ, r_detail)] = -1.0
         return out
 
     def enough_evidence(self, seg, sim: np.ndarray, q_times_s: np.ndarray,

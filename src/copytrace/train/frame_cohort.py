@@ -99,6 +99,8 @@ def main() -> None:
     ap.add_argument("--weights", type=float, nargs=2, default=(0.5, 0.5))
     ap.add_argument("--informative-typicality", type=float, default=1.0)
     ap.add_argument("--min-informative-frames", type=int, default=2)
+    ap.add_argument("--min-detail", type=float, default=3.5,
+                    help="frames with less picture detail (frame_detail) carry no evidence")
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
 
@@ -121,13 +123,14 @@ def main() -> None:
     np.save(out_dir / name, cohort.astype(np.float16))
     probe = FrameCohortSpec(spec.model_id, name, a.k, 0.0, tuple(a.weights),
                             a.informative_typicality, a.min_informative_frames,
-                            spec.threshold_similarity, spec.score_slope)
+                            spec.threshold_similarity, spec.score_slope, a.min_detail)
     typ = FrameCohort(probe, cohort.astype(np.float16).astype(np.float32), "").typicality(held)
     entry = FrameCohortSpec(
         spec.model_id, name, a.k, round(float(typ.mean()), 5), tuple(a.weights),
         a.informative_typicality, a.min_informative_frames,
         old.threshold_similarity if old else spec.threshold_similarity,
         old.score_slope if old else spec.score_slope,
+        a.min_detail,
         old.calibration if old else "image model's threshold (not yet fitted on video)",
     )
     entry_path(out_dir, spec.name).write_text(json.dumps(entry.to_json(), indent=1) + "\n")
