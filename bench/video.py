@@ -601,6 +601,7 @@ def innocent(args: argparse.Namespace) -> None:
     out = {k: v for k, v in result.items() if k != "rows"}
     print(json.dumps(out, indent=1))
     if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
 
