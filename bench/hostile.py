@@ -72,7 +72,8 @@ def run_cli(args: list[str], timeout_s: float, mem_bytes: int) -> Run:
     t0 = time.monotonic()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         p = subprocess.Popen(CLI + args, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                             preexec_fn=limit, start_new_session=True)
+                             preexec_fn=limit,  # noqa: PLW1509 - setrlimit only, no locks
+                             start_new_session=True)
         timed_out = False
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
