@@ -10,7 +10,7 @@ blurred or faded: ``python -m copytrace.train.frame_cohort``), and ``level`` the
 of other such crops, so normalised similarities keep the image threshold's scale.
 
 Frames with little picture detail (``frame_detail`` below ``min_detail``: mean absolute
-grey-level step between neighbouring pixels at 128 px wide, so skies, haze, gradients, fades and
+grey-level step between neighbouring pixels at 128 px wide (or the frame's own width), so skies, haze, gradients, fades and
 dark scenes) and frames more typical than ``informative_typicality`` carry no evidence: they are
 left out of the similarity matrix (a real copy bridges a short dull stretch with the aligner's gaps), and a
 segment needs at least ``min_informative_frames`` informative query frames that match inside its
@@ -81,7 +81,8 @@ def frame_detail(image) -> float:
     from PIL import Image
 
     w, h = image.size
-    g = np.asarray(image.convert("L").resize((128, max(2, round(128 * h / max(w, 1)))),
+    side = min(128, w)  # never upsampled: that would smooth small frames into "low detail"
+    g = np.asarray(image.convert("L").resize((side, max(2, round(side * h / max(w, 1)))),
                                              Image.BILINEAR), np.float32)
     return float(np.abs(np.diff(g, axis=1)).mean() + np.abs(np.diff(g, axis=0)).mean())
 
