@@ -58,11 +58,11 @@ def make_media(folder: Path, n_images: int, seed: int) -> list[Path]:
         p = folder / f"photo{i:03d}.{'png' if i % 3 == 0 else 'jpg'}"
         im.crop((x, y, x + cw, y + ch)).resize((320, int(320 * ch / cw))).save(p)
         files.append(p)
-    noise = rng.normal(0, 0.2, 16000 * 4).astype(np.float32)
+    noise = rng.normal(0, 0.2, 16000 * 10).astype(np.float32)
     for i in range(4):
         p = folder / f"video{i}.{'mp4' if i % 2 == 0 else 'mkv'}"
         container = "mp4" if i % 2 == 0 else "matroska"
-        H.write_video(str(p), H.pan_frames(100, seed=i), 25, container, "libx264",
+        H.write_video(str(p), H.pan_frames(250, seed=i), 25, container, "libx264",
                       noise if i < 2 else None)
         files.append(p)
     songs = H.audio_sources()
@@ -97,7 +97,7 @@ def reported_ids(out: str) -> set[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kills", type=int, default=50)
-    ap.add_argument("--images", type=int, default=24, help="Photos among the media.")
+    ap.add_argument("--images", type=int, default=48, help="Photos among the media.")
     ap.add_argument("--out", default="out/soak")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
@@ -122,7 +122,6 @@ def main(argv: list[str] | None = None) -> int:
              "works_found": 0, "lost": 0, "half_registered": 0, "check_failures": 0,
              "check_repairs": 0, "self_query_failures": 0, "rounds": 0}
     problems = []
-    first_photo = files[0]
     while stats["kills"] < args.kills:
         stats["rounds"] += 1
         listed = [json.loads(x) for x in cli("list", "--db", lib, "--json").stdout.splitlines()]
@@ -160,10 +159,12 @@ def main(argv: list[str] | None = None) -> int:
         if half:
             stats["half_registered"] += len(half)
             problems.append(f"round {stats['rounds']}: works without descriptors {half}")
-        if stats["rounds"] % 10 == 0:
-            q = cli("query", "--db", lib, "--json", str(first_photo))
+        photos = sorted(w["path"] for w in works.values() if w["media_type"] == "image")
+        if stats["rounds"] % 10 == 0 and photos:
+            photo = rnd.choice(photos)  # a registered photo must find itself first
+            q = cli("query", "--db", lib, "--json", photo)
             top = json.loads(q.stdout)["matches"][:1] if q.returncode == 0 else []
-            if q.returncode != 0 or (top and Path(top[0]["path"]) != first_photo):
+            if not top or top[0]["path"] != photo:
                 stats["self_query_failures"] += 1
                 problems.append(f"round {stats['rounds']}: query: {q.stdout[:300]} {q.stderr}")
     log.close()
