@@ -73,9 +73,22 @@ def _fmt_time(t: float) -> str:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
+@click.option("--index", "index_backend", type=click.Choice(["faiss", "milvus"]),
+              envvar="COPYTRACE_INDEX", help="Where vectors are searched (default faiss: files "
+                                             "in the library; env COPYTRACE_INDEX).")
+@click.option("--milvus-uri", envvar="COPYTRACE_MILVUS_URI",
+              help="Milvus: a file path (Milvus Lite) or http://host:19530 "
+                   "(env COPYTRACE_MILVUS_URI).")
 @click.version_option(package_name="copytrace")
-def main(verbose: int) -> None:
+def main(verbose: int, index_backend: str | None, milvus_uri: str | None) -> None:
     """Register works and find where suspect files copy them."""
+    import os
+
+    # The store reads these (IndexConfig.from_env), so every command sees one choice.
+    if index_backend:
+        os.environ["COPYTRACE_INDEX"] = index_backend
+    if milvus_uri:
+        os.environ["COPYTRACE_MILVUS_URI"] = milvus_uri
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     if verbose < 2:  # decoders' own complaints about a bad file: its one error line says it

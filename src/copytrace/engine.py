@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from copytrace.errors import CopytraceError, MediaError, NotMediaError, StoreError
+from copytrace.index.base import IndexConfig
 from copytrace.media.image import ImageLimits
 from copytrace.media.probe import sniff
 from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL, AudioDescriptorSpec, get_audio_spec
@@ -87,6 +88,9 @@ class EngineConfig:
     # Video evidence from informative frames only, scored on the video threshold, when the
     # image model ships a frame cohort (models/frame_cohort.py; issue 19). False: plain cosines.
     video_frame_cohort: bool = True
+    # Where vectors are searched: FAISS files in the library (default) or Milvus; None takes
+    # COPYTRACE_INDEX / COPYTRACE_MILVUS_URI (index/base.py IndexConfig).
+    index: IndexConfig | None = None
 
     def __post_init__(self) -> None:
         for name in ("query_corner_views", "query_centre_view"):
@@ -342,7 +346,8 @@ class Library:
              create: bool = True) -> Library:
         """``create=False`` raises LibraryNotFoundError when ``db`` holds no library."""
         root = db if db is not None else default_db_path()
-        return cls(Store(root, create=create), config or EngineConfig())
+        config = config or EngineConfig()
+        return cls(Store(root, create=create, index=config.index), config)
 
     def close(self) -> None:
         self.store.close()

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from copytrace.errors import LibraryNotFoundError, StoreError
-from copytrace.index.faiss import FaissIndex
+from copytrace.index.base import IndexBackend, IndexConfig, ReferenceIndex
+from copytrace.index.faiss import FaissFileBackend, FaissIndex
 from copytrace.store.catalog import Catalog, RowTable, WindowStats
 from copytrace.types import Descriptors, Work
 
@@ -31,8 +32,10 @@ PUBLIC_KEY_FILE = "ledger.pub"  # its verifier key, to hand to whoever checks pr
 
 class Store:
     def __init__(self, root: str | os.PathLike, create: bool = True,
-                 ledger_key: str | os.PathLike | None = None) -> None:
+                 ledger_key: str | os.PathLike | None = None,
+                 index: IndexConfig | None = None) -> None:
         self.root = Path(root).expanduser()
+        self.index_config = index or IndexConfig.from_env()
         self._key_path = Path(ledger_key or os.environ.get("COPYTRACE_LEDGER_KEY")
                               or self.root / KEY_FILE).expanduser()
         self._signer = None
@@ -47,12 +50,23 @@ class Store:
         if not self.root.is_dir():
             raise StoreError(f"library path {self.root} is not a directory")
         self.catalog = Catalog(str(self.root / CATALOG_FILE))
-        self._indexes: dict[str, FaissIndex] = {}
+        self.backend = self._backend()
+        self._indexes: dict[str, ReferenceIndex] = {}
         self._rows: dict[str, RowTable] = {}
         self._synced_gen: dict[str, int] = {}
 
+    def _backend(self) -> IndexBackend:
+        if self.index_config.backend == "milvus":
+            from copytrace.index.milvus import MilvusBackend
+
+            return MilvusBackend(self.index_config, self.catalog.library_id())
+        return FaissFileBackend(self.root, self.index_config)
+
     def close(self) -> None:
         self.catalog.close()
+        close_backend = getattr(self.backend, "close", None)
+        if close_backend is not None:
+            close_backend()
 
     # -- writes -----------------------------------------------------------------------------
     def add(self, work: Work, descriptors: list[Descriptors],
@@ -121,12 +135,8 @@ class Store:
         with self._write_lock():
             for signal in set(self.catalog.signals()) | set(self._indexes):
                 index = self.index(signal)
-                path = self._index_path(signal)
-                tmp = path.with_suffix(f".tmp{os.getpid()}")
-                index.save(str(tmp))
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
+                if signal in self._indexes:
+                    self._indexes[signal] = self.backend.persist(signal, index)
             dir_fd = os.open(self.root, os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -144,10 +154,7 @@ class Store:
             os.close(fd)
 
     # -- reads ------------------------------------------------------------------------------
-    def _index_path(self, signal: str) -> Path:
-        return self.root / f"index-{signal}.faiss"
-
-    def index(self, signal: str) -> FaissIndex:
+    def index(self, signal: str) -> ReferenceIndex:
         """The signal's index, synchronised with the catalogue's current contents."""
         gen = self.catalog.generation()
         if signal in self._indexes and self._synced_gen.get(signal) == gen:
@@ -155,32 +162,22 @@ class Store:
         rows = self.catalog.rows(signal)
         index = self._indexes.get(signal)
         if index is None:
-            index = self._load_index_file(signal)
+            index = self.backend.open(signal)
         if index is None:
             dims = self.catalog.dims(signal)
-            index = FaissIndex(dims) if dims else None
+            index = self.backend.create(signal, dims) if dims else None
         if index is not None:
             self._reconcile(signal, index, rows)
             self._indexes[signal] = index
         self._rows[signal] = rows
         self._synced_gen[signal] = gen
-        return index if index is not None else FaissIndex(1)
+        return index if index is not None else FaissIndex(1)  # nothing registered: empty
 
     def rows(self, signal: str) -> RowTable:
         self.index(signal)
         return self._rows[signal]
 
-    def _load_index_file(self, signal: str) -> FaissIndex | None:
-        path = self._index_path(signal)
-        if not path.exists():
-            return None
-        try:
-            return FaissIndex.load(str(path))
-        except (RuntimeError, OSError) as e:  # a damaged cache is rebuilt, never trusted
-            log.warning("index file %s unreadable (%s); rebuilding from the catalogue", path, e)
-            return None
-
-    def _reconcile(self, signal: str, index: FaissIndex, rows: RowTable) -> None:
+    def _reconcile(self, signal: str, index: ReferenceIndex, rows: RowTable) -> None:
         """Add catalogue rows missing from the index; drop index vectors with no row."""
         ids = index.ids()
         row_pos, _ = rows.locate(ids)
@@ -199,24 +196,49 @@ class Store:
         """Return (similarities [Nq, k], work ids [Nq, k] (object, None if empty),
         offsets [Nq, k] (row inside the work's descriptors, -1 if empty))."""
         index = self.index(signal)
-        sims, vids = index.search(vectors, k)
         rows = self._rows[signal]
+        if index.approximate:
+            sims, vids = index.search(vectors, k * self.index_config.rerank_factor)
+            sims, vids = self._rerank(signal, rows, vectors, vids, k)
+        else:
+            sims, vids = index.search(vectors, k)
         pos, offset = rows.locate(vids.reshape(-1))
         works = np.full(pos.shape, None, dtype=object)
         works[pos >= 0] = rows.work_id[pos[pos >= 0]]
         return sims, works.reshape(vids.shape), offset.reshape(vids.shape)
+
+    def _rerank(self, signal: str, rows: RowTable, queries: np.ndarray, vids: np.ndarray,
+                k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact inner products of an approximate index's candidates, from the catalogue's
+        float descriptors (each work's row read once), best ``k`` kept."""
+        pos, offset = rows.locate(vids.reshape(-1))
+        pos, offset = pos.reshape(vids.shape), offset.reshape(vids.shape)
+        wanted = np.unique(pos[pos >= 0])
+        blocks = dict(self.catalog.iter_vectors(signal, rows.first_vid[wanted]))
+        exact = np.full(vids.shape, -np.inf, np.float32)
+        for i, j in zip(*np.nonzero(pos >= 0)):
+            v = blocks.get(int(rows.first_vid[pos[i, j]]))
+            if v is not None:
+                exact[i, j] = float(v[offset[i, j]] @ queries[i])
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        sims = np.take_along_axis(exact, order, 1)
+        found = np.isfinite(sims)
+        out = np.where(found, np.take_along_axis(vids, order, 1), -1)
+        return np.where(found, sims, 0.0).astype(np.float32), out
 
     def check(self) -> list[str]:
         """Problems found (empty when the catalogue and the index files agree)."""
         problems = []
         for signal in self.catalog.signals():
             rows = self.catalog.rows(signal)
-            index = self._load_index_file(signal)
+            index = self.backend.open(signal)
             expected = int(rows.n.sum())
+            where = self.backend.where(signal)
             if index is None:
-                problems.append(f"index-{signal}: file missing or unreadable")
+                problems.append(f"index-{signal} ({where}): missing or unreadable")
             elif len(index) != expected:
-                problems.append(f"index-{signal}: {len(index)} vectors, catalogue has {expected}")
+                problems.append(f"index-{signal} ({where}): {len(index)} vectors, catalogue "
+                                f"has {expected}")
         for work_id, signal, kind, n, rows in self.catalog.stats_mismatches():
             problems.append(f"work {work_id}: {n} {signal} {kind} numbers for {rows} descriptors")
         return problems
