@@ -96,8 +96,9 @@ def iter_audio(
             try:
                 for packet in c.demux(st):
                     yield from packet.decode()
-            except av.FFmpegError as e:
-                raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: {av_cause(e)}") from e
+            except (av.FFmpegError, IndexError) as e:  # IndexError: PyAV on a stream born mid-file
+                raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: "
+                                 f"{av_cause(e)}") from e
             yield None  # flush the resampler
 
         for frame in frames():

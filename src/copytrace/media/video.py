@@ -251,7 +251,7 @@ def _decode(path: str, start_s: float | None, skip_nonref: bool):
                     t = clock.time_s(fr)
                     rot = _norm_rotation(fr.rotation) if fr.rotation else rot_tag
                     yield t, fr, rot, s
-        except av.FFmpegError as e:
+        except (av.FFmpegError, IndexError) as e:  # IndexError: PyAV on a stream born mid-file
             raise MediaError(str(path), f"corrupt or truncated video stream ({av_cause(e)})") from e
     finally:
         c.close()
