@@ -177,6 +177,12 @@ class Catalog:
         rows = self._db.execute(_WORK_SELECT + " ORDER BY w.added_at, w.work_id").fetchall()
         return [_work(r) for r in rows]
 
+    def works_page(self, limit: int, offset: int = 0) -> list[Work]:
+        """``limit`` works from ``offset`` on, in the order of ``works()``."""
+        rows = self._db.execute(_WORK_SELECT + " ORDER BY w.added_at, w.work_id LIMIT ? OFFSET ?",
+                                (limit, offset)).fetchall()
+        return [_work(r) for r in rows]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM works").fetchone()[0])
 
