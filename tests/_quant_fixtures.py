@@ -119,3 +119,14 @@ def trained_small_net(photo_paths: list[Path], steps: int = 80, seed: int = 0):
     finally:
         torch.set_num_threads(threads)
     return net.eval()
+
+
+def ort_options():
+    """The options the engine's ONNX Runtime sessions use (exact U8S8 kernels on any CPU)."""
+    import onnxruntime as ort
+
+    from copytrace.runtime.onnxruntime import EXACT_U8S8
+
+    so = ort.SessionOptions()
+    so.add_session_config_entry(*EXACT_U8S8)
+    return so

@@ -16,7 +16,7 @@ onnx = pytest.importorskip("onnx")
 
 from copytrace.models.audio_spec import AudioDescriptorSpec, file_sha256, get_audio_spec
 from copytrace.quant import QuantConfig, calibrate, check_tensorrt_rules, derive_u8, export, prepare
-from tests._quant_fixtures import random_bn_stats
+from tests._quant_fixtures import ort_options, random_bn_stats
 
 DATA = Path(__file__).parent / "data"
 
@@ -72,7 +72,7 @@ def test_fp32_net_rebuilt_from_onnx_matches_the_onnx(tmp_path):
     export_audio_onnx(_small_audio_net(), str(path))
     net = load_audio_fp32(path)
     wins = _windows(8)
-    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(str(path), ort_options(), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         got = net(torch.from_numpy(wins)).numpy()
     assert np.abs(s.run(None, {"logmel": wins})[0] - got).max() < 1e-4
@@ -92,13 +92,13 @@ def test_audio_qdq_parity_torch_ort_openvino(audio_export):
     q, s8, u8, wins = audio_export
     with torch.no_grad():
         ref = q(torch.from_numpy(wins)).numpy()
-    sess = ort.InferenceSession(str(s8), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(s8), ort_options(), providers=["CPUExecutionProvider"])
     got_ort = sess.run(None, {"logmel": wins})[0]
     got_ov = ov.Core().compile_model(str(s8), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(
         {0: wins})[0]
     for got in (got_ort, got_ov):
         assert _cos(ref, got).min() >= 0.999
-    u8_sess = ort.InferenceSession(str(u8), providers=["CPUExecutionProvider"])
+    u8_sess = ort.InferenceSession(str(u8), ort_options(), providers=["CPUExecutionProvider"])
     assert _cos(ref, u8_sess.run(None, {"logmel": wins})[0]).min() >= 0.995
 
 

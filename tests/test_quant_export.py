@@ -16,7 +16,7 @@ from copytrace.quant import (
     export,
     prepare,
 )
-from tests._quant_fixtures import SIZE, retrieval_set, trained_small_net
+from tests._quant_fixtures import SIZE, ort_options, retrieval_set, trained_small_net
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def exported(tmp_path_factory, photo_paths):
 def _ort(path, x):
     import onnxruntime as ort
 
-    s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    s = ort.InferenceSession(str(path), ort_options(), providers=["CPUExecutionProvider"])
     return s.run(None, {"images": x})[0]
 
 
@@ -74,12 +74,13 @@ def test_onnx_matches_fake_quant_torch(exported, method, runtime):
 
 
 @pytest.mark.parametrize("runtime", [_ort, _ov], ids=["onnxruntime", "openvino"])
-@pytest.mark.parametrize("variant,min_cos", [(3, 0.9999), (1, 0.995), (2, 0.995)],
+@pytest.mark.parametrize("variant,min_cos", [(3, 0.9998), (1, 0.995), (2, 0.995)],
                          ids=["u8-shift-only", "u8-ort-rewrite", "u8-ort-rewrite-saturating"])
 def test_u8_variant_matches_s8(exported, runtime, variant, min_cos):
     # The shift to uint8 alone is exact in value; OpenVINO's u8 (zero point 128) kernels round
     # their fused output quantizer differently from its s8 ones, which flips the odd value at
-    # a rounding boundary (min cosine 0.99996 seen), hence 0.9999. The ORT rewrite rounds the
+    # a rounding boundary; how often depends on the CPU's kernels (min cosine 0.99996 seen with
+    # AVX512-VNNI, 0.99990 with AMX, issue 17), hence 0.9998. The ORT rewrite rounds the
     # conv branch of each residual add once more (3 adds in this small net) and the GeM
     # input once, hence the looser bound there.
     _, _, files, refs, queries, _ = exported

@@ -46,6 +46,8 @@ class AudioEncoder:
             opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             # No spin-waiting between operators (see runtime/onnxruntime.py).
             opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            # Exact U8S8 kernels on CPUs without VNNI (runtime/onnxruntime.py EXACT_U8S8).
+            opts.add_session_config_entry("session.x64quantprecision", "1")
             if threads:
                 opts.intra_op_num_threads = int(threads)
             sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])

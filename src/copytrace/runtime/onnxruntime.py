@@ -5,6 +5,14 @@ import numpy as np
 
 from copytrace.runtime.base import Encoder, l2_normalise, register_backend
 
+# On x86 CPUs without VNNI (AVX2 only: Zen 2/3, Haswell to Skylake), ONNX Runtime >= 1.21's
+# default U8S8 GEMM sums pairs of u8*s8 products in int16 with saturation (VPMADDUBSW): with
+# our full-range 8-bit weights and zero-point-128 activations it overflows, and INT8 outputs
+# drift far from the QDQ graph's values (min cosine 0.86 on the test net, seen under qemu's
+# AVX2 CPU model; ORT 1.18-1.20 did not). This entry selects the exact (non-saturating) kernel;
+# CPUs with VNNI or AMX never saturate and are unaffected. Issue 17.
+EXACT_U8S8 = ("session.x64quantprecision", "1")
+
 
 class OnnxRuntimeEncoder(Encoder):
     def __init__(self, spec, precision: str = "fp32", threads: int = 0) -> None:
@@ -23,6 +31,7 @@ class OnnxRuntimeEncoder(Encoder):
         # operators) suffered most (bench/quant_ort_options.py: INT8/FP32 at batch 32 went
         # from 1.5-2.2x to 2.7-3.2x under load 6-8).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry(*EXACT_U8S8)
         if threads:
             opts.intra_op_num_threads = int(threads)
         path = spec.path("int8-u8" if precision == "int8" else "fp32")
