@@ -278,18 +278,51 @@ def check(db, create) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
 @click.option("--create", is_flag=True, help=CREATE_HELP)
-def serve(db, host, port, create) -> None:
-    """Serve the HTTP API and the web page over one library."""
-    from copytrace.server.app import CopytraceServer
-
+@click.option("--max-upload-mb", type=click.IntRange(1), default=512, show_default=True,
+              help="Larger uploads are refused with 413 (nothing is kept).")
+@click.option("--no-auth", is_flag=True,
+              help="Serve without API keys: allowed on a loopback --host only.")
+@click.option("--cors-origin", "cors_origins", multiple=True,
+              help="An origin (https://app.example.com) whose pages may call the API; "
+                   "repeatable. None by default: cross-origin requests are refused.")
+@click.option("--rate-limit", type=click.IntRange(0), default=600, show_default=True,
+              help="Requests a minute per key (a key may carry its own); 0 = no limit.")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Engine workers for requests answered while the client waits.")
+@click.option("--job-workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Engine workers for jobs (long media).")
+@click.option("--job-above-s", type=click.FloatRange(0), default=30.0, show_default=True,
+              help="Video or audio longer than this runs as a job (202 + /api/jobs/ID).")
+def serve(db, host, port, create, max_upload_mb, no_auth, cors_origins, rate_limit, workers,
+          job_workers, job_above_s) -> None:
+    """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web page."""
+    try:
+        from copytrace.server.app import CopytraceServer, ServerConfig
+    except ModuleNotFoundError as e:
+        _fail(str(e))
+        sys.exit(1)
+    try:
+        config = ServerConfig(host=host, max_upload_mb=max_upload_mb, no_auth=no_auth,
+                              cors_origins=tuple(cors_origins), rate_per_min=rate_limit,
+                              short_workers=workers, long_workers=job_workers,
+                              job_above_s=job_above_s)
+    except ValueError as e:
+        _fail(str(e))
+        sys.exit(2)
     lib = _open(db, create=create)
     try:
-        server = CopytraceServer((host, port), lib)
+        server = CopytraceServer((host, port), lib, config)
     except OSError as e:
         lib.close()
         _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
         sys.exit(1)
-    click.echo(f"copytrace serving {lib.store.root} on http://{host}:{server.server_port}/")
+    except ValueError as e:  # no keys and no --no-auth
+        lib.close()
+        _fail(str(e))
+        sys.exit(2)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"copytrace serving {lib.store.root} on http://{shown}:{server.server_port}/"
+               f" ({'no keys: loopback only' if no_auth else 'API keys required'})")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -297,6 +330,83 @@ def serve(db, host, port, create) -> None:
     finally:
         server.server_close()
         lib.close()
+
+
+@main.group()
+def keys() -> None:
+    """API keys for `copytrace serve` (scopes: query < register < admin)."""
+
+
+def _key_store(db: str | None):
+    from copytrace.server.keys import KeyStore
+
+    lib = _open(db)
+    root = lib.store.root
+    lib.close()
+    return KeyStore(root)
+
+
+@keys.command("add")
+@click.argument("name")
+@click.option("--scope", type=click.Choice(["query", "register", "admin"]), required=True,
+              help="query: query and read; register: also add works; admin: also remove "
+                   "works and manage keys.")
+@click.option("--rate-limit", type=click.IntRange(0), default=None,
+              help="This key's requests a minute (default: the server's --rate-limit).")
+@click.option("--db", help=DB_HELP)
+def keys_add(name, scope, rate_limit, db) -> None:
+    """Create a key; prints it once, as the last word (only its hash is stored)."""
+    store = _key_store(db)
+    try:
+        key, secret = store.add(name, scope, rate_limit)
+    except ValueError as e:
+        _fail(str(e))
+        sys.exit(2)
+    finally:
+        store.close()
+    click.echo(f"key {key.key_id} ({key.name}, scope {key.scope}); keep it, it is not shown "
+               f"again: {secret}")
+
+
+@keys.command("list")
+@click.option("--db", help=DB_HELP)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per key per line.")
+def keys_list(db, as_json) -> None:
+    """The keys (never their secrets), revoked ones marked."""
+    import time as _time
+
+    store = _key_store(db)
+    try:
+        for k in store.list():
+            if as_json:
+                click.echo(json.dumps(k.to_dict()))
+                continue
+            when = _time.strftime("%Y-%m-%d %H:%M", _time.localtime(k.created_at))
+            state = "revoked" if k.revoked_at else "active"
+            rate = "" if k.rate_per_min is None else f"\t{k.rate_per_min}/min"
+            click.echo(f"{k.key_id}\t{k.scope}\t{state}\t{when}\t{_printable(k.name)}{rate}")
+    finally:
+        store.close()
+
+
+@keys.command("revoke")
+@click.argument("key_ids", nargs=-1, required=True)
+@click.option("--db", help=DB_HELP)
+def keys_revoke(key_ids, db) -> None:
+    """Revoke keys by id (or every active key of a name); exit 1 when one matches nothing."""
+    store = _key_store(db)
+    failed = 0
+    try:
+        for key_id in key_ids:
+            revoked = store.revoke(key_id)
+            if not revoked:
+                failed += 1
+                _fail(f"no active key {key_id}")
+            for k in revoked:
+                click.echo(f"{k.key_id}\trevoked\t{_printable(k.name)}")
+    finally:
+        store.close()
+    sys.exit(1 if failed else 0)
 
 
 @main.command()

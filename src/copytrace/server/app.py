@@ -1,193 +1,594 @@
-"""HTTP service: a thin JSON layer over one ``Library``, plus a web page. Standard library only.
+"""HTTP service: a thin FastAPI layer over one library folder, plus a web page.
 
-    POST   /api/query?filename=NAME[&top_k=K&min_score=S&evidence=1]   body: the file's bytes
-    POST   /api/works?filename=NAME[&title=T]               body: the file's bytes (registers it)
-    GET    /api/works            GET /api/works/ID          DELETE /api/works/ID
-    GET    /api/health           GET /  (the web page)
-    GET    /api/ledger/checkpoint (signed note)   GET /api/ledger/vkey   GET /api/ledger/verify
-    GET    /api/ledger/proof/ID   POST /api/ledger/consistency   body: a checkpoint you saved
+    POST   /api/query?filename=NAME[&top_k=K&min_score=S&evidence=1&report=1&mode=auto|sync|job]
+    POST   /api/works?filename=NAME[&title=T&mode=...]      register a work
+           body: the file's bytes, or multipart/form-data with a 'file' part (and 'title')
+    GET    /api/works?limit=&offset=     GET|DELETE /api/works/ID     GET /api/works/ID/file
+    GET    /api/jobs/ID   GET /api/jobs   GET /api/health   GET /  (the web page)
+    GET    /api/keys   POST /api/keys?name=&scope=   DELETE /api/keys/ID          (admin)
+    GET    /api/ledger/checkpoint|vkey|verify|proof/ID   POST /api/ledger/consistency
+    GET    /openapi.json   /docs
 
-Uploaded bytes are written to ``uploads/`` inside the library folder (registered works must stay
-on disk for evidence reports); queries use a temporary file that is deleted afterwards.
+Every route but the page, /api/health and the schema needs ``Authorization: Bearer KEY`` with
+the route's scope (``copytrace keys add``), unless the server was started with ``no_auth`` on
+a loopback address. Uploads stream to ``uploads/.tmp/`` within ``max_upload_mb`` (413 beyond);
+registered files move to ``uploads/``, every other temporary file is deleted before the answer.
+Engine calls run on ``jobs.EnginePool`` workers; listings and the ledger read the catalogue
+through a connection of their own, so they answer while long jobs run.
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import asyncio
+import ipaddress
 import logging
 import os
-import tempfile
+import socket
 import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from typing import Annotated, Literal
 
-from copytrace.errors import CopytraceError, LedgerError, MediaError, UnknownWorkError
+try:
+    import uvicorn
+    from fastapi import Depends, FastAPI, HTTPException, Query, Request
+    from fastapi import Path as PathParam
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse
+    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+except ModuleNotFoundError as e:
+    raise ModuleNotFoundError(
+        f"the HTTP service needs the [server] extra ({e.name} is missing): "
+        "pip install 'copytrace[server]'") from e
+
+import copytrace
+from copytrace.errors import (
+    CopytraceError,
+    LedgerError,
+    MediaError,
+    UnknownWorkError,
+)
+from copytrace.server import uploads as up
+from copytrace.server.jobs import EnginePool, JobStore
+from copytrace.server.keys import SCOPES, ApiKey, KeyStore, RateLimiter
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+_ANONYMOUS = ApiKey("anonymous", "anonymous (--no-auth)", "admin", 0.0, None, None)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: CopytraceServer
+def is_loopback(host: str) -> bool:
+    if host.strip("[]") in ("localhost",):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
-    def log_message(self, fmt: str, *args) -> None:
-        log.info("%s %s", self.address_string(), fmt % args)
 
-    # -- plumbing ---------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+@dataclass(frozen=True)
+class ServerConfig:
+    """How a server runs. ``no_auth`` is refused unless ``host`` is a loopback address."""
 
-    def _json(self, status: int, obj) -> None:
-        self._send(status, json.dumps(obj).encode(), "application/json")
+    host: str = "127.0.0.1"
+    max_upload_mb: int = 512
+    no_auth: bool = False
+    cors_origins: tuple[str, ...] = ()
+    rate_per_min: int = 600  # per key, unless the key has its own; 0 = no limit
+    short_workers: int = 1  # requests answered while the client waits
+    long_workers: int = 1  # jobs
+    job_above_s: float = 30.0  # mode=auto: video/audio longer than this becomes a job
 
-    def _error(self, status: int, message: str) -> None:
-        self._json(status, {"error": message})
+    def __post_init__(self) -> None:
+        if self.no_auth and not is_loopback(self.host):
+            raise ValueError(f"--no-auth serves on loopback only, not {self.host}; create keys "
+                             "with `copytrace keys add NAME --scope admin` to serve elsewhere")
+        if self.max_upload_mb < 1:
+            raise ValueError("max_upload_mb must be >= 1")
+        if self.rate_per_min < 0:
+            raise ValueError("rate_per_min must be >= 0 (0 = no limit)")
+        if self.short_workers < 1 or self.long_workers < 1:
+            raise ValueError("short_workers and long_workers must be >= 1")
+        for origin in self.cors_origins:
+            if origin == "*" or not origin.startswith(("http://", "https://")):
+                raise ValueError(f"CORS origin {origin!r}: give full origins such as "
+                                 "https://app.example.com (a wildcard is not accepted)")
 
-    def _upload(self, directory: Path) -> tuple[Path, dict]:
-        params = {k: v[-1] for k, v in parse_qs(urlparse(self.path).query).items()}
-        length = int(self.headers.get("Content-Length") or 0)
-        if length <= 0:
-            raise ValueError("empty upload: send the file's bytes as the request body")
-        if length > MAX_UPLOAD_BYTES:
-            raise ValueError(f"upload of {length} bytes is over the {MAX_UPLOAD_BYTES} limit")
-        name = os.path.basename(params.get("filename") or "upload") or "upload"
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".up-", suffix="-" + name, dir=directory)
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as f:
-            remaining = length
-            while remaining:
-                chunk = self.rfile.read(min(remaining, 1 << 20))
-                if not chunk:
-                    raise ValueError("upload ended early")
-                h.update(chunk)
-                f.write(chunk)
-                remaining -= len(chunk)
-        return Path(tmp), {**params, "filename": name, "sha256": h.hexdigest()}
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
 
-    # -- routes -----------------------------------------------------------------------------
-    def do_GET(self) -> None:
-        path = urlparse(self.path).path
-        lib = self.server.library
-        if path in ("/", "/index.html"):
-            self._send(200, (STATIC / "index.html").read_bytes(), "text/html; charset=utf-8")
-        elif path == "/api/health":
-            self._json(200, {"ok": True, "works": lib.store.catalog.count()})
-        elif path == "/api/works":
-            with self.server.lock:
-                self._json(200, [w.to_dict() for w in lib.works()])
-        elif path.startswith("/api/works/"):
-            try:
-                with self.server.lock:
-                    self._json(200, lib.get(path.rsplit("/", 1)[1]).to_dict())
-            except UnknownWorkError as e:
-                self._error(404, str(e))
-        elif path.startswith("/api/ledger/"):
-            self._ledger_get(path.removeprefix("/api/ledger/"))
-        else:
-            self._error(404, f"no route {path}")
 
-    def _ledger_get(self, what: str) -> None:
-        from copytrace.ledger.verify import verify_log
+class Service:
+    """What the routes share: the library folder, its keys and jobs, the engine pool."""
 
-        store = self.server.library.store
-        with self.server.lock:
-            if what == "checkpoint":
-                self._send(200, store.checkpoint().encode(), "text/plain; charset=utf-8")
-            elif what == "vkey":
-                self._send(200, (store.signer().vkey + "\n").encode(), "text/plain")
-            elif what == "verify":
-                problems = verify_log(store.catalog, store.signer().vkey)
-                self._json(200, {"ok": not problems, "problems": problems})
-            elif what.startswith("proof/"):
-                try:
-                    self._json(200, store.prove(what.removeprefix("proof/")))
-                except LedgerError as e:
-                    self._error(404, str(e))
-            else:
-                self._error(404, f"no route /api/ledger/{what}")
+    def __init__(self, library, config: ServerConfig) -> None:
+        from copytrace.engine import Library
+        from copytrace.store import Store
 
-    def do_DELETE(self) -> None:
-        path = urlparse(self.path).path
-        if not path.startswith("/api/works/"):
-            return self._error(404, f"no route {path}")
+        self.config = config
+        self.root = Path(library.store.root)
+        self.uploads = self.root / "uploads"
+        self.keys = KeyStore(self.root)
+        if not config.no_auth and self.keys.active_count() == 0:
+            self.keys.close()
+            raise ValueError(
+                f"the library at {self.root} has no API keys: create one with "
+                "`copytrace keys add NAME --scope admin` (it prints the key), or serve on "
+                "loopback without keys with --no-auth")
+        self.limiter = RateLimiter()
+        self.jobs = JobStore(self.root)
+        for stale in self.jobs.fail_unfinished():
+            Path(stale).unlink(missing_ok=True)
+        up.clean_stale(self.uploads)
+        # Reads (listings, ledger) on a connection and index cache of their own.
+        self.reader = Store(self.root, create=False, index=library.config.index)
+        self.reader_lock = threading.Lock()
+        config_ = library.config
+        self.pool = EnginePool(lambda: Library.open(self.root, config_, create=False),
+                               config.short_workers, config.long_workers, first_library=library)
+
+    def close(self) -> None:
+        self.pool.close()
+        self.reader.close()
+        self.jobs.close()
+        self.keys.close()
+
+
+# -- auth ---------------------------------------------------------------------------------------
+_bearer = HTTPBearer(auto_error=False, description="an API key from `copytrace keys add`")
+
+
+def _authorize(request: Request, creds: HTTPAuthorizationCredentials | None, scope: str) -> ApiKey:
+    svc: Service = request.app.state.service
+    if svc.config.no_auth:
+        key = _ANONYMOUS
+    else:
+        if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+            raise HTTPException(401, "send an API key: Authorization: Bearer KEY",
+                                headers={"WWW-Authenticate": "Bearer"})
+        key = svc.keys.lookup(creds.credentials)
+        if key is None:
+            raise HTTPException(401, "unknown or revoked API key",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not key.allows(scope):
+            raise HTTPException(403, f"this key's scope is {key.scope!r}; this needs {scope!r}")
+    per_min = key.rate_per_min if key.rate_per_min is not None else svc.config.rate_per_min
+    wait_s = svc.limiter.take(key.key_id, per_min)
+    if wait_s > 0:
+        raise HTTPException(429, f"rate limit of {per_min} requests a minute for this key",
+                            headers={"Retry-After": str(max(1, round(wait_s)))})
+    return key
+
+
+def _scope(scope: str):
+    def dependency(request: Request,
+                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]):
+        return _authorize(request, creds, scope)
+
+    dependency.__name__ = f"needs_{scope}"
+    return Depends(dependency)
+
+
+QueryKey = Annotated[ApiKey, _scope("query")]
+RegisterKey = Annotated[ApiKey, _scope("register")]
+AdminKey = Annotated[ApiKey, _scope("admin")]
+Mode = Literal["auto", "sync", "job"]
+_UPLOAD_BODY = {"requestBody": {"required": True, "content": {
+    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "title": {"type": "string"}}}},
+}}}
+
+
+# -- engine work (runs on a pool worker, with that worker's Library) ----------------------------
+def _error_status(e: BaseException, filename: str) -> tuple[int, str]:
+    if isinstance(e, MediaError):
+        return 422, f"{filename}: {e.cause}"
+    if isinstance(e, UnknownWorkError):
+        return 404, str(e)
+    if isinstance(e, (CopytraceError, ValueError)):
+        return 400, str(e)
+    log.exception("internal error on %s", filename, exc_info=e)
+    return 500, "internal error (see the server's log)"
+
+
+def _query_work(upload: up.Upload, top_k: int, min_score: float | None, evidence: bool,
+                report: bool, evidence_dir: Path):
+    def run(lib) -> tuple[int, dict]:
+        result = lib.query(str(upload.path), top_k=top_k, min_score=min_score)
+        res = result.to_dict()
+        res["query"]["path"] = upload.filename
+        if evidence:
+            import json
+
+            from copytrace.evidence import BUNDLE_FILE, write_bundles
+
+            folders = write_bundles(lib, result, str(upload.path), evidence_dir)
+            res["evidence"] = [json.loads((f / BUNDLE_FILE).read_text(encoding="utf-8"))
+                               for f in folders]
+        if report:
+            from copytrace.report import render_html
+
+            res["report_html"] = render_html([result], f"copytrace: {upload.filename}",
+                                             library=lib,
+                                             names={str(upload.path): upload.filename})
+        return 200, res
+
+    return run
+
+
+def _add_work(upload: up.Upload, title: str | None, uploads: Path):
+    def run(lib) -> tuple[int, dict]:
+        existing = lib.store.catalog.find_sha(upload.sha256)
+        if existing is not None:
+            return 200, {"created": False, **existing.to_dict()}
+        final = uploads / f"{upload.sha256[:16]}-{upload.filename}"
+        os.replace(upload.path, final)
         try:
-            with self.server.lock:
-                self._json(200, self.server.library.remove(path.rsplit("/", 1)[1]).to_dict())
-        except UnknownWorkError as e:
-            self._error(404, str(e))
+            added = lib.add(str(final), title=title)
+        except BaseException:
+            final.unlink(missing_ok=True)
+            raise
+        if not added.created and Path(added.work.path) != final.resolve():
+            final.unlink(missing_ok=True)  # another request registered these bytes first
+        return (201 if added.created else 200), {"created": added.created,
+                                                  **added.work.to_dict()}
 
-    def do_POST(self) -> None:
-        path = urlparse(self.path).path
-        lib = self.server.library
-        if path == "/api/ledger/consistency":
-            return self._ledger_consistency()
-        if path not in ("/api/query", "/api/works"):
-            return self._error(404, f"no route {path}")
-        uploads = lib.store.root / "uploads"
+    return run
+
+
+def _media_seconds(path: Path) -> float | None:
+    """The duration of a video or audio file from its container (None when unknown)."""
+    from copytrace.media.probe import sniff
+
+    try:
+        if sniff(str(path)).media_type not in ("video", "audio"):
+            return None
+        import av
+
+        with av.open(str(path)) as c:
+            return c.duration / 1e6 if c.duration else None
+    except Exception:  # noqa: BLE001 - unreadable here means the engine reports why
+        return None
+
+
+async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode: str, work):
+    """Run ``work`` now (short lane) or as a job (long lane, 202); the upload is always gone
+    when the work has finished, whatever happened."""
+    svc: Service = request.app.state.service
+    if mode == "auto":
+        seconds = await asyncio.to_thread(_media_seconds, upload.path)
+        mode = "job" if seconds is not None and seconds > svc.config.job_above_s else "sync"
+
+    def guarded(lib):
         try:
-            tmp, params = self._upload(uploads)
-        except ValueError as e:
-            return self._error(400, str(e))
-        try:
-            with self.server.lock:
-                if path == "/api/query":
-                    top_k = int(params.get("top_k", 10))
-                    min_score = float(params["min_score"]) if "min_score" in params else None
-                    result = lib.query(str(tmp), top_k=top_k, min_score=min_score)
-                    res = result.to_dict()
-                    res["query"]["path"] = params["filename"]
-                    if params.get("evidence") in ("1", "true"):
-                        res["evidence"] = self._evidence(lib, result, tmp)
-                    self._json(200, res)
-                else:
-                    final = uploads / f"{params['sha256'][:16]}-{params['filename']}"
-                    os.replace(tmp, final)
-                    tmp = final
-                    added = lib.add(str(final), title=params.get("title"))
-                    status = HTTPStatus.CREATED if added.created else HTTPStatus.OK
-                    self._json(status, {"created": added.created, **added.work.to_dict()})
-        except MediaError as e:
-            self._error(422, f"{params['filename']}: {e.cause}")
-        except (CopytraceError, ValueError) as e:
-            self._error(400, str(e))
+            return work(lib)
         finally:
-            if path == "/api/query" or (tmp.exists() and tmp.name.startswith(".up-")):
-                tmp.unlink(missing_ok=True)
+            upload.discard()
 
-
-    @staticmethod
-    def _evidence(lib, result, query_path: Path) -> list[dict]:
-        """Bundles kept under the library's evidence/ folder, returned inline (JSON)."""
-        from copytrace.evidence import BUNDLE_FILE, write_bundles
-
-        folders = write_bundles(lib, result, str(query_path), lib.store.root / "evidence")
-        return [json.loads((f / BUNDLE_FILE).read_text(encoding="utf-8")) for f in folders]
-
-    def _ledger_consistency(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not 0 < length <= 64 * 1024:
-            return self._error(400, "send the saved checkpoint (at most 64 KiB) as the body")
-        note = self.rfile.read(length).decode("utf-8", "replace")
+    if mode == "sync":
         try:
-            with self.server.lock:
-                self._json(200, self.server.library.store.consistency(note))
+            status, body = await asyncio.wrap_future(svc.pool.submit("short", guarded))
+        except BaseException as e:
+            upload.discard()
+            if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
+                raise
+            status, message = _error_status(e, upload.filename)
+            return JSONResponse({"error": message}, status_code=status)
+        return JSONResponse(body, status_code=status)
+
+    job = svc.jobs.create(kind, key.key_id, upload.filename, str(upload.path))
+
+    def as_job(lib):
+        svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+        try:
+            status, body = guarded(lib)
+        except Exception as e:  # noqa: BLE001 - the job reports every failure
+            status, message = _error_status(e, upload.filename)
+            svc.jobs.update(job.job_id, "failed", "failed", 1.0, status, None, message)
+            return
+        svc.jobs.update(job.job_id, "done", "done", 1.0, status, body)
+
+    svc.pool.submit("long", as_job)
+    return JSONResponse({"job_id": job.job_id, "state": "queued",
+                         "status_url": f"/api/jobs/{job.job_id}"},
+                        status_code=202, headers={"Location": f"/api/jobs/{job.job_id}"})
+
+
+# -- the app ------------------------------------------------------------------------------------
+def create_app(library, config: ServerConfig) -> FastAPI:
+    service = Service(library, config)
+    app = FastAPI(
+        title="copytrace", version=copytrace.__version__,
+        description="Which registered works does a file copy, and where. Send an API key as "
+                    "`Authorization: Bearer KEY` (scopes: query < register < admin).",
+    )
+    app.state.service = service
+    _install_guards(app, config)
+
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/api/health", tags=["service"])
+    def health() -> dict:
+        with service.reader_lock:
+            n = service.reader.catalog.count()
+        return {"ok": True, "works": n, "version": copytrace.__version__,
+                "auth": not config.no_auth, "jobs_waiting": service.pool.pending("long")}
+
+    @app.get("/api/works", tags=["works"])
+    def list_works(_: QueryKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                   offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> dict:
+        with service.reader_lock:
+            total = service.reader.catalog.count()
+            works = service.reader.catalog.works_page(limit, offset)
+        nxt = offset + limit if offset + limit < total else None
+        return {"works": [w.to_dict() for w in works], "total": total, "limit": limit,
+                "offset": offset, "next_offset": nxt}
+
+    @app.get("/api/works/{work_id}", tags=["works"])
+    def get_work(_: QueryKey, work_id: Annotated[str, _work_id()]) -> dict:
+        try:
+            with service.reader_lock:
+                return service.reader.catalog.get(work_id).to_dict()
+        except UnknownWorkError as e:
+            raise HTTPException(404, str(e)) from None
+
+    @app.get("/api/works/{work_id}/file", tags=["works"], response_class=FileResponse)
+    def work_file(_: QueryKey, work_id: Annotated[str, _work_id()]):
+        """The registered file (for people judging a match); 404 when it is not on disk."""
+        try:
+            with service.reader_lock:
+                work = service.reader.catalog.get(work_id)
+        except UnknownWorkError as e:
+            raise HTTPException(404, str(e)) from None
+        if not work.path or not Path(work.path).is_file():
+            raise HTTPException(404, f"work {work_id}'s file is not on this server")
+        return FileResponse(work.path, filename=Path(work.path).name)
+
+    @app.delete("/api/works/{work_id}", tags=["works"])
+    async def remove_work(_: AdminKey, work_id: Annotated[str, _work_id()]):
+        def run(lib):
+            work = lib.remove(work_id)
+            p = Path(work.path)
+            if p.parent == service.uploads and not any(
+                    w.path == work.path for w in lib.store.catalog.works()):
+                p.unlink(missing_ok=True)  # the copy the service kept; nobody else uses it
+            return work
+
+        try:
+            work = await asyncio.wrap_future(service.pool.submit("short", run))
+        except UnknownWorkError as e:
+            raise HTTPException(404, str(e)) from None
+        return work.to_dict()
+
+    @app.post("/api/works", tags=["works"], status_code=201, openapi_extra=_UPLOAD_BODY,
+              responses={200: {"description": "already registered"}, 202: {"description": "job"},
+                         413: {"description": "too large"}, 422: {"description": "bad media"}})
+    async def register(request: Request, key: RegisterKey,
+                       filename: Annotated[str | None, Query(max_length=255)] = None,
+                       title: Annotated[str | None, Query(max_length=1000)] = None,
+                       mode: Mode = "auto"):
+        upload = await up.receive(request, service.uploads, config.max_upload_bytes, filename)
+        title = title if title is not None else (upload.fields.get("title") or None)
+        return await _run(request, key, "register", upload, mode,
+                          _add_work(upload, title, service.uploads))
+
+    @app.post("/api/query", tags=["query"], openapi_extra=_UPLOAD_BODY,
+              responses={202: {"description": "job"}, 413: {"description": "too large"},
+                         422: {"description": "bad media or parameters"}})
+    async def query(request: Request, key: QueryKey,
+                    filename: Annotated[str | None, Query(max_length=255)] = None,
+                    top_k: Annotated[int, Query(ge=1, le=100)] = 10,
+                    min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None,
+                    evidence: bool = False, report: bool = False, mode: Mode = "auto"):
+        upload = await up.receive(request, service.uploads, config.max_upload_bytes, filename)
+        return await _run(request, key, "query", upload, mode,
+                          _query_work(upload, top_k, min_score, evidence, report,
+                                      service.root / "evidence"))
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    def get_job(key: QueryKey, job_id: Annotated[str, PathParam(pattern="^[0-9a-f]{32}$")]) -> dict:
+        job = service.jobs.get(job_id)
+        if job is None or (key.scope != "admin" and job.key_id != key.key_id):
+            raise HTTPException(404, f"no job {job_id}")
+        return job.to_dict()
+
+    @app.get("/api/jobs", tags=["jobs"])
+    def list_jobs(key: QueryKey, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list:
+        owner = None if key.scope == "admin" else key.key_id
+        return [j.to_dict() for j in service.jobs.recent(owner, limit)]
+
+    @app.get("/api/keys", tags=["keys"])
+    def list_keys(_: AdminKey) -> list:
+        return [k.to_dict() for k in service.keys.list()]
+
+    @app.post("/api/keys", tags=["keys"], status_code=201)
+    def add_key(_: AdminKey, name: Annotated[str, Query(min_length=1, max_length=200)],
+                scope: Literal["query", "register", "admin"],
+                rate_per_min: Annotated[int | None, Query(ge=0, le=10**6)] = None) -> dict:
+        try:
+            k, secret = service.keys.add(name, scope, rate_per_min)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        return {**k.to_dict(), "key": secret}
+
+    @app.delete("/api/keys/{key_id}", tags=["keys"])
+    def revoke_key(_: AdminKey, key_id: Annotated[str, PathParam(min_length=1, max_length=200)]) -> list:
+        revoked = service.keys.revoke(key_id)
+        if not revoked:
+            raise HTTPException(404, f"no active key {key_id}")
+        return [k.to_dict() for k in revoked]
+
+    _ledger_routes(app, service)
+    return app
+
+
+def _work_id():
+    return PathParam(min_length=1, max_length=64, pattern="^[0-9A-Za-z_-]+$")
+
+
+def _ledger_routes(app: FastAPI, service: Service) -> None:
+    from copytrace.ledger.verify import verify_log
+
+    @app.get("/api/ledger/checkpoint", tags=["ledger"], response_class=PlainTextResponse)
+    def checkpoint(_: QueryKey):
+        with service.reader_lock:
+            return PlainTextResponse(service.reader.checkpoint())
+
+    @app.get("/api/ledger/vkey", tags=["ledger"], response_class=PlainTextResponse)
+    def vkey(_: QueryKey):
+        with service.reader_lock:
+            return PlainTextResponse(service.reader.signer().vkey + "\n")
+
+    @app.get("/api/ledger/verify", tags=["ledger"])
+    def verify(_: AdminKey) -> dict:
+        with service.reader_lock:
+            problems = verify_log(service.reader.catalog, service.reader.signer().vkey)
+        return {"ok": not problems, "problems": problems}
+
+    @app.get("/api/ledger/proof/{work_id}", tags=["ledger"])
+    def proof(_: QueryKey, work_id: Annotated[str, _work_id()]) -> dict:
+        try:
+            with service.reader_lock:
+                return service.reader.prove(work_id)
         except LedgerError as e:
-            self._error(409, str(e))
+            raise HTTPException(404, str(e)) from None
+
+    @app.post("/api/ledger/consistency", tags=["ledger"],
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "text/plain": {"schema": {"type": "string"}}}}},
+              responses={409: {"description": "the log does not extend the checkpoint"}})
+    async def consistency(request: Request, _: QueryKey) -> dict:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > 64 * 1024:
+                raise HTTPException(413, "a checkpoint is at most 64 KiB")
+        if not body:
+            raise HTTPException(400, "send the saved checkpoint as the body")
+
+        def run():
+            with service.reader_lock:
+                return service.reader.consistency(body.decode("utf-8", "replace"))
+
+        try:
+            return await asyncio.to_thread(run)
+        except LedgerError as e:
+            raise HTTPException(409, str(e)) from None
 
 
-class CopytraceServer(ThreadingHTTPServer):
-    daemon_threads = True
+def _install_guards(app: FastAPI, config: ServerConfig) -> None:
+    """Errors as {"error": message}; cross-origin and rebinding requests refused; CORS only for
+    the origins the operator named."""
 
-    def __init__(self, address: tuple[str, int], library) -> None:
-        super().__init__(address, _Handler)
-        self.library = library
-        # One encoder and one SQLite connection: requests take turns on them.
-        self.lock = threading.Lock()
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        parts = []
+        for err in exc.errors():
+            where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "path"))
+            got = err.get("input")
+            shown = f" (got {got!r:.60})" if isinstance(got, (str, int, float)) else ""
+            parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}{shown}")
+        return JSONResponse({"error": "; ".join(parts)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return JSONResponse({"error": "internal error (see the server's log)"}, status_code=500)
+
+    allowed = set(config.cors_origins)
+
+    @app.middleware("http")
+    async def origin_guard(request: Request, call_next):
+        host = request.headers.get("host", "")
+        if config.no_auth and not is_loopback(host.rsplit(":", 1)[0] if "]" not in host
+                                                else host.split("]")[0] + "]"):
+            return JSONResponse({"error": f"Host {host!r} refused: a server without keys "
+                                          "answers loopback names only"}, status_code=403)
+        origin = request.headers.get("origin")
+        if origin and origin not in allowed and origin not in (f"http://{host}",
+                                                               f"https://{host}"):
+            return JSONResponse({"error": f"cross-origin request from {origin} refused "
+                                          "(copytrace serve --cors-origin to allow it)"},
+                                status_code=403)
+        return await call_next(request)
+
+    if allowed:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=sorted(allowed),
+                           allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])
+
+
+class CopytraceServer:
+    """uvicorn on a socket bound at construction (port 0 picks a free one), so a busy port
+    fails here, before anything is served. ``serve_forever`` blocks; ``shutdown`` from another
+    thread stops it; ``server_close`` releases the socket, the workers and the files."""
+
+    def __init__(self, address: tuple[str, int], library, config: ServerConfig | None = None
+                 ) -> None:
+        host, port = address
+        if config is None:
+            config = ServerConfig(host=host)
+        elif config.host != host:
+            config = ServerConfig(**{**config.__dict__, "host": host})
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.socket = socket.create_server((host, port), family=family, backlog=512)
+        try:
+            self.app = create_app(library, config)
+        except BaseException:
+            self.socket.close()
+            raise
+        self.config = config
+        self.server_port = self.socket.getsockname()[1]
+        self._uv = uvicorn.Server(uvicorn.Config(self.app, log_level="warning",
+                                                 access_log=False, lifespan="off",
+                                                 timeout_keep_alive=10))
+        self._done = threading.Event()
+        self._done.set()
+
+    def serve_forever(self) -> None:
+        self._done.clear()
+        try:
+            self._uv.run(sockets=[self.socket])
+        finally:
+            self._done.set()
+
+    def shutdown(self, timeout_s: float = 30.0) -> None:
+        self._uv.should_exit = True
+        self._done.wait(timeout_s)
+
+    def server_close(self) -> None:
+        self.socket.close()
+        self.app.state.service.close()
+
+
+def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
+    """Poll ``url``/api/health until it answers (for tests and scripts)."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/api/health", timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+__all__ = ["SCOPES", "CopytraceServer", "ServerConfig", "create_app", "wait_until_up"]
