@@ -326,12 +326,12 @@ def test_ledger_over_http(tmp_path, photo_paths):
     import urllib.request
 
     import copytrace
-    from copytrace.server.app import CopytraceServer
+    from copytrace.server.app import CopytraceServer, ServerConfig
 
     lib = copytrace.open(str(tmp_path / "db"), create=True)
     work_id = lib.add(str(photo_paths[0])).work.work_id
     lib.flush()
-    srv = CopytraceServer(("127.0.0.1", 0), lib)
+    srv = CopytraceServer(("127.0.0.1", 0), lib, ServerConfig(no_auth=True))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{srv.server_port}/api/ledger"
 

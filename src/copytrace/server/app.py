@@ -230,7 +230,7 @@ def _add_work(upload: up.Upload, title: str | None, uploads: Path):
         final = uploads / f"{upload.sha256[:16]}-{upload.filename}"
         os.replace(upload.path, final)
         try:
-            added = lib.add(str(final), title=title)
+            added = lib.add(str(final), title=title or Path(upload.filename).stem)
         except BaseException:
             final.unlink(missing_ok=True)
             raise
