@@ -377,7 +377,10 @@ class Library:
             spec = self.image_spec
             precision = self.config.precision
             if precision == "auto":
-                precision = "int8" if spec.int8_file else "fp32"
+                from copytrace.models.cpu import int8_exact
+
+                # INT8 only where the CPU's int8 kernels are exact (models/cpu.py, issue 17)
+                precision = "int8" if spec.int8_file and int8_exact() else "fp32"
             self._encoder = load_encoder(spec, self.config.backend, precision, self.config.threads)
         return self._encoder
 

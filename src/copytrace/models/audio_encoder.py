@@ -29,7 +29,10 @@ class AudioEncoder:
         if precision not in PRECISIONS:
             raise ModelError(f"audio precision must be one of {PRECISIONS}, not {precision!r}")
         if precision == "auto":
-            precision = "int8" if spec.has_int8() else "fp32"
+            from copytrace.models.cpu import int8_exact
+
+            # INT8 only where the CPU's int8 kernels are exact (models/cpu.py, issue 17)
+            precision = "int8" if spec.has_int8() and int8_exact() else "fp32"
         self.precision = precision
         self.spec = spec
         self.mel = spec.mel_config()
