@@ -178,11 +178,11 @@ def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, e
 
                 for folder in write_bundles(lib, result, path, evidence_dir):
                     click.echo(f"evidence: {folder}", err=True)
-    if html_path:
-        from copytrace.report import write_html
+        if html_path:  # inside: the report's header names the library's models
+            from copytrace.report import write_html
 
-        write_html(results, html_path)
-        click.echo(f"report: {html_path}", err=True)
+            write_html(results, html_path, library=lib)
+            click.echo(f"report: {html_path}", err=True)
     sys.exit(1 if n_failed else 0)
 
 
