@@ -34,8 +34,9 @@ def _sh(*cmd, cwd=None, env=None):
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
-    env = {**os.environ, "PIP_CONSTRAINT": str(ROOT / "constraints.txt"),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # no PYTHONPATH: a source tree on it would make pip think copytrace is installed already
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+           "PIP_CONSTRAINT": str(ROOT / "constraints.txt"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     _sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp / "dist", ROOT, env=env)
     wheel = next((tmp / "dist").glob("copytrace-*.whl"))
     _sh(sys.executable, "-m", "venv", tmp / "venv")
