@@ -547,6 +547,9 @@ class CopytraceServer:
             config = ServerConfig(**{**config.__dict__, "host": host})
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.create_server((host, port), family=family, backlog=512)
+        # Accepted connections inherit it: without, a keep-alive client waits out the delayed
+        # ACK (40 ms) between the response's header and body writes.
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             self.app = create_app(library, config)
         except BaseException:
