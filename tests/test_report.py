@@ -16,11 +16,18 @@ def test_video_audio_and_image_evidence(tmp_path, photo_paths):
     video = write_clip(tmp_path / "ref.mp4", ref, Fraction(25))
     clip = write_clip(tmp_path / "clip.mp4", ref[75:200], Fraction(25))  # 3 s – 8 s of ref
     song = write_wav(tmp_path / "song.wav", 45.0)  # the test tracks back to back, repeated
+    from PIL import Image
+
+    im = Image.open(photo_paths[0])
+    w, h = im.size
+    crop = tmp_path / "crop.jpg"
+    im.crop((w // 10, h // 8, w * 9 // 10, h)).save(crop, quality=92)  # x 10–90 %, y 12.5–100 %
     with copytrace.open(str(tmp_path / "db")) as lib:
         lib.add(str(video))
         lib.add(str(photo_paths[0]), title="Cat")
         lib.add(str(DATA / "music_beast.ogg"), title="Beast")
-        results = [lib.query(str(clip)), lib.query(str(photo_paths[0])), lib.query(str(song))]
+        results = [lib.query(str(clip)), lib.query(str(photo_paths[0])), lib.query(str(song)),
+                   lib.query(str(crop))]
         page = render_html(results, "evidence", library=lib, names={str(song): "upload.wav"})
         spec = lib.image_spec
     assert all(r.matches for r in results)
@@ -50,3 +57,14 @@ def test_video_audio_and_image_evidence(tmp_path, photo_paths):
     assert len(starts) >= 2 and 'src="data:audio/wav;base64,' in audio_part
     # The first reference span starts where the segment says (the beast track from 0 s).
     assert "plays from 00:00" in audio_part
+
+    # The cropped copy: the reference's box is the crop's region.
+    crop_part = page[page.index("crop.jpg"):]
+    boxes = re.findall(r'<svg class="region" viewBox="0 0 (\d+) (\d+)"[^>]*><polygon '
+                       r'points="([^"]+)"', crop_part)
+    assert len(boxes) == 2  # the query's and the reference's
+    rw, rh, pts = boxes[1]
+    xy = [tuple(map(float, p.split(","))) for p in pts.split()]
+    xs, ys = [x / int(rw) for x, _ in xy], [y / int(rh) for _, y in xy]
+    assert abs(min(xs) - 0.10) < 0.04 and abs(max(xs) - 0.90) < 0.04, xs
+    assert abs(min(ys) - 0.125) < 0.04 and max(ys) > 0.96, ys

@@ -209,7 +209,58 @@ def _probe_duration(path: str) -> float | None:
         return None
 
 
-def _match_block(q, m, qpath: str, qname: str, ref_duration_s: float | None) -> str:
+_Box = tuple[tuple[int, int], list[tuple[float, float]]]  # (working size, polygon)
+
+
+def _region_boxes(library, qpath: str, rpath: str) -> tuple[_Box | None, _Box | None]:
+    """Where the two pictures overlap: the query's outline mapped into the reference by the
+    verifier's RANSAC transform, and the reference's outline mapped back into the query."""
+    if library is None:
+        return None, None
+    from copytrace.errors import MediaError
+
+    try:
+        v = library.verifier
+        qf, rf = v.features(qpath, query=True), v.features(rpath)
+        res = v.verify_features(qf, rf)
+    except (MediaError, OSError):
+        return None, None
+    if res.transform is None or res.inliers < v.cfg.min_matches:
+        return None, None
+    m = np.asarray(res.transform, np.float64)
+    if m.shape == (2, 3):
+        m = np.vstack([m, [0.0, 0.0, 1.0]])
+    try:
+        inv = np.linalg.inv(m)
+    except np.linalg.LinAlgError:
+        return None, None
+
+    def apply(h: np.ndarray, w_: int, h_: int) -> list[tuple[float, float]]:
+        pts = np.array([[0, 0, 1], [w_, 0, 1], [w_, h_, 1], [0, h_, 1]], np.float64) @ h.T
+        return [(float(x / z), float(y / z)) for x, y, z in pts]
+
+    (qw, qh), (rw, rh) = qf.size, rf.size
+    in_ref = [(min(max(x, 0), rw), min(max(y, 0), rh)) for x, y in apply(m, qw, qh)]
+    in_query = [(min(max(x, 0), qw), min(max(y, 0), qh)) for x, y in apply(inv, rw, rh)]
+    if res.mirrored:  # the transform maps the flipped query
+        in_query = [(qw - x, y) for x, y in in_query]
+    return ((qw, qh), in_query), ((rw, rh), in_ref)
+
+
+def _boxed(uri: str | None, alt: str, box: _Box | None) -> str:
+    if uri is None or box is None:
+        return _img(uri, alt)
+    (w, h), poly = box
+    pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in poly)
+    return (f'<div class="boxed" style="position:relative;display:inline-block">{_img(uri, alt)}'
+            f'<svg class="region" viewBox="0 0 {w} {h}" preserveAspectRatio="none" '
+            f'style="position:absolute;left:0;top:0;width:100%;height:100%">'
+            f'<polygon points="{pts}" fill="none" stroke="#f0f" stroke-width="{max(w, h) / 100:.1f}"/>'
+            "</svg></div>")
+
+
+def _match_block(q, m, qpath: str, qname: str, ref_duration_s: float | None,
+                 library=None) -> str:
     parts = [f"<div class='match-block'>{_caption(m)}"]
     segs = list(m.segments)
     if m.signal == "audio":
@@ -246,10 +297,14 @@ def _match_block(q, m, qpath: str, qname: str, ref_duration_s: float | None) -> 
                     f"{_img(_frame_uri(m.path, m.media_type, rt), 'reference')}"
                     f"<figcaption>reference {what} {_fmt(rt)}</figcaption></figure></div>")
     else:  # image against image
-        parts.append(f"<div class='pair'><figure>{_img(_thumb_uri(qpath), 'query')}"
+        qbox, rbox = _region_boxes(library, qpath, m.path)
+        parts.append(f"<div class='pair'><figure>{_boxed(_thumb_uri(qpath), 'query', qbox)}"
                      f"<figcaption>query {html.escape(qname)}</figcaption></figure><figure>"
-                     f"{_img(_thumb_uri(m.path), 'reference')}<figcaption>reference "
+                     f"{_boxed(_thumb_uri(m.path), 'reference', rbox)}<figcaption>reference "
                      f"{html.escape(m.path)}</figcaption></figure></div>")
+        if qbox is not None:
+            parts.append("<div class='detail'>boxed: the region each picture shares with the "
+                         "other (local-feature verification)</div>")
     parts.append("</div>")
     return "".join(parts)
 
@@ -314,7 +369,7 @@ def render_html(results: list[QueryResult], title: str = "copytrace report", lib
         if not r.matches and q.media_type == "image":
             parts.append(f"<div class='row'>{_figure(q.path, 'query')}</div>")
         for m in r.matches:
-            parts.append(_match_block(q, m, q.path, qname, _work_duration(library, m)))
+            parts.append(_match_block(q, m, q.path, qname, _work_duration(library, m), library))
         parts.append(f"<p class='none'>answered in {r.elapsed_s * 1000:.0f} ms</p></section>")
     return "\n".join(parts)
 
