@@ -116,3 +116,36 @@ def test_a_query_key_cannot_register_from_the_page(browser, site, photo_paths):
     page.click("#add")
     page.wait_for_selector(".bad:has-text('needs')")
     assert "'register'" in page.locator("#out").inner_text()
+
+
+def test_long_audio_runs_as_a_job_with_progress_and_evidence(browser, tmp_path, photo_paths):
+    from copytrace.server.app import ServerConfig
+
+    from .test_server import DATA, write_wav
+
+    root = tmp_path / "db"
+    s = Server(root, ServerConfig(job_above_s=5.0), _keys(root))
+    try:
+        key = s.keys["admin"]
+        status, _, _ = s.call("POST", "/api/works?filename=beast.ogg&title=Beast&mode=sync",
+                                 (DATA / "music_beast.ogg").read_bytes())
+        assert status == 201
+        song = write_wav(tmp_path / "upload.wav", 240.0)
+        page = browser.new_page()
+        page.goto(s.url + "/")
+        page.fill("#key", key)
+        page.dispatch_event("#key", "change")
+        page.wait_for_selector("#count:has-text('(1)')")
+        page.set_input_files("#file", str(song))
+        page.click("#query")
+        page.wait_for_selector("#stage:has-text('job')")  # the job's stage, while it runs
+        page.wait_for_selector("#verdict:has-text('matched')", timeout=120_000)
+        assert page.locator("#progress").is_hidden()
+        assert "Beast" in page.locator("#matches").inner_text()
+        frame = page.frame_locator("#report")
+        frame.locator("svg.wave").first.wait_for()
+        assert frame.locator("svg.wave").count() == 2
+        assert frame.locator("audio[data-start]").count() >= 2
+        assert leftovers(root) == []
+    finally:
+        s.close()
