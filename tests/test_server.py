@@ -439,3 +439,39 @@ def test_keep_alive_requests_do_not_wait_for_delayed_acks(server):
     finally:
         conn.close()
     assert sorted(times)[len(times) // 2] < 0.02, times
+
+
+def multipart_files(files: list[tuple[str, bytes]]) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                    f'filename="{n}"\r\n\r\n'.encode() + d + b"\r\n" for n, d in files)
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_batch_query_is_one_job_with_a_result_per_file(server, photo_paths):
+    assert server.call("POST", "/api/works?filename=a.jpg&title=A",
+                       photo_paths[0].read_bytes())[0] == 201
+    body, ctype = multipart_files([("copy.jpg", photo_paths[0].read_bytes()),
+                                   ("other.jpg", photo_paths[-1].read_bytes()),
+                                   ("notes.txt", b"not a picture at all")])
+    status, job, _ = server.call("POST", "/api/query/batch?top_k=3", body, key="query",
+                                 headers={"Content-Type": ctype})
+    assert status == 202
+    for _ in range(300):
+        j = server.call("GET", f"/api/jobs/{job['job_id']}", key="query")[1]
+        if j["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert j["state"] == "done" and j["progress"] == 1.0
+    res = j["result"]["results"]
+    assert [r["filename"] for r in res] == ["copy.jpg", "other.jpg", "notes.txt"]
+    assert [r["status"] for r in res] == [200, 200, 422]
+    assert res[0]["result"]["matches"][0]["title"] == "A"
+    assert res[1]["result"]["matches"] == [] and "notes.txt" in res[2]["error"]
+    # The limit is for the whole body; raw bodies are not a batch.
+    half = os.urandom(600 * 1024)
+    body, ctype = multipart_files([("x.jpg", half), ("y.jpg", half)])
+    assert _post(server.url, "/api/query/batch", server.keys["query"], body, ctype,
+                 chunked=True)[0] == 413
+    assert server.call("POST", "/api/query/batch", b"raw", key="query")[0] == 415
+    assert leftovers(server.root) == []

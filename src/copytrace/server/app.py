@@ -2,6 +2,7 @@
 
     POST   /api/query?filename=NAME[&top_k=K&min_score=S&evidence=1&report=1&mode=auto|sync|job]
     POST   /api/works?filename=NAME[&title=T&mode=...]      register a work
+    POST   /api/query/batch[?top_k=K&min_score=S]   multipart, one 'file' part per file: a job
            body: the file's bytes, or multipart/form-data with a 'file' part (and 'title')
     GET    /api/works?limit=&offset=     GET|DELETE /api/works/ID     GET /api/works/ID/file
     GET    /api/jobs/ID   GET /api/jobs   GET /api/health   GET /  (the web page)
@@ -182,6 +183,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {
         "type": "object", "required": ["file"],
         "properties": {"file": {"type": "string", "format": "binary"},
                        "title": {"type": "string"}}}},
+}}}
+
+
+MAX_BATCH_FILES = 64
+_BATCH_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"],
+        "properties": {"file": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                "maxItems": MAX_BATCH_FILES}}}},
 }}}
 
 
@@ -392,6 +402,51 @@ def create_app(library, config: ServerConfig) -> FastAPI:
         return await _run(request, key, "query", upload, mode,
                           _query_work(upload, top_k, min_score, evidence, report,
                                       service.root / "evidence"))
+
+    @app.post("/api/query/batch", tags=["query"], status_code=202,
+              openapi_extra=_BATCH_BODY,
+              responses={413: {"description": "too large"}, 415: {"description": "not multipart"}})
+    async def query_batch(request: Request, key: QueryKey,
+                          top_k: Annotated[int, Query(ge=1, le=100)] = 10,
+                          min_score: Annotated[float | None, Query(ge=0.0, le=1.0)] = None):
+        """Up to 64 files (one ``file`` part each, ``--max-upload-mb`` for them all), queried as
+        one job: ``result.results`` holds, per file in order, its status and result or error."""
+        files = await up.receive_many(request, service.uploads, config.max_upload_bytes,
+                                      MAX_BATCH_FILES)
+        job = service.jobs.create("query-batch", key.key_id, f"{len(files)} files",
+                                  "\n".join(str(u.path) for u in files))
+
+        def run(lib):
+            out = []
+            service.jobs.update(job.job_id, "running", f"file 1 of {len(files)}", 0.0)
+            for i, u in enumerate(files):
+                try:
+                    status, body = _query_work(u, top_k, min_score, False, False,
+                                               service.root / "evidence")(lib)
+                    out.append({"filename": u.filename, "status": status, "result": body})
+                except Exception as e:  # noqa: BLE001 - each file answers for itself
+                    status, message = _error_status(e, u.filename)
+                    out.append({"filename": u.filename, "status": status, "error": message})
+                finally:
+                    u.discard()
+                service.jobs.update(job.job_id, "running", f"file {i + 2} of {len(files)}"
+                                    if i + 1 < len(files) else "finishing", (i + 1) / len(files))
+            service.jobs.update(job.job_id, "done", "done", 1.0, 200, {"results": out})
+
+        def guarded(lib):
+            try:
+                run(lib)
+            except BaseException as e:
+                for u in files:
+                    u.discard()
+                status, message = _error_status(e, "batch")
+                service.jobs.update(job.job_id, "failed", "failed", 1.0, status, None, message)
+                raise
+
+        service.pool.submit("long", guarded)
+        return JSONResponse({"job_id": job.job_id, "state": "queued",
+                             "status_url": f"/api/jobs/{job.job_id}"},
+                            status_code=202, headers={"Location": f"/api/jobs/{job.job_id}"})
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     def get_job(key: QueryKey, job_id: Annotated[str, PathParam(pattern="^[0-9a-f]{32}$")]) -> dict:

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     status     INTEGER,         -- the HTTP status the request would have had
     result     TEXT,            -- JSON
     error      TEXT,
-    upload     TEXT,            -- the temporary file while the job holds one
+    upload     TEXT,            -- the temporary file(s), one a line, while the job holds them
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -97,7 +97,7 @@ class JobStore:
                 "updated_at = ? WHERE state IN ('queued', 'running')", (time.time(),))
         if rows:
             log.warning("%d unfinished job(s) of a previous server marked failed", len(rows))
-        return [r[1] for r in rows if r[1]]
+        return [p for r in rows if r[1] for p in r[1].split("\n")]  # a batch holds several
 
     def create(self, kind: str, key_id: str | None, filename: str, upload: str) -> Job:
         now = time.time()

@@ -106,7 +106,7 @@ async def receive(request: Request, uploads: Path, limit: int, filename: str | N
     if length is not None and length.isdigit() and int(length) > limit + slack:
         raise _too_large(limit)  # refused before one byte is read
     if multipart:
-        return await _receive_multipart(request, uploads, limit, ctype)
+        return (await _receive_multipart(request, uploads, limit, ctype, max_files=1))[0]
     sink = _Sink(tmp_dir(uploads), safe_name(filename), limit)
     try:
         async for chunk in request.stream():
@@ -122,8 +122,32 @@ async def receive(request: Request, uploads: Path, limit: int, filename: str | N
     return Upload(sink.path, safe_name(filename), sink.sha.hexdigest(), sink.size)
 
 
+async def receive_many(request: Request, uploads: Path, limit: int,
+                       max_files: int) -> list[Upload]:
+    """Several files as the parts of one multipart/form-data body; ``limit`` is for them all."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise HTTPException(415, "send the files as multipart/form-data, one 'file' part each")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit + 64 * 1024:
+        raise _too_large(limit)
+    return await _receive_multipart(request, uploads, limit, ctype, max_files)
+
+
+class _Budget:
+    """Bytes left for the whole body, shared by its file parts."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+    def take(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limit:
+            raise _too_large(self.limit)
+
+
 async def _receive_multipart(request: Request, uploads: Path, limit: int,
-                             ctype: str) -> Upload:
+                             ctype: str, max_files: int) -> list[Upload]:
     from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -136,6 +160,7 @@ async def _receive_multipart(request: Request, uploads: Path, limit: int,
     sinks: list[_Sink] = []
     names: list[str] = []
     directory = tmp_dir(uploads)
+    budget = _Budget(limit)
 
     def on_header_field(data, start, end):
         state["hname"] += data[start:end]
@@ -152,8 +177,8 @@ async def _receive_multipart(request: Request, uploads: Path, limit: int,
         name = disp.get(b"name", b"").decode("utf-8", "replace")
         fname = disp.get(b"filename")
         if fname is not None:
-            if sinks:
-                raise HTTPException(400, "send one file per request (batch: several requests)")
+            if len(sinks) >= max_files:
+                raise HTTPException(400, f"at most {max_files} file(s) in this request")
             display = safe_name(fname.decode("utf-8", "replace"))
             sinks.append(_Sink(directory, display, limit))
             names.append(display)
@@ -165,7 +190,8 @@ async def _receive_multipart(request: Request, uploads: Path, limit: int,
     def on_part_data(data, start, end):
         kind, _ = state["part"]
         if kind == "file":
-            sinks[0].write(data[start:end])
+            budget.take(end - start)
+            sinks[-1].write(data[start:end])
         else:
             state["field"] += data[start:end]
             if len(state["field"]) > MAX_FIELD_BYTES:
@@ -194,13 +220,14 @@ async def _receive_multipart(request: Request, uploads: Path, limit: int,
             raise HTTPException(400, f"malformed multipart body: {e}") from None
         if not sinks:
             raise HTTPException(400, "multipart body without a file part (name it 'file')")
-        sinks[0].finish()
+        for sink in sinks:
+            sink.finish()
+        empty = [n for n, sink in zip(names, sinks) if sink.size == 0]
+        if empty:
+            raise HTTPException(400, f"empty file part: {empty[0]}")
     except BaseException:
-        for s in sinks:
-            s.abort()
+        for sink in sinks:
+            sink.abort()
         raise
-    sink = sinks[0]
-    if sink.size == 0:
-        sink.abort()
-        raise HTTPException(400, "the file part is empty")
-    return Upload(sink.path, names[0], sink.sha.hexdigest(), sink.size, fields)
+    return [Upload(sink.path, name, sink.sha.hexdigest(), sink.size, fields)
+            for name, sink in zip(names, sinks)]
