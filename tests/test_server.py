@@ -475,3 +475,35 @@ def test_batch_query_is_one_job_with_a_result_per_file(server, photo_paths):
                  chunked=True)[0] == 413
     assert server.call("POST", "/api/query/batch", b"raw", key="query")[0] == 415
     assert leftovers(server.root) == []
+
+
+def test_a_request_that_runs_long_continues_as_a_job(tmp_path, photo_paths):
+    from copytrace.server.jobs import JobStore
+
+    root = tmp_path / "db"
+    # The first query of a fresh worker loads the models: well over 50 ms.
+    s = Server(root, ServerConfig(sync_wait_s=0.05), _keys(root))
+    try:
+        status, job, hdrs = s.call("POST", "/api/works?filename=a.jpg&title=A",
+                                   photo_paths[0].read_bytes(), key="register")
+        assert status == 202 and hdrs["location"] == f"/api/jobs/{job['job_id']}"
+        for _ in range(300):
+            j = s.call("GET", f"/api/jobs/{job['job_id']}", key="register")[1]
+            if j["state"] in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        assert j["state"] == "done" and j["status"] == 201 and j["result"]["title"] == "A"
+        assert s.call("GET", "/api/works", key="query")[1]["total"] == 1
+        # mode=sync waits however long it takes.
+        status, res, _ = s.call("POST", "/api/query?filename=q.jpg&mode=sync",
+                                photo_paths[1].read_bytes(), key="query")
+        assert status == 200 and "matches" in res
+        assert leftovers(root) == []
+    finally:
+        s.close()
+    jobs = JobStore(root)
+    try:
+        assert jobs.prune(3600.0) == 0 and jobs.get(job["job_id"]) is not None
+        assert jobs.prune(0.0) == 1 and jobs.get(job["job_id"]) is None  # finished: dropped
+    finally:
+        jobs.close()

@@ -293,8 +293,11 @@ def check(db, create) -> None:
               help="Engine workers for jobs (long media).")
 @click.option("--job-above-s", type=click.FloatRange(0), default=30.0, show_default=True,
               help="Video or audio longer than this runs as a job (202 + /api/jobs/ID).")
+@click.option("--sync-wait-s", type=click.FloatRange(0, min_open=True), default=20.0,
+              show_default=True,
+              help="Other requests still running after this many seconds continue as jobs.")
 def serve(db, host, port, create, max_upload_mb, no_auth, cors_origins, rate_limit, workers,
-          job_workers, job_above_s) -> None:
+          job_workers, job_above_s, sync_wait_s) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web page."""
     try:
         from copytrace.server.app import CopytraceServer, ServerConfig
@@ -305,7 +308,7 @@ def serve(db, host, port, create, max_upload_mb, no_auth, cors_origins, rate_lim
         config = ServerConfig(host=host, max_upload_mb=max_upload_mb, no_auth=no_auth,
                               cors_origins=tuple(cors_origins), rate_per_min=rate_limit,
                               short_workers=workers, long_workers=job_workers,
-                              job_above_s=job_above_s)
+                              job_above_s=job_above_s, sync_wait_s=sync_wait_s)
     except ValueError as e:
         _fail(str(e))
         sys.exit(2)

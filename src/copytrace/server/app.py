@@ -81,6 +81,8 @@ class ServerConfig:
     short_workers: int = 1  # requests answered while the client waits
     long_workers: int = 1  # jobs
     job_above_s: float = 30.0  # mode=auto: video/audio longer than this becomes a job
+    sync_wait_s: float = 20.0  # mode=auto: work still running after this continues as a job
+    job_retention_days: float = 7.0  # finished jobs older than this are dropped at start
 
     def __post_init__(self) -> None:
         if self.no_auth and not is_loopback(self.host):
@@ -90,6 +92,8 @@ class ServerConfig:
             raise ValueError("max_upload_mb must be >= 1")
         if self.rate_per_min < 0:
             raise ValueError("rate_per_min must be >= 0 (0 = no limit)")
+        if self.sync_wait_s <= 0 or self.job_retention_days < 0 or self.job_above_s < 0:
+            raise ValueError("sync_wait_s must be > 0, job_above_s and job_retention_days >= 0")
         if self.short_workers < 1 or self.long_workers < 1:
             raise ValueError("short_workers and long_workers must be >= 1")
         for origin in self.cors_origins:
@@ -123,6 +127,7 @@ class Service:
         self.jobs = JobStore(self.root)
         for stale in self.jobs.fail_unfinished():
             Path(stale).unlink(missing_ok=True)
+        self.jobs.prune(config.job_retention_days * 86400.0)
         up.clean_stale(self.uploads)
         # Reads (listings, ledger) on a connection and index cache of their own.
         self.reader = Store(self.root, create=False, index=library.config.index)
@@ -273,7 +278,7 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
     svc: Service = request.app.state.service
     if mode == "auto":
         seconds = await asyncio.to_thread(_media_seconds, upload.path)
-        mode = "job" if seconds is not None and seconds > svc.config.job_above_s else "sync"
+        mode = "job" if seconds is not None and seconds > svc.config.job_above_s else "auto-sync"
 
     def guarded(lib):
         try:
@@ -281,11 +286,16 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
         finally:
             upload.discard()
 
-    if mode == "sync":
+    if mode in ("sync", "auto-sync"):
+        fut = svc.pool.submit("short", guarded)
+        # auto: a client waits at most sync_wait_s; then the work goes on as a job (202).
+        limit_s = svc.config.sync_wait_s if mode == "auto-sync" else None
         try:
-            status, body = await asyncio.wrap_future(svc.pool.submit("short", guarded))
+            status, body = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)),
+                                                  limit_s)
+        except asyncio.TimeoutError:  # not TimeoutError: they differ on Python 3.10
+            return _continue_as_job(svc, key, kind, upload, fut)
         except BaseException as e:
-            upload.discard()
             if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
                 raise
             status, message = _error_status(e, upload.filename)
@@ -305,9 +315,31 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
         svc.jobs.update(job.job_id, "done", "done", 1.0, status, body)
 
     svc.pool.submit("long", as_job)
-    return JSONResponse({"job_id": job.job_id, "state": "queued",
-                         "status_url": f"/api/jobs/{job.job_id}"},
-                        status_code=202, headers={"Location": f"/api/jobs/{job.job_id}"})
+    return _accepted(job.job_id)
+
+
+def _accepted(job_id: str) -> JSONResponse:
+    return JSONResponse({"job_id": job_id, "state": "queued", "status_url": f"/api/jobs/{job_id}"},
+                        status_code=202, headers={"Location": f"/api/jobs/{job_id}"})
+
+
+def _continue_as_job(svc: Service, key: ApiKey, kind: str, upload: up.Upload, fut) -> JSONResponse:
+    """A request that took longer than the client is kept waiting: its running work becomes a
+    job, finished by the future's callback."""
+    job = svc.jobs.create(kind, key.key_id, upload.filename, str(upload.path))
+    svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+
+    def finished(f) -> None:
+        exc = f.exception()
+        if exc is None:
+            status, body = f.result()
+            svc.jobs.update(job.job_id, "done", "done", 1.0, status, body)
+        else:
+            status, message = _error_status(exc, upload.filename)
+            svc.jobs.update(job.job_id, "failed", "failed", 1.0, status, None, message)
+
+    fut.add_done_callback(finished)
+    return _accepted(job.job_id)
 
 
 # -- the app ------------------------------------------------------------------------------------
@@ -444,9 +476,7 @@ def create_app(library, config: ServerConfig) -> FastAPI:
                 raise
 
         service.pool.submit("long", guarded)
-        return JSONResponse({"job_id": job.job_id, "state": "queued",
-                             "status_url": f"/api/jobs/{job.job_id}"},
-                            status_code=202, headers={"Location": f"/api/jobs/{job.job_id}"})
+        return _accepted(job.job_id)
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     def get_job(key: QueryKey, job_id: Annotated[str, PathParam(pattern="^[0-9a-f]{32}$")]) -> dict:

@@ -99,6 +99,13 @@ class JobStore:
             log.warning("%d unfinished job(s) of a previous server marked failed", len(rows))
         return [p for r in rows if r[1] for p in r[1].split("\n")]  # a batch holds several
 
+    def prune(self, older_than_s: float) -> int:
+        """Drop finished jobs last updated more than ``older_than_s`` ago."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM jobs WHERE state IN ('done', 'failed') AND "
+                                   "updated_at < ?", (time.time() - older_than_s,))
+        return cur.rowcount
+
     def create(self, kind: str, key_id: str | None, filename: str, upload: str) -> Job:
         now = time.time()
         job_id = uuid.uuid4().hex
