@@ -9,24 +9,16 @@ checks all of it with nothing but the bundle (and, to trust it, the log's key fr
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
+from copytrace.engine import file_sha256
 from copytrace.errors import CopytraceError, LedgerError, MediaError
 
 BUNDLE_FILE = "evidence.json"
 THUMB_SIDE = 480
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _save_jpeg(image, path: Path) -> None:
@@ -62,7 +54,7 @@ def _model_files(lib, signal: str) -> dict:
         except (CopytraceError, ValueError, KeyError):
             continue
         if p.is_file():
-            files[p.name] = _sha256(p)
+            files[p.name] = file_sha256(p)
     return {"model": spec.model_id, "files": files}
 
 
@@ -100,7 +92,7 @@ def write_bundles(lib, result, query_path: str, out_dir: str | os.PathLike) -> l
             "registration": proof,
             "models": _model_files(lib, m.signal),
             "pictures": pictures,
-            "files": {name: _sha256(folder / name) for name in pictures},
+            "files": {name: file_sha256(folder / name) for name in pictures},
         }
         tmp = folder / (BUNDLE_FILE + ".tmp")
         tmp.write_text(json.dumps(bundle, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -134,10 +126,10 @@ def verify_bundle(folder: str | os.PathLike, vkey: str | None = None,
         problems.append(f"{folder}: the match's title differs from the registered one")
     for name, digest in b.get("files", {}).items():
         p = folder / name
-        if not p.is_file() or _sha256(p) != digest:
+        if not p.is_file() or file_sha256(p) != digest:
             problems.append(f"{folder}: {name} is missing or changed")
     if set(b.get("files", {})) != set(b.get("pictures", {})):
         problems.append(f"{folder}: pictures and file hashes disagree")
-    if query_file is not None and _sha256(Path(query_file)) != b["query"]["sha256"]:
+    if query_file is not None and file_sha256(query_file) != b["query"]["sha256"]:
         problems.append(f"{folder}: {query_file} is not the file this evidence is about")
     return problems

@@ -16,7 +16,7 @@ from copytrace.ledger.merkle import (
     inclusion_path,
     leaf_hash,
     node_hash,
-    split,
+    subtree_hash,
 )
 
 SCHEMA = """
@@ -69,13 +69,8 @@ class MerkleLog:
         return bytes(row[0])
 
     def subtree(self, lo: int, hi: int) -> bytes:
-        """MTH of leaves [lo, hi) (a range the RFC's recursion visits: lo aligned on the
-        largest power of two below hi - lo, or the range itself complete)."""
-        n = hi - lo
-        if n & (n - 1) == 0 and lo % n == 0:
-            return self._node(n.bit_length() - 1, lo // n)
-        k = split(n)
-        return node_hash(self.subtree(lo, lo + k), self.subtree(lo + k, hi))
+        """MTH of leaves [lo, hi), from the stored complete subtrees."""
+        return subtree_hash(lo, hi, self._node)
 
     def root(self, size: int | None = None) -> bytes:
         size = self.size() if size is None else size

@@ -31,6 +31,16 @@ def split(n: int) -> int:
     return 1 << ((n - 1).bit_length() - 1)
 
 
+def subtree_hash(lo: int, hi: int, complete: Callable[[int, int], bytes]) -> bytes:
+    """MTH of leaves [lo, hi) from complete-subtree hashes ``complete(level, index)``: every
+    range the RFC's recursion visits is complete and aligned, or splits into such ranges."""
+    n = hi - lo
+    if n & (n - 1) == 0 and lo % n == 0:
+        return complete(n.bit_length() - 1, lo // n)
+    k = split(n)
+    return node_hash(subtree_hash(lo, lo + k, complete), subtree_hash(lo + k, hi, complete))
+
+
 def root_of(leaf_hashes: Sequence[bytes]) -> bytes:
     """MTH over a list of leaf hashes, bottom-up (the same tree as the RFC's recursion: pairing
     left to right and carrying an odd last node up unchanged)."""

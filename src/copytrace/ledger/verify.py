@@ -12,7 +12,7 @@ import json
 
 from copytrace.errors import LedgerError
 from copytrace.ledger import entry as ledger_entry
-from copytrace.ledger.merkle import EMPTY_ROOT, leaf_hash, node_hash, split
+from copytrace.ledger.merkle import EMPTY_ROOT, leaf_hash, node_hash, subtree_hash
 from copytrace.ledger.note import verify_checkpoint
 
 
@@ -26,16 +26,8 @@ def _levels(leaves: list[bytes]) -> list[list[bytes]]:
 
 
 def _root(levels: list[list[bytes]], size: int) -> bytes:
-    """MTH of the first ``size`` leaves from the complete-subtree levels."""
-
-    def mth(lo: int, hi: int) -> bytes:
-        n = hi - lo
-        if n & (n - 1) == 0 and lo % n == 0:
-            return levels[n.bit_length() - 1][lo // n]
-        k = split(n)
-        return node_hash(mth(lo, lo + k), mth(lo + k, hi))
-
-    return EMPTY_ROOT if size == 0 else mth(0, size)
+    """MTH of the first ``size`` leaves from the recomputed complete-subtree levels."""
+    return EMPTY_ROOT if size == 0 else subtree_hash(0, size, lambda lv, i: levels[lv][i])
 
 
 def verify_log(catalog, vkey: str) -> list[str]:
