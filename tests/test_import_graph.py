@@ -14,7 +14,8 @@ LAYERS = [
     {"media"},
     {"models"},
     {"runtime", "quant", "index", "align", "verify", "eval", "ledger"},
-    {"store", "audio_search"},
+    {"store", "audio_search", "config"},
+    {"signals"},  # one module per signal (signals/base.py: the interface)
     {"train"},
     {"recipes"},
     {"engine"},

@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from copytrace.errors import MediaError, NotMediaError
+
+if TYPE_CHECKING:
+    from copytrace.media.audio import AudioInfo
+    from copytrace.media.video import VideoInfo
 
 # (magic bytes at offset 0, format name). Checked in order.
 _IMAGE_MAGIC = (
@@ -25,6 +31,62 @@ _TEXT_HINT = b"\t\n\r\x0c\x1b" + bytes(range(0x20, 0x7F))
 class Sniffed:
     media_type: str  # image | video | audio | text
     format: str
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """One file as every stage of a request sees it: sniffed, hashed and its streams probed
+    once (``probe``), then passed along instead of the path being reopened to ask again.
+
+    ``video``: the video stream's header (media_type 'video'); ``audio``: the audio stream's
+    (media_type 'audio'; a video's soundtrack is ``video.has_audio``). ``duration_s`` is the
+    announced duration (None for images and texts, and for audio whose header omits it).
+    """
+
+    path: str
+    media_type: str
+    format: str
+    sha256: str
+    duration_s: float | None = None
+    video: VideoInfo | None = None
+    audio: AudioInfo | None = None
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio is not None or bool(self.video is not None and self.video.has_audio)
+
+
+def file_sha256(path: str) -> str:
+    """Hex SHA-256 of a file's content; MediaError naming the file when it cannot be read."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise MediaError(path, f"cannot read: {e.strerror or e}") from None
+    return h.hexdigest()
+
+
+def probe(path: str, sniffed: Sniffed | None = None, sha256: str | None = None) -> MediaInfo:
+    """Sniff (unless ``sniffed`` is given), hash (unless ``sha256`` is) and read the stream
+    headers of ``path``: everything later stages need to know about the file without decoding
+    it. MediaError naming the cause when it is not usable."""
+    sniffed = sniffed or sniff(path)
+    sha256 = sha256 or file_sha256(path)
+    video = audio = None
+    duration_s = None
+    if sniffed.media_type == "video":
+        from copytrace.media.video import probe_video
+
+        video = probe_video(path)
+        duration_s = video.duration_s
+    elif sniffed.media_type == "audio":
+        from copytrace.media.audio import probe_audio
+
+        audio = probe_audio(path)
+        duration_s = audio.duration_s
+    return MediaInfo(path, sniffed.media_type, sniffed.format, sha256, duration_s, video, audio)
 
 
 def _container(head: bytes) -> str | None:
