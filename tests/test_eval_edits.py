@@ -112,3 +112,47 @@ def test_jpeg_quality_bounds(photo):
 def test_grayscale_has_equal_channels(photo):
     g = _arr(edits.grayscale(photo, np.random.default_rng(0)))
     assert np.array_equal(g[..., 0], g[..., 1]) and np.array_equal(g[..., 1], g[..., 2])
+
+
+@pytest.mark.parametrize("family", edits.PHOTO_FAMILIES)
+def test_photo_families_are_deterministic_and_change_the_image(family, photo, other):
+    a = apply_edit(family, photo, np.random.default_rng(11), other)
+    b = apply_edit(family, photo, np.random.default_rng(11), other)
+    assert a.mode == "RGB" and min(a.size) >= 16
+    assert a.size == b.size and np.array_equal(_arr(a), _arr(b))
+    assert not (a.size == photo.size and np.array_equal(_arr(a), _arr(photo)))
+    assert apply_edit(family, photo.convert("L"), np.random.default_rng(3)).mode == "RGB"
+
+
+def test_photo_families_leave_the_default_set_alone():
+    # The eval benchmark's default families (and so its cached sets) do not include them.
+    assert "pip_small" not in FAMILIES and "meme" not in FAMILIES
+    assert set(edits.PHOTO_FAMILIES) <= set(edits.ALL_FAMILIES)
+
+
+def test_pip_small_pastes_at_the_asked_width(photo, other):
+    # The pasted copy is found back in the background at 20-60% of its width: locate it by
+    # comparing the edit with the background (the pixels that changed form the pasted box).
+    for seed in range(6):
+        out = edits.picture_in_picture_width(photo, np.random.default_rng(seed), other)
+        bg = other.copy()
+        k = max(1.0, max(photo.size[0] / bg.size[0], photo.size[1] / bg.size[1]))
+        if k > 1.0:
+            bg = bg.resize((round(bg.size[0] * k), round(bg.size[1] * k)), Image.BILINEAR)
+        assert out.size == bg.size
+        diff = np.abs(_arr(out) - _arr(bg)).sum(axis=2) > 30
+        per_col = diff.sum(axis=0)
+        cols = np.flatnonzero(per_col > 0.5 * per_col.max())
+        frac = (cols.max() - cols.min() + 1) / out.size[0]
+        assert 0.15 <= frac <= 0.65, (seed, frac)
+
+
+def test_rotate_small_stays_within_twenty_degrees(photo):
+    # Cropped variant keeps the original aspect within a few percent.
+    sizes = [edits.rotate_small(photo, np.random.default_rng(s)).size for s in range(12)]
+    w, h = photo.size
+    cropped = [sz for sz in sizes if sz[0] <= w and sz[1] <= h]
+    assert cropped and all(abs(sz[0] / sz[1] - w / h) < 0.05 for sz in cropped)
+    # Expanded variant: no wider than a 20° turn allows.
+    a = np.radians(20)
+    assert all(sz[0] <= w * np.cos(a) + h * np.sin(a) + 3 for sz in sizes)

@@ -420,12 +420,172 @@ EDITS["combo"] = combo
 FAMILIES: tuple[str, ...] = tuple(EDITS)
 
 
+# --- photograph-eval families (issue 20) ----------------------------------------------------
+# Kept out of EDITS so FAMILIES, the eval benchmark's default set and its cache key, are
+# unchanged; the photograph eval (bench/photos.py) draws from PHOTO_FAMILIES.
+
+
+def resize_jpeg(
+    image: Image.Image,
+    rng: np.random.Generator,
+    other: Image.Image | None = None,
+    min_scale: float = 0.2,
+    max_scale: float = 0.6,
+    min_quality: int = 8,
+    max_quality: int = 35,
+) -> Image.Image:
+    """Downscale by ``min_scale``..``max_scale`` then JPEG at ``min_quality``..``max_quality``:
+    what a messaging app does to a forwarded photo."""
+    return jpeg(resize(image, rng, None, min_scale, max_scale), rng, None, min_quality, max_quality)
+
+
+def rotate_small(
+    image: Image.Image,
+    rng: np.random.Generator,
+    other: Image.Image | None = None,
+    max_degrees: float = 20.0,
+) -> Image.Image:
+    """Rotate by 2..``max_degrees`` either way; half the time the corners are cropped away
+    (the largest centred window of the original aspect inside the turned picture)."""
+    image = _rgb(image)
+    angle = rng.uniform(2.0, max_degrees) * (1 if rng.random() < 0.5 else -1)
+    out = image.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=_colour(rng))
+    if rng.random() < 0.5:
+        w, h = image.size
+        a = np.radians(abs(angle))
+        k = 1.0 / (np.cos(a) + np.sin(a) * max(w / h, h / w))
+        cw, ch = max(_MIN_SIDE, int(w * k)), max(_MIN_SIDE, int(h * k))
+        ow, oh = out.size
+        out = out.crop(((ow - cw) // 2, (oh - ch) // 2, (ow - cw) // 2 + cw, (oh - ch) // 2 + ch))
+    return out
+
+
+def picture_in_picture_width(
+    image: Image.Image,
+    rng: np.random.Generator,
+    other: Image.Image | None = None,
+    min_width: float = 0.2,
+    max_width: float = 0.6,
+) -> Image.Image:
+    """Paste the image at ``min_width``..``max_width`` of the background's width (height
+    clipped to fit) anywhere on ``other``, with a thin frame half the time."""
+    image = _rgb(image)
+    w, h = image.size
+    bg = _other_or_synthetic(other, rng, (w, h)).copy()
+    # Background at least as large as the copy's source, so the copy really shrinks.
+    k = max(1.0, max(w / bg.size[0], h / bg.size[1]))
+    if k > 1.0:
+        bg = bg.resize((round(bg.size[0] * k), round(bg.size[1] * k)), Image.BILINEAR)
+    bw, bh = bg.size
+    pw = max(16, round(bw * rng.uniform(min_width, max_width)))
+    ph = round(h * pw / w)
+    if ph > bh * 0.9:
+        ph = round(bh * 0.9)
+        pw = round(w * ph / h)
+    small = image.resize((max(16, pw), max(16, ph)), Image.BILINEAR)
+    pw, ph = small.size
+    if rng.random() < 0.5:
+        t = max(1, pw // 60)
+        small = ImageOps.expand(small, border=t, fill=_colour(rng))
+        pw, ph = small.size
+    x0, y0 = int(rng.integers(0, max(1, bw - pw + 1))), int(rng.integers(0, max(1, bh - ph + 1)))
+    bg.paste(small, (x0, y0))
+    return bg
+
+
+def meme(
+    image: Image.Image, rng: np.random.Generator, other: Image.Image | None = None
+) -> Image.Image:
+    """Meme captions: white outlined words at the top and bottom of the picture, or a white
+    caption bar above it with dark words (the 'top text' layout)."""
+    image = _rgb(image).copy()
+    w, h = image.size
+
+    def words(n: int) -> str:
+        return " ".join("".join(string.ascii_uppercase[i] for i in rng.integers(0, 26, size=int(rng.integers(2, 8))))
+                        for _ in range(n))
+
+    if rng.random() < 0.5:
+        draw = ImageDraw.Draw(image)
+        size = max(10, int(h * rng.uniform(0.07, 0.14)))
+        font = _font(size)
+        for y in (int(h * 0.03), h - int(size * 1.3) - int(h * 0.03)):
+            line = words(int(rng.integers(2, 5)))
+            tw = draw.textlength(line, font=font)
+            draw.text((max(0, (w - tw) / 2), y), line, font=font, fill=(255, 255, 255),
+                      stroke_width=max(1, size // 12), stroke_fill=(0, 0, 0))
+        return image
+    bar = int(h * rng.uniform(0.15, 0.35))
+    canvas = Image.new("RGB", (w, h + bar), (255, 255, 255))
+    canvas.paste(image, (0, bar))
+    draw = ImageDraw.Draw(canvas)
+    size = max(10, bar // 4)
+    font = _font(size)
+    for i in range(int(rng.integers(1, 3))):
+        draw.text((w // 20, bar // 6 + i * size * 1.3), words(int(rng.integers(2, 6))), font=font,
+                  fill=(20, 20, 20))
+    return canvas
+
+
+def app_frame(
+    image: Image.Image, rng: np.random.Generator, other: Image.Image | None = None
+) -> Image.Image:
+    """The picture as a social-media post captured on a phone: status bar, avatar and name
+    above it, like/comment icons and caption lines below, on a light or dark theme."""
+    image = _rgb(image)
+    w, h = image.size
+    sw = max(64, round(w * rng.uniform(1.0, 1.15)))
+    s = sw / w if rng.random() < 0.6 else rng.uniform(0.8, 0.95) * sw / w
+    pw, ph = max(16, round(w * s)), max(16, round(h * s))
+    unit = max(10, sw // 18)
+    top = unit * 4
+    sh = top + ph + unit * 5
+    dark = rng.random() < 0.5
+    ui = (18, 18, 18) if dark else (250, 250, 250)
+    ink = (235, 235, 235) if dark else (30, 30, 30)
+    canvas = Image.new("RGB", (sw, sh), ui)
+    draw = ImageDraw.Draw(canvas)
+    draw.text((unit // 2, unit // 4), f"{int(rng.integers(0, 24))}:{int(rng.integers(0, 60)):02d}",
+              font=_font(unit * 2 // 3), fill=ink)
+    draw.rectangle((sw - unit * 3, unit // 3, sw - unit, unit), fill=ink)
+    draw.ellipse((unit // 2, unit * 3 // 2, unit * 2, unit * 3), fill=_colour(rng))
+    name = "".join(_TEXT_CHARS[i] for i in rng.integers(0, 52, size=int(rng.integers(5, 14))))
+    draw.text((unit * 5 // 2, unit * 7 // 4), name, font=_font(unit * 2 // 3), fill=ink)
+    canvas.paste(image.resize((pw, ph), Image.BILINEAR), ((sw - pw) // 2, top))
+    y = top + ph + unit // 2
+    for i in range(3):
+        x = unit // 2 + i * unit * 2
+        draw.ellipse((x, y, x + unit, y + unit), outline=ink, width=max(1, unit // 8))
+    for i in range(2):
+        n = int(rng.integers(8, 30))
+        caption = "".join(_TEXT_CHARS[j] for j in rng.integers(0, len(_TEXT_CHARS), size=n))
+        draw.text((unit // 2, y + unit * (3 + 2 * i) // 2), caption, font=_font(unit * 3 // 5), fill=ink)
+    return canvas
+
+
+PHOTO_EDITS: dict[str, EditFn] = {
+    "crop": crop,
+    "resize_jpeg": resize_jpeg,
+    "rot90": rot90,
+    "rotate_small": rotate_small,
+    "hflip": hflip,
+    "pad": pad,
+    "text": text,
+    "emoji": emoji,
+    "meme": meme,
+    "screenshot": screenshot,
+    "app_frame": app_frame,
+    "pip_small": picture_in_picture_width,
+}
+PHOTO_FAMILIES: tuple[str, ...] = tuple(PHOTO_EDITS)
+ALL_FAMILIES: tuple[str, ...] = FAMILIES + tuple(f for f in PHOTO_FAMILIES if f not in EDITS)
+
+
 def apply_edit(
     family: str, image: Image.Image, rng: np.random.Generator, other: Image.Image | None = None
 ) -> Image.Image:
     """Apply the named edit family with its default strength; returns a new RGB image."""
-    try:
-        fn = EDITS[family]
-    except KeyError:
-        raise ValueError(f"unknown edit family {family!r}; known: {', '.join(FAMILIES)}") from None
+    fn = EDITS.get(family) or PHOTO_EDITS.get(family)
+    if fn is None:
+        raise ValueError(f"unknown edit family {family!r}; known: {', '.join(ALL_FAMILIES)}")
     return fn(image, rng, other)

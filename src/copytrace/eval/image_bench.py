@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from copytrace.eval.edits import FAMILIES, apply_edit
+from copytrace.eval.edits import ALL_FAMILIES, FAMILIES, apply_edit
 from copytrace.eval.metrics import (
     evaluate,
     operating_point_at,
@@ -68,9 +68,9 @@ class ImageSetConfig:
             raise ValueError("need min_refs >= 1 and n_background >= 0")
         if self.max_side < 64 or not 50 <= self.query_quality <= 100:
             raise ValueError("max_side must be >= 64 and query_quality within 50..100")
-        unknown = set(self.families) - set(FAMILIES)
+        unknown = set(self.families) - set(ALL_FAMILIES)
         if unknown or not self.families:
-            raise ValueError(f"unknown edit families {sorted(unknown)}; known: {FAMILIES}")
+            raise ValueError(f"unknown edit families {sorted(unknown)}; known: {ALL_FAMILIES}")
 
 
 @dataclass(frozen=True)
