@@ -54,6 +54,9 @@ class Store:
         self._indexes: dict[str, ReferenceIndex] = {}
         self._rows: dict[str, RowTable] = {}
         self._synced_gen: dict[str, int] = {}
+        # Signals whose descriptors are not dense vectors (signals/base.py ``Signal.indexed``):
+        # kept in the catalogue only, never in a vector index.
+        self.unindexed: frozenset[str] = frozenset()
 
     def _backend(self) -> IndexBackend:
         if self.index_config.backend == "milvus":
@@ -133,7 +136,7 @@ class Store:
         and sign a checkpoint of the registration log."""
         self.checkpoint()
         with self._write_lock():
-            for signal in set(self.catalog.signals()) | set(self._indexes):
+            for signal in (set(self.catalog.signals()) | set(self._indexes)) - self.unindexed:
                 index = self.index(signal)
                 if signal in self._indexes:
                     self._indexes[signal] = self.backend.persist(signal, index)
@@ -229,7 +232,7 @@ class Store:
     def check(self) -> list[str]:
         """Problems found (empty when the catalogue and the index files agree)."""
         problems = []
-        for signal in self.catalog.signals():
+        for signal in set(self.catalog.signals()) - self.unindexed:
             rows = self.catalog.rows(signal)
             index = self.backend.open(signal)
             expected = int(rows.n.sum())
