@@ -103,6 +103,29 @@ def add_noise(x: np.ndarray, snr_db: float, music_pool: list[np.ndarray], rng) -
     return (x + noise * np.sqrt(px / (pn * 10 ** (snr_db / 10)))).astype(np.float32)
 
 
+BABBLE_POOL: list[np.ndarray] = []  # speech clips for the "babble<snr>" conditions (--babble)
+
+
+def babble_noise(n: int, rng, talkers: int = 6) -> np.ndarray:
+    """``talkers`` speech clips at random offsets and levels, summed: a crowd talking over
+    the copy. Clips shorter than ``n`` samples are looped."""
+    out = np.zeros(n, np.float32)
+    for _ in range(talkers):
+        clip = BABBLE_POOL[rng.integers(len(BABBLE_POOL))]
+        clip = np.tile(clip, int(np.ceil((n + clip.size) / clip.size)))
+        a = int(rng.integers(0, clip.size - n))
+        seg = clip[a : a + n]
+        out += seg / (np.sqrt(np.mean(seg**2)) + 1e-6) * 10 ** (rng.uniform(-6, 0) / 20)
+    return out
+
+
+def add_babble(x: np.ndarray, snr_db: float, rng) -> np.ndarray:
+    noise = babble_noise(x.size, rng)
+    px = audible_power(x) + 1e-10
+    pn = audible_power(noise) + 1e-10
+    return (x + noise * np.sqrt(px / (pn * 10 ** (snr_db / 10)))).astype(np.float32)
+
+
 def audible_power(x: np.ndarray, f_low: float = 20.0) -> float:
     """Mean power above ``f_low``: SNR is set on what can be heard. One registered track
     (singularity's Enemy Unknown) is mastered with a DC offset of about 0.4 full scale;
@@ -175,6 +198,10 @@ def make_query(track: np.ndarray, length_s: float, cond: str, music_pool, rng):
         x = reverb(x, rng)
     if cond.startswith("snr"):
         x = add_noise(x, float(cond[3:].split("+")[0]), music_pool, rng)
+    if cond.startswith("babble"):
+        if not BABBLE_POOL:
+            raise SystemExit("a babble condition needs --babble DIR (speech clips)")
+        x = add_babble(x, float(cond[6:]), rng)
     if cond == "eq":
         x = equalise(x, rng)
     if cond == "mp3_64k":
@@ -284,6 +311,9 @@ def main() -> None:
                     help="clips per kind and split (0: all)")
     ap.add_argument("--cohort-file", default=None,
                     help="another typicality cohort beside the weights (the A/B of a cohort)")
+    ap.add_argument("--babble", type=Path, default=None,
+                    help="negatives corpus (scripts/stage_negatives.py) whose calibration speech "
+                         "makes the babble of the 'babble<snr>' conditions, e.g. babble0")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--calibrate", action="store_true",
                     help="fit threshold_similarity/length_penalty on the calibration fold and "
@@ -303,6 +333,12 @@ def main() -> None:
     from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
 
+    if a.babble:
+        speech = [it for it in json.loads((a.babble / "manifest.json").read_text())["items"]
+                  if it["signal"] == "audio" and it["kind"] == "speech"
+                  and it["split"] == "calibration"]
+        BABBLE_POOL[:] = [load_audio(a.babble / it["path"], SR) for it in speech]
+        print(f"babble: {len(BABBLE_POOL)} calibration speech clips")
     spec = get_audio_spec(a.model, a.weights_dir)
     if a.no_cohort:
         spec = replace(spec, cohort_file=None)
@@ -461,6 +497,12 @@ def innocent_items(root: Path, per_kind: int) -> list[dict]:
     return items
 
 
+def _conditions_of(rows: list) -> list[str]:
+    """The conditions present in ``rows``, the named ones in CONDITIONS order, then others."""
+    seen = {r["condition"] for r in rows}
+    return [c for c in CONDITIONS if c in seen] + sorted(seen - set(CONDITIONS))
+
+
 def _stratum(r: dict):
     """The fit's groups: music by query length and source (real tracks / openttd renders),
     innocent clips (which come in their own lengths) by kind."""
@@ -550,7 +592,7 @@ def summarise(records: list[dict], spec, target_fmr: float, calibrate: bool) -> 
     table = {}
     for L in LENGTHS_S:
         row = {}
-        for c in [c for c in CONDITIONS if any(r["condition"] == c for r in pos)]:
+        for c in _conditions_of(pos):
             cell = [r for r in pos if r["length_s"] == L and r["condition"] == c]
             if not cell:
                 continue
@@ -601,7 +643,8 @@ def write_calibration(spec, rep: dict) -> None:
 
 
 def print_table(rep: dict) -> None:
-    conds = [c for c in CONDITIONS if any(c in row for row in rep["hit_rate"].values())]
+    conds = _conditions_of([{"condition": c} for row in rep["hit_rate"].values()
+                            for c in row])
     print("top-1 hit rate: strict offset / offset-or-exact-repeat / and above threshold")
     print("len  " + " ".join(f"{c:>17}" for c in conds))
     for L, row in rep["hit_rate"].items():
