@@ -11,9 +11,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "copytrace"
 # Lowest first. Packages in one layer are peers: they may not import each other.
 LAYERS = [
     {"errors", "types"},
+    {"deadline"},  # a request's time limit, checked in the media and alignment loops
     {"media"},
     {"models"},
-    {"runtime", "quant", "index", "align", "verify", "eval", "ledger"},
+    {"runtime", "quant", "index", "align", "verify", "eval", "ledger", "text"},
     {"store", "audio_search", "config"},
     {"signals"},  # one module per signal (signals/base.py: the interface)
     {"train"},

@@ -44,6 +44,18 @@ def check_inputs(sim: np.ndarray, q_times_s: np.ndarray, r_times_s: np.ndarray):
     return sim, q, r
 
 
+def check_times(shape: tuple[int, int], q_times_s: np.ndarray, r_times_s: np.ndarray):
+    """``check_inputs`` for a matrix given by its shape only (a ``BlockedSimilarity``)."""
+    q = np.asarray(q_times_s, dtype=np.float64)
+    r = np.asarray(r_times_s, dtype=np.float64)
+    if tuple(shape) != (q.shape[0], r.shape[0]) or q.ndim != 1 or r.ndim != 1:
+        raise ValueError(f"similarity matrix {tuple(shape)} does not match {q.shape[0]} query "
+                         f"and {r.shape[0]} reference times")
+    if (np.diff(q) < 0).any() or (np.diff(r) < 0).any():
+        raise ValueError("frame times must be sorted in increasing order")
+    return q, r
+
+
 def sampling_interval_s(times_s: np.ndarray) -> float:
     """Median gap between frames: the time one sampled frame stands for."""
     if len(times_s) < 2:
@@ -75,6 +87,108 @@ def plausible_speed(seg: Segment) -> bool:
 def similarity_matrix(query_vectors: np.ndarray, ref_vectors: np.ndarray) -> np.ndarray:
     """Cosine similarity of L2-normalised rows: [Nq, D] x [Nr, D] -> [Nq, Nr] float32."""
     return np.asarray(query_vectors, np.float32) @ np.asarray(ref_vectors, np.float32).T
+
+
+class DenseSimilarity:
+    """A similarity matrix held whole, read through the interface of ``BlockedSimilarity``."""
+
+    def __init__(self, sim: np.ndarray, block_elems: int = 1 << 21) -> None:
+        self.sim = sim
+        self.shape = sim.shape
+        self.block_rows = max(64, block_elems // max(1, sim.shape[1]))
+
+    def blocks(self):
+        """(first row, [rows, Nr] block) over the whole matrix, in row order."""
+        for a in range(0, self.shape[0], self.block_rows):
+            yield a, self.sim[a:a + self.block_rows]
+
+    def values(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self.sim[rows, cols]
+
+    def keep(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        """Nothing to do: every value is at hand."""
+
+
+class BlockedSimilarity:
+    """The [Nq, Nr] cosine similarity of ``query_vectors`` x ``ref_vectors`` (each block then
+    passed through ``adjust(block, first_row, end_row)``), never held whole: a 1-hour query at
+    the 0.1 s hop against a 1-hour recording at 0.5 s is 259 M pairs, 1 GB per float32 copy.
+
+    It is computed in blocks of whole rows of about ``block_elems`` values. A value read later
+    (``values``) comes from the same full-width row block as the one ``blocks`` gave, so it is
+    the same float as in the dense matrix (BLAS computes each element of a product of this size
+    with one summation order, whatever rows the block starts at; the test checks it).
+    ``keep(rows, cols)`` computes a set of pairs in one pass and stores them, so that reads of
+    those pairs cost nothing; a pair not kept is computed with its row block when read."""
+
+    def __init__(self, query_vectors: np.ndarray, ref_vectors: np.ndarray,
+                 adjust: Callable[[np.ndarray, int, int], np.ndarray] | None = None,
+                 block_elems: int = 1 << 21) -> None:
+        self.q = np.ascontiguousarray(query_vectors, np.float32)
+        self.r = np.ascontiguousarray(ref_vectors, np.float32)
+        if self.q.ndim != 2 or self.r.ndim != 2 or self.q.shape[1] != self.r.shape[1]:
+            raise ValueError(f"query vectors {self.q.shape} and reference vectors "
+                             f"{self.r.shape} are not [N, D] of one D")
+        self.shape = (len(self.q), len(self.r))
+        self.adjust = adjust
+        # Blocks of fewer rows than a BLAS kernel's tile would be summed differently.
+        self.block_rows = max(64, block_elems // max(1, len(self.r)))
+        self._keys = np.zeros(0, np.int64)
+        self._vals = np.zeros(0, np.float32)
+        self.blocks_computed = 0
+
+    def _block(self, a: int) -> np.ndarray:
+        from copytrace.deadline import check
+
+        check("aligning audio")  # the request's time limit
+        b = min(a + self.block_rows, self.shape[0])
+        self.blocks_computed += 1
+        blk = self.q[a:b] @ self.r.T
+        return blk if self.adjust is None else np.asarray(self.adjust(blk, a, b), np.float32)
+
+    def blocks(self):
+        """(first row, [rows, Nr] block) over the whole matrix, in row order."""
+        for a in range(0, self.shape[0], self.block_rows):
+            yield a, self._block(a)
+
+    def _compute(self, keys: np.ndarray) -> np.ndarray:
+        """Values of sorted linear indices ``row * Nr + col``, one row block at a time."""
+        nr = self.shape[1]
+        out = np.empty(len(keys), np.float32)
+        rows = keys // nr
+        starts = (rows // self.block_rows) * self.block_rows
+        for a in np.unique(starts):
+            sel = np.flatnonzero(starts == a)
+            out[sel] = self._block(int(a))[rows[sel] - a, keys[sel] % nr]
+        return out
+
+    def keep(self, rows: np.ndarray, cols: np.ndarray) -> None:
+        keys = np.unique(np.asarray(rows, np.int64) * self.shape[1] + np.asarray(cols, np.int64))
+        keys = keys[~self._has(keys)[0]]
+        if len(keys) == 0:
+            return
+        vals = self._compute(keys)
+        merged = np.concatenate([self._keys, keys])
+        order = np.argsort(merged, kind="stable")
+        self._keys = merged[order]
+        self._vals = np.concatenate([self._vals, vals])[order]
+
+    def _has(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pos = np.searchsorted(self._keys, keys)
+        pos = np.minimum(pos, max(len(self._keys) - 1, 0))
+        hit = (self._keys[pos] == keys) if len(self._keys) else np.zeros(len(keys), bool)
+        return hit, pos
+
+    def values(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        keys = np.asarray(rows, np.int64) * self.shape[1] + np.asarray(cols, np.int64)
+        hit, pos = self._has(keys)
+        out = np.empty(len(keys), np.float32)
+        out[hit] = self._vals[pos[hit]]
+        if not hit.all():
+            miss = np.flatnonzero(~hit)
+            uniq, inv = np.unique(keys[miss], return_inverse=True)
+            out[miss] = self._compute(uniq)[inv]
+        return out
 
 
 def best_view_similarity(
@@ -123,6 +237,19 @@ def get_aligner(name: str = "tn", config: object | None = None) -> Aligner:
             f"aligner {name!r} takes a {config_cls.__name__}, not {type(config).__name__}"
         )
     return cls(config)
+
+
+def min_similarity_config(name: str, min_similarity: float | None) -> object | None:
+    """The config of aligner ``name`` with its minimum similarity (the field its config class
+    names in ``MIN_SIMILARITY_FIELD``: pairs below it take no part) set to a descriptor's
+    calibrated value, its other fields at their defaults; None when ``min_similarity`` is."""
+    _load_builtin()
+    if name not in _ALIGNERS:
+        raise ValueError(f"unknown aligner {name!r} (known: {', '.join(sorted(_ALIGNERS))})")
+    if min_similarity is None:
+        return None
+    config_cls = _ALIGNERS[name][1]
+    return config_cls(**{config_cls.MIN_SIMILARITY_FIELD: float(min_similarity)})
 
 
 def _load_builtin() -> None:

@@ -20,7 +20,10 @@ import numpy as np
 
 from copytrace.align.base import (
     Aligner,
+    BlockedSimilarity,
+    DenseSimilarity,
     check_inputs,
+    check_times,
     register_aligner,
     sampling_interval_s,
     similarity_matrix,
@@ -55,34 +58,40 @@ class OffsetAligner(Aligner):
     def __init__(self, config: OffsetConfig = OffsetConfig()) -> None:
         self.config = config
 
-    def _along(self, sim: np.ndarray, qt: np.ndarray, rt: np.ndarray, off: float) -> np.ndarray:
-        """Similarity of each query window at reference time ``qt + off`` (NaN off the ref)."""
-        if self.config.sample == "grid":
-            return self._along_grid(sim, qt, rt, off)
+    def _pairs(self, qt: np.ndarray, rt: np.ndarray, off: float):
+        """The similarity pairs the sequence along ``off`` reads: (query windows that have a
+        value, then the (row, column) indices it reads them from; interpolation reads two
+        columns per window, with their weights)."""
         pos = qt + off
+        if self.config.sample == "grid":
+            # Each query window takes the similarity of its nearest reference window with the
+            # query window that lies closest to that reference window along ``off``: one
+            # well-aligned pair per reference window (the descriptor's similarity falls off
+            # fast with misplacement: a clean copy reads 0.80 at 0.2 s, against 0.96+ within
+            # 0.05 s).
+            ok = np.flatnonzero((pos >= rt[0]) & (pos <= rt[-1]))
+            j = _nearest(rt, pos[ok])
+            return ok, (_nearest(qt, rt[j] - off), j), None
         j = np.searchsorted(rt, pos, side="right") - 1
-        out = np.full(len(qt), np.nan, dtype=np.float64)
-        ok = (j >= 0) & (pos <= rt[-1])
+        ok = np.flatnonzero((j >= 0) & (pos <= rt[-1]))
         j0 = j[ok]
         j1 = np.minimum(j0 + 1, len(rt) - 1)
         span = np.where(j1 > j0, rt[j1] - rt[j0], 1.0)
         a = np.clip((pos[ok] - rt[j0]) / span, 0.0, 1.0)
-        rows = np.flatnonzero(ok)
-        out[ok] = (1 - a) * sim[rows, j0] + a * sim[rows, j1]
-        return out
+        return ok, (np.concatenate([ok, ok]), np.concatenate([j0, j1])), a
 
-    @staticmethod
-    def _along_grid(sim: np.ndarray, qt: np.ndarray, rt: np.ndarray, off: float) -> np.ndarray:
-        """Each query window takes the similarity of its nearest reference window with the query
-        window that lies closest to that reference window along ``off``: one well-aligned pair
-        per reference window (the descriptor's similarity falls off fast with misplacement:
-        a clean copy reads 0.80 at 0.2 s, against 0.96+ within 0.05 s)."""
-        pos = qt + off
+    def _along(self, sim, qt: np.ndarray, rt: np.ndarray, off: float) -> np.ndarray:
+        """Similarity of each query window at reference time ``qt + off`` (NaN off the ref);
+        ``sim`` a ``DenseSimilarity`` or ``BlockedSimilarity``."""
         out = np.full(len(qt), np.nan, dtype=np.float64)
-        ok = (pos >= rt[0]) & (pos <= rt[-1])
-        if ok.any():
-            j = _nearest(rt, pos[ok])
-            out[ok] = sim[_nearest(qt, rt[j] - off), j]
+        ok, (rows, cols), a = self._pairs(qt, rt, off)
+        if len(ok) == 0:
+            return out
+        v = sim.values(rows, cols)
+        if a is None:
+            out[ok] = v
+        else:
+            out[ok] = (1 - a) * v[: len(ok)] + a * v[len(ok):]
         return out
 
     @staticmethod
@@ -90,20 +99,37 @@ class OffsetAligner(Aligner):
         v = values[~np.isnan(values)]
         return float(v.mean()) if len(v) else -1.0
 
-    def align(self, sim: np.ndarray, q_times_s: np.ndarray, r_times_s: np.ndarray) -> list[Segment]:
-        sim, qt, rt = check_inputs(sim, q_times_s, r_times_s)
-        if sim.size == 0:
+    def align(self, sim, q_times_s: np.ndarray, r_times_s: np.ndarray) -> list[Segment]:
+        """``sim``: the [Nq, Nr] matrix, or a ``BlockedSimilarity`` that computes it in row
+        blocks (the same segments, in memory bounded by a block: long audio)."""
+        if isinstance(sim, BlockedSimilarity):
+            qt, rt = check_times(sim.shape, q_times_s, r_times_s)
+        else:
+            sim, qt, rt = check_inputs(sim, q_times_s, r_times_s)
+            sim = DenseSimilarity(sim)
+        if sim.shape[0] == 0 or sim.shape[1] == 0:
             return []
         c = self.config
         dq, dr = sampling_interval_s(qt), sampling_interval_s(rt)
         k = min(c.top_k, sim.shape[1])
-        cols = np.argpartition(-sim, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(sim, cols, axis=1)
-        offs = rt[cols] - qt[:, None]
-        bins = np.round(offs / dq).astype(np.int64).ravel()
-        ub, inv = np.unique(bins, return_inverse=True)
-        votes = np.bincount(inv, weights=np.maximum(vals.ravel(), 0.0))
+        # Each query window's best reference windows vote for their offset (block by block:
+        # each row's vote depends on its own row only).
+        bins, weights = [], []
+        for a, blk in sim.blocks():
+            cols = np.argpartition(-blk, k - 1, axis=1)[:, :k]
+            vals = np.take_along_axis(blk, cols, axis=1)
+            offs = rt[cols] - qt[a:a + len(blk), None]
+            bins.append(np.round(offs / dq).astype(np.int64).ravel())
+            weights.append(np.maximum(vals.ravel(), 0.0))
+        ub, inv = np.unique(np.concatenate(bins), return_inverse=True)
+        votes = np.bincount(inv, weights=np.concatenate(weights))
         order = np.argsort(-votes)[: c.max_offsets]
+        # Every value read from here on lies near one of these offsets: computed in one pass.
+        nr = sim.shape[1]
+        near = [np.unique(r * nr + j) for i in order for d in (-dq / 2, 0.0, dq / 2)
+                for r, j in [self._pairs(qt, rt, ub[i] * dq + d)[1]]]
+        keys = np.concatenate(near)
+        sim.keep(keys // nr, keys % nr)
         free = np.ones(len(qt), dtype=bool)
         out: list[Segment] = []
         candidates = sorted(
@@ -191,7 +217,16 @@ def audio_alignments(aligner: Aligner, q_vectors: np.ndarray, q_starts_s: np.nda
     from copytrace.models.audio_cohort import normalised_similarity
 
     qt = np.asarray(q_starts_s, np.float64)
-    sim = normalised_similarity(similarity_matrix(q_vectors, r_vectors), spec, q_typ, r_typ)
+    if isinstance(aligner, OffsetAligner):
+        # Row blocks: a 1-hour query against a 1-hour recording never holds the whole matrix.
+        qa = None if q_typ is None else np.asarray(q_typ)
+
+        def adjust(block: np.ndarray, a: int, b: int) -> np.ndarray:
+            return normalised_similarity(block, spec, None if qa is None else qa[a:b], r_typ)
+
+        sim = BlockedSimilarity(q_vectors, r_vectors, adjust)
+    else:
+        sim = normalised_similarity(similarity_matrix(q_vectors, r_vectors), spec, q_typ, r_typ)
     segments = aligner.align(sim, qt, np.asarray(r_starts_s, np.float64))
     # The aligner ends a segment one query hop after its last window's start; the audio that
     # window covers runs on to its start + window_s.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from copytrace.deadline import check
 from copytrace.errors import MediaError
 from copytrace.media._av_errors import av_cause
 
@@ -95,6 +96,7 @@ def iter_audio(
         def frames():
             try:
                 for packet in c.demux(st):
+                    check("decoding audio")  # the request's time limit (copytrace.deadline)
                     yield from packet.decode()
             except (av.FFmpegError, IndexError) as e:  # IndexError: PyAV on a stream born mid-file
                 raise MediaError(str(path), f"corrupt audio after {delivered / sample_rate:.2f} s: "

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterator
 
+from copytrace.deadline import check
 from copytrace.errors import MediaError
 from copytrace.media._av_errors import av_cause
 
@@ -238,6 +239,7 @@ def _decode(path: str, start_s: float | None, skip_nonref: bool):
         clock = _TimestampPicker(s.time_base, origin, step)
         try:
             for pkt in c.demux(s):
+                check("decoding video")  # the request's time limit (copytrace.deadline)
                 if seeking:
                     # Containers without a keyframe index can land between keyframes: skip to
                     # the next keyframe; if that is already past start_s, decode from the top.
