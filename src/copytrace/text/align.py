@@ -1,0 +1,222 @@
+"""Passage alignment between two texts: seeds, runs, fragments, merged passages.
+
+1. Seeds: every pair of positions whose ``seed_k``-unit k-grams are equal (k-grams frequent in
+   either text, ``max_seed_freq``, are not seeds: they say nothing about copying).
+2. Runs: seeds on one diagonal (ref position - query position) at consecutive positions join
+   into a run; a verbatim copy is one run, whatever its length.
+3. Fragments: runs chained in query order while the gap between them stays under
+   ``gap_units`` on both sides and the diagonal drifts by at most ``drift_units`` plus a share
+   of the gap (insertions and deletions shift the diagonal a little, a character edit breaks a
+   run without shifting it). This absorbs edited copies.
+4. Passages: fragments that follow each other in the query within ``merge_gap_units`` and whose
+   reference spans are near each other (within the length of the pieces) merge into one
+   passage: a copy with its sentences shuffled, or cut by a few inserted words, is one passage
+   (PAN's granularity), while a copy split by unrelated text stays two.
+
+Evidence of a passage: how many normalised characters of the query its runs cover.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from copytrace.text.fingerprint import kgram_hashes
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    seed_k: int = 3
+    max_seed_freq: int = 32
+    gap_units: int = 30
+    drift_units: int = 6
+    merge_gap_units: int = 60
+    min_fragment_units: int = 4
+
+    def __post_init__(self) -> None:
+        if self.seed_k < 1 or self.gap_units < 1 or self.max_seed_freq < 1:
+            raise ValueError(f"AlignConfig needs seed_k, gap_units, max_seed_freq >= 1: {self}")
+
+
+@dataclass
+class Passage:
+    """Units ``q0``..``q1`` of the query copy units ``r0``..``r1`` of the reference (ends
+    exclusive). ``matched``: query units covered by runs; ``matched_chars``: their normalised
+    characters. ``head``/``tail``: the (query, ref) unit where the first run starts / the last
+    run ends, where the passage may be extended character by character."""
+
+    q0: int
+    q1: int
+    r0: int
+    r1: int
+    matched: int
+    matched_chars: int
+    head: tuple[int, int]
+    tail: tuple[int, int]
+    runs: list = field(default_factory=list)
+
+
+def seeds(q_hashes: np.ndarray, r_hashes: np.ndarray, cfg: AlignConfig,
+          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """(query positions, ref positions) of equal k-grams, masks limiting where to look."""
+    qg = kgram_hashes(q_hashes, cfg.seed_k)
+    rg = kgram_hashes(r_hashes, cfg.seed_k)
+    qi = np.arange(len(qg))
+    rj = np.arange(len(rg))
+    if q_mask is not None:
+        qi = qi[q_mask[:len(qg)]]
+    if r_mask is not None:
+        rj = rj[r_mask[:len(rg)]]
+    qh, rh = qg[qi], rg[rj]
+    if len(qh) == 0 or len(rh) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = np.argsort(rh, kind="stable")
+    rs = rh[order]
+    lo = np.searchsorted(rs, qh, side="left")
+    hi = np.searchsorted(rs, qh, side="right")
+    cnt = hi - lo
+    # frequency in the query too
+    uq, inv, qcnt = np.unique(qh, return_inverse=True, return_counts=True)
+    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (qcnt[inv] <= cfg.max_seed_freq)
+    qi, lo, cnt = qi[ok], lo[ok], cnt[ok]
+    if len(qi) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rep_q = np.repeat(qi, cnt)
+    first = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+    rep_r = rj[order[first]]
+    return rep_q.astype(np.int64), rep_r.astype(np.int64)
+
+
+def runs(sq: np.ndarray, sr: np.ndarray, k: int) -> np.ndarray:
+    """Seeds merged along diagonals: rows (q0, q1, r0, r1), ends exclusive, sorted by q0."""
+    if len(sq) == 0:
+        return np.zeros((0, 4), np.int64)
+    d = sr - sq
+    order = np.lexsort((sq, d))
+    sq, d = sq[order], d[order]
+    brk = np.ones(len(sq), dtype=bool)
+    brk[1:] = (d[1:] != d[:-1]) | (sq[1:] != sq[:-1] + 1)
+    starts = np.flatnonzero(brk)
+    ends = np.concatenate((starts[1:], [len(sq)])) - 1
+    q0, q1 = sq[starts], sq[ends] + k
+    dd = d[starts]
+    out = np.stack([q0, q1, q0 + dd, q1 + dd], axis=1)
+    return out[np.lexsort((-(q1 - q0), q0))]
+
+
+def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, int, int, int]]]:
+    """Chain runs into fragments (see the module docstring)."""
+    frags: list[list[tuple[int, int, int, int]]] = []
+    state: list[list[int]] = []  # per fragment: [q1, r1, last diagonal]
+    bucket_w = cfg.drift_units + cfg.gap_units
+    buckets: dict[int, list[int]] = {}
+    for q0, q1, r0, r1 in run_rows.tolist():
+        d = r0 - q0
+        b = d // bucket_w
+        best, best_cost = -1, None
+        for bb in (b - 1, b, b + 1):
+            live = buckets.get(bb)
+            if not live:
+                continue
+            keep = []
+            for f in live:
+                fq1, fr1, fd = state[f]
+                if q0 - fq1 > cfg.gap_units:
+                    continue  # expired: the query has moved on
+                keep.append(f)
+                gap = max(0, q0 - fq1)
+                if r0 - fr1 > cfg.gap_units or r1 <= fr1 - cfg.gap_units:
+                    continue
+                drift = abs(d - fd)
+                if drift > cfg.drift_units + gap // 2:
+                    continue
+                cost = drift + gap
+                if best_cost is None or cost < best_cost:
+                    best, best_cost = f, cost
+            buckets[bb] = keep
+        if best < 0:
+            frags.append([(q0, q1, r0, r1)])
+            state.append([q1, r1, d])
+            buckets.setdefault(b, []).append(len(frags) - 1)
+        else:
+            frags[best].append((q0, q1, r0, r1))
+            st = state[best]
+            st[0], st[1], st[2] = max(st[0], q1), max(st[1], r1), d
+            fb = st[2] // bucket_w
+            if best not in buckets.setdefault(fb, []):
+                buckets[fb].append(best)
+    return frags
+
+
+def _covered(intervals: list[tuple[int, int]]) -> int:
+    total, end = 0, -1
+    for a, b in sorted(intervals):
+        if b > end:
+            total += b - max(a, end)
+            end = b
+    return total
+
+
+def _passage(rows: list[tuple[int, int, int, int]], unit_chars: np.ndarray) -> Passage:
+    q0 = min(r[0] for r in rows)
+    q1 = max(r[1] for r in rows)
+    r0 = min(r[2] for r in rows)
+    r1 = max(r[3] for r in rows)
+    first = min(rows, key=lambda r: (r[0], -r[1]))
+    last = max(rows, key=lambda r: (r[1], -r[0]))
+    head = (first[0], first[2]) if first[2] == r0 else (-1, -1)
+    tail = (last[1], last[3]) if last[3] == r1 else (-1, -1)
+    covered = _union([(r[0], r[1]) for r in rows])
+    matched = sum(b - a for a, b in covered)
+    chars = int(sum(int(unit_chars[b] - unit_chars[a]) for a, b in covered))
+    return Passage(q0, q1, r0, r1, matched, chars, head, tail, rows)
+
+
+def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> list[Passage]:
+    """Merge neighbouring passages (see the module docstring) until none can merge."""
+    items = sorted(passages, key=lambda p: (p.q0, p.q1))
+    changed = True
+    while changed and len(items) > 1:
+        changed = False
+        out = [items[0]]
+        for p in items[1:]:
+            a = out[-1]
+            q_gap = p.q0 - a.q1
+            r_gap = max(p.r0 - a.r1, a.r0 - p.r1, 0)
+            reach = max(cfg.merge_gap_units, (a.q1 - a.q0) + (p.q1 - p.q0))
+            if q_gap <= cfg.merge_gap_units and r_gap <= reach:
+                out[-1] = _passage(a.runs + p.runs, unit_chars)
+                changed = True
+            else:
+                out.append(p)
+        items = out
+    return items
+
+
+def align(q_hashes: np.ndarray, r_hashes: np.ndarray, q_unit_chars: np.ndarray,
+          cfg: AlignConfig, q_mask: np.ndarray | None = None,
+          r_mask: np.ndarray | None = None) -> list[Passage]:
+    """Passages of the query copied from the reference, in query order.
+
+    ``q_unit_chars[u]``: the normalised character where query unit ``u`` starts (length
+    units + 1), so evidence is counted in characters whatever the script.
+    """
+    sq, sr = seeds(q_hashes, r_hashes, cfg, q_mask, r_mask)
+    rows = runs(sq, sr, cfg.seed_k)
+    found = []
+    for frag in fragments(rows, cfg):
+        p = _passage(frag, q_unit_chars)
+        if p.matched >= cfg.min_fragment_units:
+            found.append(p)
+    return merge(found, q_unit_chars, cfg)

@@ -1,0 +1,134 @@
+"""A text as every stage sees it: decoded, normalised, cut into units, fingerprinted; and the
+mapping of aligned passages back to code points of the original file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from copytrace.text.align import AlignConfig, Passage, align
+from copytrace.text.decode import DecodedText
+from copytrace.text.fingerprint import Units, kgram_hashes, units, winnow
+from copytrace.text.normalize import Normalized, char_keys, normalize
+
+
+@dataclass(frozen=True)
+class FingerprintConfig:
+    """Winnowing: k-grams of ``k`` units, windows of ``w`` k-grams; every shared run of at
+    least ``k + w - 1`` units is guaranteed a shared fingerprint."""
+
+    k: int = 3
+    w: int = 5
+
+    def __post_init__(self) -> None:
+        if self.k < 1 or self.w < 1:
+            raise ValueError(f"FingerprintConfig needs k >= 1 and w >= 1, got {self}")
+
+    @property
+    def guarantee_units(self) -> int:
+        return self.k + self.w - 1
+
+
+@dataclass(frozen=True)
+class TextSpan:
+    """A passage in code points of two originals (ends exclusive), with its evidence."""
+
+    query_start_char: int
+    query_end_char: int
+    ref_start_char: int
+    ref_end_char: int
+    matched_chars: int
+    matched_units: int
+
+
+class TextDocument:
+    def __init__(self, decoded: DecodedText) -> None:
+        self.decoded = decoded
+
+    @classmethod
+    def from_string(cls, text: str, fmt: str = "txt") -> TextDocument:
+        return cls(DecodedText(text, fmt, "utf-8"))
+
+    @property
+    def text(self) -> str:
+        return self.decoded.text
+
+    @cached_property
+    def norm(self) -> Normalized:
+        return normalize(self.decoded.text)
+
+    @cached_property
+    def units(self) -> Units:
+        return units(self.norm)
+
+    @cached_property
+    def unit_chars(self) -> np.ndarray:
+        """Normalised character where each unit starts, then the end of the last one."""
+        u = self.units
+        if len(u) == 0:
+            return np.zeros(1, dtype=np.int64)
+        return np.concatenate((u.start, [u.end[-1]]))
+
+    @cached_property
+    def keys(self) -> np.ndarray:
+        return char_keys(self.decoded.text)
+
+    def fingerprints(self, cfg: FingerprintConfig) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes int64, first unit of each k-gram) selected by winnowing."""
+        g = kgram_hashes(self.units.hashes, cfg.k)
+        pos = winnow(g, cfg.w)
+        return g[pos].view(np.int64), pos
+
+    def all_kgrams(self, cfg: FingerprintConfig) -> np.ndarray:
+        return kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
+
+    def unit_span_chars(self, u0: int, u1: int) -> tuple[int, int]:
+        """Units u0..u1 (end exclusive) as code points of the decoded text."""
+        u = self.units
+        c0, c1 = int(u.start[u0]), int(u.end[u1 - 1])
+        orig = self.norm.orig
+        return int(orig[c0]), int(orig[c1 - 1]) + 1
+
+
+def _extend(q: TextDocument, r: TextDocument, qs: int, rs: int, qe: int, re_: int,
+            head: bool, tail: bool, limit: int = 64) -> tuple[int, int, int, int]:
+    """Grow a passage character by character where both originals agree (width, case and
+    script folded), up to ``limit`` characters a side, then trim surrounding whitespace."""
+    qk, rk = q.keys, r.keys
+    if head:
+        n = 0
+        while n < limit and qs > 0 and rs > 0 and qk[qs - 1] == rk[rs - 1]:
+            qs, rs, n = qs - 1, rs - 1, n + 1
+    if tail:
+        n = 0
+        while n < limit and qe < len(qk) and re_ < len(rk) and qk[qe] == rk[re_]:
+            qe, re_, n = qe + 1, re_ + 1, n + 1
+    qt, rt = q.text, r.text
+    while qs < qe and qt[qs].isspace():
+        qs += 1
+    while qe > qs and qt[qe - 1].isspace():
+        qe -= 1
+    while rs < re_ and rt[rs].isspace():
+        rs += 1
+    while re_ > rs and rt[re_ - 1].isspace():
+        re_ -= 1
+    return qs, rs, qe, re_
+
+
+def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
+    """A passage in code points of the original files (HTML: of the source markup)."""
+    qs, qe = q.unit_span_chars(p.q0, p.q1)
+    rs, re_ = r.unit_span_chars(p.r0, p.r1)
+    qs, rs, qe, re_ = _extend(q, r, qs, rs, qe, re_, head=p.head[0] == p.q0,
+                              tail=p.tail[0] == p.q1)
+    qo = q.decoded.to_source(np.array([qs, qe]))
+    ro = r.decoded.to_source(np.array([rs, re_]))
+    return TextSpan(int(qo[0]), int(qo[1]), int(ro[0]), int(ro[1]), p.matched_chars, p.matched)
+
+
+def align_documents(q: TextDocument, r: TextDocument, cfg: AlignConfig,
+                    q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None
+                    ) -> list[TextSpan]:
+    passages = align(q.units.hashes, r.units.hashes, q.unit_chars, cfg, q_mask, r_mask)
+    return [passage_span(q, r, p) for p in passages]

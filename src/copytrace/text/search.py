@@ -1,0 +1,75 @@
+"""From a query text to scored passages: index lookup, candidate documents, alignment.
+
+``find_passages`` is the whole text search without the engine: the signal (``signals/text.py``)
+and the benchmark (``bench/text.py``) both call it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from copytrace.text.align import AlignConfig
+from copytrace.text.document import FingerprintConfig, TextDocument, TextSpan, align_documents
+from copytrace.text.index import Postings
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """``max_postings``: k-grams found in more registered places than this are not looked up;
+    ``candidates``: documents aligned per query, most seeds first; ``context_units``: how far
+    around the seeds of a candidate alignment looks (the longest gap a passage may have between
+    two looked-up fingerprints)."""
+
+    max_postings: int = 256
+    candidates: int = 64
+    min_seeds: int = 1
+    context_units: int = 400
+
+
+def _dilate(positions: np.ndarray, n: int, radius: int) -> np.ndarray:
+    mark = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(mark, np.clip(positions - radius, 0, n), 1)
+    np.add.at(mark, np.clip(positions + radius + 1, 0, n), -1)
+    return np.cumsum(mark[:n]) > 0
+
+
+def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
+                   cfg: SearchConfig) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """(doc index, query positions, ref positions) of the seeds of the best candidates.
+
+    The query's every k-gram is looked up (not only its winnowed ones): a ref fingerprint
+    anywhere inside a shared run is then found, which matters for edited copies whose intact
+    runs are shorter than the winnowing guarantee."""
+    qi, doc, rpos = index.lookup(query.all_kgrams(fp), cfg.max_postings)
+    if len(qi) == 0:
+        return []
+    order = np.argsort(doc, kind="stable")
+    qi, doc, rpos = qi[order], doc[order], rpos[order]
+    uniq, starts, counts = np.unique(doc, return_index=True, return_counts=True)
+    ranked = np.argsort(-counts, kind="stable")
+    out = []
+    for g in ranked[:cfg.candidates].tolist():
+        if counts[g] < cfg.min_seeds:
+            break
+        s, c = starts[g], counts[g]
+        out.append((int(uniq[g]), qi[s:s + c], rpos[s:s + c]))
+    return out
+
+
+def find_passages(query: TextDocument, index: Postings, load: Callable[[int], TextDocument],
+                  fp: FingerprintConfig, align_cfg: AlignConfig, cfg: SearchConfig
+                  ) -> list[tuple[int, TextDocument, list[TextSpan]]]:
+    """(doc index, its document, passages) for every candidate with at least one passage."""
+    out = []
+    nq = len(query.units)
+    for d, qpos, rpos in candidate_docs(query, index, fp, cfg):
+        ref = load(d)
+        nr = len(ref.units)
+        q_mask = _dilate(qpos, nq, cfg.context_units) if nq > 2 * cfg.context_units else None
+        r_mask = _dilate(rpos, nr, cfg.context_units) if nr > 2 * cfg.context_units else None
+        spans = align_documents(query, ref, align_cfg, q_mask, r_mask)
+        if spans:
+            out.append((d, ref, spans))
+    return out
