@@ -75,6 +75,31 @@ class Segment(_JsonMixin):
 
 
 @dataclass(frozen=True)
+class TextSegment(_JsonMixin):
+    """A copied passage of a text: code points of the original files, ends exclusive (for
+    HTML, of the decoded markup; for EPUB/DOCX, of the extracted text). ``matched_chars``:
+    normalised characters of the query that the aligned runs cover."""
+
+    query_start_char: int
+    query_end_char: int
+    ref_start_char: int
+    ref_end_char: int
+    score: float
+    matched_chars: int = 0
+
+    def to_dict(self) -> dict:
+        """The JSON schema's object as a dict (``to_json`` gives the string)."""
+        return {
+            "query_start_char": int(self.query_start_char),
+            "query_end_char": int(self.query_end_char),
+            "ref_start_char": int(self.ref_start_char),
+            "ref_end_char": int(self.ref_end_char),
+            "score": round(float(self.score), 6),
+            "matched_chars": int(self.matched_chars),
+        }
+
+
+@dataclass(frozen=True)
 class Work(_JsonMixin):
     work_id: str
     title: str
@@ -109,7 +134,7 @@ class Match(_JsonMixin):
     media_type: str
     score: float
     similarity: float
-    segments: tuple[Segment, ...] = ()
+    segments: tuple[Segment | TextSegment, ...] = ()
     signal: str = "visual"
 
     def to_dict(self) -> dict:

@@ -89,6 +89,44 @@ def probe(path: str, sniffed: Sniffed | None = None, sha256: str | None = None) 
     return MediaInfo(path, sniffed.media_type, sniffed.format, sha256, duration_s, video, audio)
 
 
+_UTF_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+
+
+def _text_format(head: bytes) -> str | None:
+    """Text by content (issue 21): EPUB and DOCX zips, HTML, text with a byte-order mark, and
+    heads that decode cleanly as UTF-8, GB18030 or Big5 (a multi-byte character cut at the end
+    of the head allowed). Binary heads (NUL bytes without a BOM) are never text."""
+    if head.startswith(b"PK\x03\x04"):
+        if head[30:58] == b"mimetypeapplication/epub+zip":
+            return "epub"
+        if b"[Content_Types].xml" in head or b"word/" in head:
+            return "docx"
+        return None
+    if head.startswith(_UTF_BOMS):
+        body = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+        if head.startswith(b"\xef\xbb\xbf") and b"\x00" in body:
+            return None
+        return "html" if _is_html(head) else "text"
+    if b"\x00" in head or not head.strip():
+        return None
+    for enc in ("utf-8", "gb18030", "big5"):
+        for cut in range(4):  # the head may end inside a multi-byte character
+            try:
+                decoded = head[:len(head) - cut].decode(enc)
+            except UnicodeDecodeError:
+                continue
+            control = sum(1 for c in decoded if ord(c) < 32 and c not in "\t\n\r\x0c\x1b")
+            if control > len(decoded) // 50:
+                return None
+            return "html" if _is_html(head) else "text"
+    return None
+
+
+def _is_html(head: bytes) -> bool:
+    h = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return h.startswith((b"<!doctype html", b"<html")) or (h.startswith(b"<") and b"<body" in h)
+
+
 def _container(head: bytes) -> str | None:
     """A container that may hold video and/or audio; PyAV decides which streams it has."""
     if head[4:8] == b"ftyp":
@@ -181,6 +219,9 @@ def sniff(path: str) -> Sniffed:
             return Sniffed("image", fmt)
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return Sniffed("image", "webp")
+    text_format = _text_format(head)
+    if text_format is not None:
+        return Sniffed("text", text_format)
     container = _container(head)
     if container is not None:
         return Sniffed(_streams_kind(path, container), container)

@@ -117,10 +117,19 @@ def decode_bytes(path: str, data: bytes, declared: str | None = None) -> tuple[s
         raise ImportError("detecting text encodings needs charset-normalizer: "
                           "pip install 'copytrace[text]'") from None
     best = from_bytes(data).best()
-    if best is None:
-        raise TextDecodeError(path, "binary data or an unknown encoding, not text")
-    enc = best.encoding
-    return _checked(path, str(best), enc), enc
+    if best is not None:
+        return _checked(path, str(best), best.encoding), best.encoding
+    # charset-normalizer gives up on texts with a few odd bytes (terminal escapes, say):
+    # strict decodings of the common CJK encodings decide then
+    for enc in _FALLBACKS:
+        try:
+            return _checked(path, data.decode(enc), enc), enc
+        except (UnicodeDecodeError, TextDecodeError):
+            pass
+    raise TextDecodeError(path, "binary data or an unknown encoding, not text")
+
+
+_FALLBACKS = ("gb18030", "big5", "utf-16")
 
 
 def _looks_utf16(data: bytes) -> bool:
@@ -129,7 +138,7 @@ def _looks_utf16(data: bytes) -> bool:
     return max(even, odd) > len(head) // 8 and min(even, odd) < len(head) // 64 + 1
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")  # ESC: colour codes
 
 
 def _checked(path: str, text: str, enc: str) -> str:
