@@ -296,8 +296,11 @@ def check(db, create) -> None:
 @click.option("--sync-wait-s", type=click.FloatRange(0, min_open=True), default=20.0,
               show_default=True,
               help="Other requests still running after this many seconds continue as jobs.")
+@click.option("--request-timeout-s", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Stop a request's engine work (or a job's) after this many seconds and "
+                   "answer 504 (a job: failed); 0 = no limit.")
 def serve(db, host, port, create, max_upload_mb, no_auth, cors_origins, rate_limit, workers,
-          job_workers, job_above_s, sync_wait_s) -> None:
+          job_workers, job_above_s, sync_wait_s, request_timeout_s) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) and the web page."""
     try:
         from copytrace.server.app import CopytraceServer, ServerConfig
@@ -308,7 +311,8 @@ def serve(db, host, port, create, max_upload_mb, no_auth, cors_origins, rate_lim
         config = ServerConfig(host=host, max_upload_mb=max_upload_mb, no_auth=no_auth,
                               cors_origins=tuple(cors_origins), rate_per_min=rate_limit,
                               short_workers=workers, long_workers=job_workers,
-                              job_above_s=job_above_s, sync_wait_s=sync_wait_s)
+                              job_above_s=job_above_s, sync_wait_s=sync_wait_s,
+                              request_timeout_s=request_timeout_s)
     except ValueError as e:
         _fail(str(e))
         sys.exit(2)

@@ -8,7 +8,7 @@ last matched frame's time plus one sampling interval, so a copy of [a, b) is rep
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -44,6 +44,7 @@ except ModuleNotFoundError as e:
         "pip install 'copytrace[server]'") from e
 
 import copytrace
+from copytrace.deadline import DeadlineExceeded, within
 from copytrace.errors import (
     CopytraceError,
     LedgerError,
@@ -58,6 +59,9 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 _ANONYMOUS = ApiKey("anonymous", "anonymous (--no-auth)", "admin", 0.0, None, None)
+# Past its time limit a request is answered (504) even if its worker has not yet reached a
+# check of the limit (a long native call): this long after the limit.
+STOP_GRACE_S = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -83,6 +87,7 @@ class ServerConfig:
     job_above_s: float = 30.0  # mode=auto: video/audio longer than this becomes a job
     sync_wait_s: float = 20.0  # mode=auto: work still running after this continues as a job
     job_retention_days: float = 7.0  # finished jobs older than this are dropped at start
+    request_timeout_s: float = 0.0  # engine work of one request (or job, or batch file); 0: none
 
     def __post_init__(self) -> None:
         if self.no_auth and not is_loopback(self.host):
@@ -94,6 +99,8 @@ class ServerConfig:
             raise ValueError("rate_per_min must be >= 0 (0 = no limit)")
         if self.sync_wait_s <= 0 or self.job_retention_days < 0 or self.job_above_s < 0:
             raise ValueError("sync_wait_s must be > 0, job_above_s and job_retention_days >= 0")
+        if self.request_timeout_s < 0:
+            raise ValueError("request_timeout_s must be >= 0 (0 = no limit)")
         if self.short_workers < 1 or self.long_workers < 1:
             raise ValueError("short_workers and long_workers must be >= 1")
         for origin in self.cors_origins:
@@ -202,6 +209,9 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
 
 # -- engine work (runs on a pool worker, with that worker's Library) ----------------------------
 def _error_status(e: BaseException, filename: str) -> tuple[int, str]:
+    if isinstance(e, DeadlineExceeded):
+        return 504, (f"{filename}: {e} and was stopped: the server's limit for one request "
+                     "(copytrace serve --request-timeout-s); nothing was kept")
     if isinstance(e, MediaError):
         return 422, f"{filename}: {e.cause}"
     if isinstance(e, UnknownWorkError):
@@ -213,9 +223,12 @@ def _error_status(e: BaseException, filename: str) -> tuple[int, str]:
 
 
 def _query_work(upload: up.Upload, top_k: int, min_score: float | None, evidence: bool,
-                report: bool, evidence_dir: Path):
+                report: bool, evidence_dir: Path, limit_s: float = 0.0):
+    """The query within ``limit_s`` seconds (describing and matching; the evidence drawn after
+    it is a few seeks per match, and stopping it halfway would leave half a bundle)."""
     def run(lib) -> tuple[int, dict]:
-        result = lib.query(str(upload.path), top_k=top_k, min_score=min_score)
+        with within(limit_s):
+            result = lib.query(str(upload.path), top_k=top_k, min_score=min_score)
         res = result.to_dict()
         res["query"]["path"] = upload.filename
         if evidence:
@@ -237,7 +250,9 @@ def _query_work(upload: up.Upload, top_k: int, min_score: float | None, evidence
     return run
 
 
-def _add_work(upload: up.Upload, title: str | None, uploads: Path):
+def _add_work(upload: up.Upload, title: str | None, uploads: Path, limit_s: float = 0.0):
+    """Registration within ``limit_s`` seconds: the file is described before anything is
+    written, so a stopped registration leaves the library as it was."""
     def run(lib) -> tuple[int, dict]:
         existing = lib.store.catalog.find_sha(upload.sha256)
         if existing is not None:
@@ -245,7 +260,8 @@ def _add_work(upload: up.Upload, title: str | None, uploads: Path):
         final = uploads / f"{upload.sha256[:16]}-{upload.filename}"
         os.replace(upload.path, final)
         try:
-            added = lib.add(str(final), title=title or Path(upload.filename).stem)
+            with within(limit_s):
+                added = lib.add(str(final), title=title or Path(upload.filename).stem)
         except BaseException:
             final.unlink(missing_ok=True)
             raise
@@ -290,11 +306,22 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
         fut = svc.pool.submit("short", guarded)
         # auto: a client waits at most sync_wait_s; then the work goes on as a job (202).
         limit_s = svc.config.sync_wait_s if mode == "auto-sync" else None
+        stop_s = _stop_s(svc.config)
+        to_job = stop_s is None or (limit_s is not None and limit_s < stop_s)
+        wait_s = limit_s if to_job else stop_s
         try:
+            # queued behind other work, the limit has not begun: wait for the start first
+            if not to_job:
+                await asyncio.shield(asyncio.wrap_future(svc.pool.started(fut)))
             status, body = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(fut)),
-                                                  limit_s)
+                                                  wait_s)
         except asyncio.TimeoutError:  # not TimeoutError: they differ on Python 3.10
-            return _continue_as_job(svc, key, kind, upload, fut)
+            if to_job:
+                return _continue_as_job(svc, key, kind, upload, fut)
+            # the worker is in a long native call: answer now, it stops at its next check
+            status, message = _error_status(
+                DeadlineExceeded(svc.config.request_timeout_s, "still running"), upload.filename)
+            return JSONResponse({"error": message}, status_code=status)
         except BaseException as e:
             if isinstance(e, (asyncio.CancelledError, KeyboardInterrupt)):
                 raise
@@ -306,16 +333,43 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
 
     def as_job(lib):
         svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+        timer = _watch(svc, job.job_id, upload.filename)
         try:
             status, body = guarded(lib)
         except Exception as e:  # noqa: BLE001 - the job reports every failure
             status, message = _error_status(e, upload.filename)
             svc.jobs.update(job.job_id, "failed", "failed", 1.0, status, None, message)
             return
+        finally:
+            if timer is not None:
+                timer.cancel()
         svc.jobs.update(job.job_id, "done", "done", 1.0, status, body)
 
     svc.pool.submit("long", as_job)
     return _accepted(job.job_id)
+
+
+def _stop_s(config: ServerConfig) -> float | None:
+    """How long after its start a request is answered whatever its worker is doing."""
+    return config.request_timeout_s + STOP_GRACE_S if config.request_timeout_s else None
+
+
+def _watch(svc: Service, job_id: str, filename: str) -> threading.Timer | None:
+    """Fail a job still running ``STOP_GRACE_S`` past its time limit (its worker is in a long
+    native call and stops at its next check; what it returns then is not recorded)."""
+    stop_s = _stop_s(svc.config)
+    if stop_s is None:
+        return None
+
+    def expire() -> None:
+        status, message = _error_status(
+            DeadlineExceeded(svc.config.request_timeout_s, "still running"), filename)
+        svc.jobs.update(job_id, "failed", "failed", 1.0, status, None, message)
+
+    t = threading.Timer(stop_s, expire)
+    t.daemon = True
+    t.start()
+    return t
 
 
 def _accepted(job_id: str) -> JSONResponse:
@@ -328,8 +382,11 @@ def _continue_as_job(svc: Service, key: ApiKey, kind: str, upload: up.Upload, fu
     job, finished by the future's callback."""
     job = svc.jobs.create(kind, key.key_id, upload.filename, str(upload.path))
     svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+    timer = _watch(svc, job.job_id, upload.filename)
 
     def finished(f) -> None:
+        if timer is not None:
+            timer.cancel()
         exc = f.exception()
         if exc is None:
             status, body = f.result()
@@ -420,7 +477,7 @@ def create_app(library, config: ServerConfig) -> FastAPI:
         upload = await up.receive(request, service.uploads, config.max_upload_bytes, filename)
         title = title if title is not None else (upload.fields.get("title") or None)
         return await _run(request, key, "register", upload, mode,
-                          _add_work(upload, title, service.uploads))
+                          _add_work(upload, title, service.uploads, config.request_timeout_s))
 
     @app.post("/api/query", tags=["query"], openapi_extra=_UPLOAD_BODY,
               responses={202: {"description": "job"}, 413: {"description": "too large"},
@@ -433,7 +490,7 @@ def create_app(library, config: ServerConfig) -> FastAPI:
         upload = await up.receive(request, service.uploads, config.max_upload_bytes, filename)
         return await _run(request, key, "query", upload, mode,
                           _query_work(upload, top_k, min_score, evidence, report,
-                                      service.root / "evidence"))
+                                      service.root / "evidence", config.request_timeout_s))
 
     @app.post("/api/query/batch", tags=["query"], status_code=202,
               openapi_extra=_BATCH_BODY,
@@ -454,7 +511,8 @@ def create_app(library, config: ServerConfig) -> FastAPI:
             for i, u in enumerate(files):
                 try:
                     status, body = _query_work(u, top_k, min_score, False, False,
-                                               service.root / "evidence")(lib)
+                                               service.root / "evidence",
+                                               config.request_timeout_s)(lib)
                     out.append({"filename": u.filename, "status": status, "result": body})
                 except Exception as e:  # noqa: BLE001 - each file answers for itself
                     status, message = _error_status(e, u.filename)

@@ -118,12 +118,14 @@ class JobStore:
     def update(self, job_id: str, state: str, stage: str, progress: float,
                status: int | None = None, result: dict | None = None,
                error: str | None = None) -> None:
+        """A finished job (done or failed) is never changed again: the first ending counts
+        (a job failed past its time limit stays failed when its worker returns later)."""
         finished = state in ("done", "failed")
         with self._lock:
             self._db.execute(
                 "UPDATE jobs SET state = ?, stage = ?, progress = ?, status = ?, result = ?, "
                 "error = ?, updated_at = ?" + (", upload = NULL" if finished else "") +
-                " WHERE job_id = ?",
+                " WHERE job_id = ? AND state NOT IN ('done', 'failed')",
                 (state, stage, progress, status, json.dumps(result) if result is not None else None,
                  error, time.time(), job_id))
 
@@ -143,6 +145,12 @@ class JobStore:
         return [_job(r) for r in rows]
 
 
+def _done_future() -> Future:
+    f: Future = Future()
+    f.set_result(None)
+    return f
+
+
 class EnginePool:
     """Worker threads over one library folder, each with its own ``Library``."""
 
@@ -154,6 +162,7 @@ class EnginePool:
         self._queues = {"short": queue.Queue(), "long": queue.Queue()}
         self._threads: list[threading.Thread] = []
         self._given = first_library  # the caller's library: the first short worker uses it
+        self._started: dict[Future, Future] = {}  # submitted work -> set when it begins
         for lane, n in (("short", short_workers), ("long", long_workers)):
             for i in range(n):
                 lib = first_library if lane == "short" and i == 0 else None
@@ -164,8 +173,14 @@ class EnginePool:
 
     def submit(self, lane: str, fn: Callable[[object], object]) -> Future:
         fut: Future = Future()
+        self._started[fut] = Future()
         self._queues[lane].put((fn, fut))
         return fut
+
+    def started(self, fut: Future) -> Future:
+        """A future done when a worker begins ``fut``'s work (a request's time limit counts
+        from then, not from when it was queued)."""
+        return self._started.get(fut) or _done_future()
 
     def pending(self, lane: str) -> int:
         return self._queues[lane].qsize()
@@ -178,8 +193,11 @@ class EnginePool:
                 if item is None:
                     return
                 fn, fut = item
+                begun = self._started.pop(fut, None)
                 if not fut.set_running_or_notify_cancel():
                     continue
+                if begun is not None and begun.set_running_or_notify_cancel():
+                    begun.set_result(None)
                 try:
                     if lib is None:
                         lib = self._open()
