@@ -32,7 +32,7 @@ def first_query_s(db: Path, query: Path, repeats: int) -> tuple[float, str | Non
     times, found = [], None
     for _ in range(repeats):
         with copytrace.open(str(db)) as lib:
-            lib.audio_encoder, lib.audio_cohort, lib.store.index("audio")  # loaded, untimed
+            lib.audio_encoder, lib.signal("audio").cohort, lib.store.index("audio")  # loaded, untimed
             t = time.perf_counter()
             res = lib.query(str(query))
             times.append(time.perf_counter() - t)

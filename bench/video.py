@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -418,7 +419,7 @@ def predict_framewise(args: argparse.Namespace, bench: dict):
     from copytrace.align.refine import RefineConfig, refine_boundaries
     from copytrace.align.tn import TNConfig
     from copytrace.engine import suppress_query_overlaps
-    from copytrace.media.video import crop_uniform_borders
+    from copytrace.media.video import crop_uniform_borders, read_frames_between
 
     embed = hash_embed(args.descriptor.split("-", 1)[1])
     min_sim = HASH_MIN_SIM if args.min_sim is None else args.min_sim
@@ -446,7 +447,9 @@ def predict_framewise(args: argparse.Namespace, bench: dict):
                                  qd.starts_s, rd.starts_s)
             segs = suppress_query_overlaps(segs, args.max_query_overlap)
             if args.refine:
-                segs = [refine_boundaries(s, q["path"], rpath, refine_embed, RefineConfig())
+                segs = [refine_boundaries(s, partial(read_frames_between, q["path"]),
+                                          partial(read_frames_between, rpath), refine_embed,
+                                          RefineConfig())
                         for s in segs]
             found += [(rid, s) for s in segs]
         yield q, (found, time.perf_counter() - t1, float(qd.ends_s[-1]) if len(qd) else 0.0)

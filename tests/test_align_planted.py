@@ -1,5 +1,6 @@
 """Alignment on real clips with planted copies, at 25 and 29.97 fps, with asserted boundaries."""
 from fractions import Fraction
+from functools import partial
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from copytrace.align import get_aligner, similarity_matrix
 from copytrace.align.dp import DPConfig
 from copytrace.align.refine import refine_boundaries
 from copytrace.align.tn import TNConfig
-from copytrace.media.video import iter_frames
+from copytrace.media.video import iter_frames, read_frames_between
 
 from .video_clips import pan_frames, tiny_embed, write_clip
 
@@ -70,7 +71,8 @@ def test_clip_inside_longer_query_then_frame_accurate(media):
         media, [("filler", 0.0, 3.0, 1.0), ("copy", 2.0, 4.0, 1.0), ("filler", 4.0, 3.0, 1.0)])
     assert len(segs) == 1
     assert_close(segs[0], truth[0], 1.05)  # coarse: one sampling interval
-    fine = refine_boundaries(segs[0], str(q_path), str(ref_path), tiny_embed)
+    fine = refine_boundaries(segs[0], partial(read_frames_between, str(q_path)),
+                             partial(read_frames_between, str(ref_path)), tiny_embed)
     # Refined: within one frame on both axes (query 1/29.97 s, reference 1/25 s).
     assert_close(fine, truth[0], 1 / REF_FPS + 1e-3)
 
@@ -97,7 +99,8 @@ def test_speed_change_whole_copy(media):
     q_path, ref_path, truth, segs = run_case(media, [("copy", 0.0, 7.5, 1.25)])
     assert len(segs) == 1
     assert_close(segs[0], truth[0], 1.3)
-    fine = refine_boundaries(segs[0], str(q_path), str(ref_path), tiny_embed)
+    fine = refine_boundaries(segs[0], partial(read_frames_between, str(q_path)),
+                             partial(read_frames_between, str(ref_path)), tiny_embed)
     assert_close(fine, truth[0], 0.1)
 
 

@@ -110,15 +110,15 @@ def test_audio_typicality_is_stored_at_registration(tmp_path, music):
     with copytrace.open(str(db)) as lib:
         work_id = lib.add(str(DATA / "music_beast.ogg")).work.work_id
         other_id = lib.add(str(DATA / "music_brainsukker.ogg")).work.work_id
-        cohort = lib.audio_cohort
+        cohort = lib.signal("audio").cohort
         ref = lib.store.catalog.descriptors(work_id, "audio")
         stored = lib.store.catalog.window_stats(work_id, "audio", "typicality", cohort.key)
         assert stored is not None and np.allclose(stored, cohort.typicality(ref.vectors), atol=1e-6)
         # numbers derived with another cohort are never read
         assert lib.store.catalog.window_stats(work_id, "audio", "typicality", "other") is None
     with copytrace.open(str(db)) as lib:  # a fresh library reads them instead of computing
-        lib.audio_cohort.typicality = None
-        assert np.array_equal(lib._reference_typicality(work_id, ref.vectors), stored)
+        lib.signal("audio").cohort.typicality = None
+        assert np.array_equal(lib.signal("audio").reference_typicality(work_id, ref.vectors), stored)
     with copytrace.open(str(db)) as lib:
         assert lib.store.check() == []
         def count():
@@ -130,7 +130,8 @@ def test_audio_typicality_is_stored_at_registration(tmp_path, music):
         assert lib.store.check() == [f"work {work_id}: {n - 1} audio typicality numbers for {n} descriptors"]
         assert lib.store.catalog.drop_mismatched_stats() == 1 and lib.store.check() == []
         # without them, the typicality is computed again: the same numbers
-        assert np.allclose(lib._reference_typicality(work_id, ref.vectors), stored, atol=1e-6)
+        assert np.allclose(lib.signal("audio").reference_typicality(work_id, ref.vectors), stored,
+                           atol=1e-6)
         assert count() == (1,)
         lib.remove(other_id)  # a removed work's numbers go with it
         assert count() == (0,)

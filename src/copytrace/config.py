@@ -6,6 +6,7 @@ belong to the descriptor's registry entry (``models/registry.py``), read in one 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from copytrace.index.base import IndexConfig
 from copytrace.media.image import ImageLimits
@@ -13,6 +14,8 @@ from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL
 from copytrace.models.registry import DEFAULT_IMAGE_MODEL
 
 DEFAULT_SIGNALS = ("visual", "audio")
+# The one decision threshold on calibrated scores, for every signal (docs/architecture.md).
+DEFAULT_MIN_SCORE = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,8 @@ class EngineConfig:
             raise ValueError("EngineConfig.candidates must be >= 1")
         if self.threads < 0:
             raise ValueError("EngineConfig.threads must be >= 0 (0 = runtime default)")
+
+    @property
+    def models_path(self) -> Path | None:
+        """``models_dir`` as a path (None: the shipped weights or ``$COPYTRACE_MODELS_DIR``)."""
+        return Path(self.models_dir) if self.models_dir else None

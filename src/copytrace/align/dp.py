@@ -9,6 +9,7 @@ and the search repeats for further segments.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from copytrace.types import Segment
 
 @dataclass(frozen=True)
 class DPConfig:
+    MIN_SIMILARITY_FIELD: ClassVar[str] = "bias"  # set from the descriptor's registry entry
     bias: float = 0.5
     off_diagonal_penalty: float = 0.1
     min_score: float = 0.3

@@ -8,6 +8,7 @@ split into segments wherever the query gap exceeds ``max_gap_s``. Assumes unchan
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from copytrace.types import Segment
 
 @dataclass(frozen=True)
 class HVConfig:
+    MIN_SIMILARITY_FIELD: ClassVar[str] = "min_sim"  # set from the descriptor's registry entry
     top_k: int = 5
     min_sim: float = 0.5
     bin_s: float = 1.0

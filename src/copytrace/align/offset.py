@@ -15,6 +15,7 @@ pieces); its score is the mean similarity over the stretch.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 import numpy as np
 
@@ -33,6 +34,7 @@ from copytrace.types import Segment
 
 @dataclass(frozen=True)
 class OffsetConfig:
+    MIN_SIMILARITY_FIELD: ClassVar[str] = "min_sim"  # set from the descriptor's registry entry
     top_k: int = 3
     max_offsets: int = 32
     min_sim: float = 0.35

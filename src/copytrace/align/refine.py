@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from PIL import Image
 
 Embed = Callable[["list[Image.Image]"], np.ndarray]
+# (start_s, end_s, max_side) -> every frame of a video with start_s <= time <= end_s at its
+# native rate, as (time_s, RGB image): e.g. ``partial(media.video.read_frames_between, path)``.
+FrameReader = Callable[[float, float, int], "list[tuple[float, Image.Image]]"]
 
 
 @dataclass(frozen=True)
@@ -156,22 +159,22 @@ def _frame_s(times: np.ndarray) -> float:
 
 def refine_boundaries(
     segment: Segment,
-    query_path: str,
-    ref_path: str,
+    read_query: FrameReader,
+    read_ref: FrameReader,
     embed: Embed,
     config: RefineConfig = RefineConfig(),
     query_embed: Embed | None = None,
 ) -> Segment:
     """Move a coarse segment's four boundaries to native-rate frame times.
 
+    ``read_query`` / ``read_ref`` read the frames of the query's and the reference's videos
+    around a boundary (``FrameReader``); this module never opens a file.
     ``embed`` maps RGB images to L2-normalised descriptors [N, D] (the frame encoder's
     ``encode_images``); it must be the descriptor the coarse alignment used, so similarities
     compare with ``segment.score``. ``query_embed`` (default ``embed``) describes the query's
     frames, as [N, D] or [N, V, D] for V views of each frame (the best view counts): a copy
     found through partial views (picture-in-picture) is only visible through them.
     """
-    from copytrace.media.video import read_frames_between
-
     dq = segment.query_end_s - segment.query_start_s
     dr = segment.ref_end_s - segment.ref_start_s
     speed = dr / dq if dq > 0 and dr > 0 else 1.0
@@ -184,10 +187,8 @@ def refine_boundaries(
         half = dq / 2
         q_lo, q_hi = (qb - w, qb + min(w, half)) if is_start else (qb - min(w, half), qb + w)
         r_lo, r_hi = rb - (w + 0.5) * speed, rb + (w + 0.5) * speed
-        qf = _LazyFrames(read_frames_between(query_path, max(0.0, q_lo), q_hi, config.max_side),
-                         query_embed or embed)
-        rf = _LazyFrames(read_frames_between(ref_path, max(0.0, r_lo), r_hi, config.max_side),
-                         embed)
+        qf = _LazyFrames(read_query(max(0.0, q_lo), q_hi, config.max_side), query_embed or embed)
+        rf = _LazyFrames(read_ref(max(0.0, r_lo), r_hi, config.max_side), embed)
         out[is_start] = _refine_one(qf, rf, is_start, qb, rb, speed, segment.score, config)
     (qs, rs), (qe, re_) = out[True], out[False]
     if not (qe > qs and re_ > rs):

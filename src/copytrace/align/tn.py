@@ -10,6 +10,7 @@ let a path follow speed changes and dropped or duplicated frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -22,6 +23,7 @@ from copytrace.types import Segment
 
 @dataclass(frozen=True)
 class TNConfig:
+    MIN_SIMILARITY_FIELD: ClassVar[str] = "min_sim"  # set from the descriptor's registry entry
     top_k: int = 5
     min_sim: float = 0.5
     max_step_s: float = 2.5

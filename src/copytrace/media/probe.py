@@ -69,11 +69,11 @@ def file_sha256(path: str) -> str:
 
 
 def probe(path: str, sniffed: Sniffed | None = None, sha256: str | None = None) -> MediaInfo:
-    """Sniff (unless ``sniffed`` is given), hash (unless ``sha256`` is) and read the stream
-    headers of ``path``: everything later stages need to know about the file without decoding
-    it. MediaError naming the cause when it is not usable."""
+    """Sniff (unless ``sniffed`` is given), hash (unless ``sha256`` is; "" leaves the file
+    unhashed) and read the stream headers of ``path``: everything later stages need to know
+    about the file without decoding it. MediaError naming the cause when it is not usable."""
     sniffed = sniffed or sniff(path)
-    sha256 = sha256 or file_sha256(path)
+    sha256 = file_sha256(path) if sha256 is None else sha256
     video = audio = None
     duration_s = None
     if sniffed.media_type == "video":

@@ -260,18 +260,19 @@ def _decode(path: str, start_s: float | None, skip_nonref: bool):
 
 
 def iter_frames(
-    path: str, fps: float = 1.0, max_side: int | None = 320
+    path: str, fps: float = 1.0, max_side: int | None = 320, info: VideoInfo | None = None
 ) -> Iterator[tuple[float, "Image.Image"]]:
     """Stream upright RGB frames sampled at ``fps``, each with its real time in seconds.
 
     A frame is kept when its timestamp reaches the next sampling instant ``k / fps``; so kept
     times are true presentation times, close to (not exactly on) the grid. Raises MediaError
     after the frames that decoded if the stream is corrupt or ends well before its announced
-    duration (callers must then treat the frames as partial).
+    duration (callers must then treat the frames as partial). ``info``: the file's
+    ``probe_video`` result when the caller has it (the header is not read again).
     """
     if not fps > 0:
         raise ValueError(f"fps must be positive, not {fps}")
-    info = probe_video(path)
+    info = info or probe_video(path)
     interval = 1.0 / fps
     # Half a native frame of tolerance: a frame at 0.999 s is the 1 s sample.
     eps = 0.5 / info.fps if info.fps > 0 else 0.0

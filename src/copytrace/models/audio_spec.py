@@ -12,7 +12,7 @@ from pathlib import Path
 
 from copytrace.errors import ModelError
 from copytrace.models.audio_frontend import MelConfig
-from copytrace.models.registry import WEIGHTS_DIR, CalibratedEntry
+from copytrace.models.registry import WEIGHTS_DIR, CalibratedEntry, file_sha256  # noqa: F401 - re-exported
 
 DEFAULT_AUDIO_MODEL = "ct-audio-nafp"
 
@@ -61,6 +61,9 @@ class AudioDescriptorSpec(CalibratedEntry):
     int8_file: str | None = None       # QDQ INT8 ONNX (OpenVINO), set by ``copytrace quantize``
     int8_u8_file: str | None = None    # its U8-activation variant (ONNX Runtime)
     int8_source_sha256: str | None = None  # the FP32 file the INT8 files were made from
+    # Window pairs below this (normalised) similarity do not enter the audio aligner; None:
+    # the aligner's own default.
+    aligner_min_similarity: float | None = None
     quantization: dict = field(default_factory=dict)  # gate result (copytrace quantize)
     training: dict = field(default_factory=dict)
     directory: str = ""
@@ -127,21 +130,6 @@ class AudioDescriptorSpec(CalibratedEntry):
             raise ModelError(f"{self.name}: no {precision} weights in its registry entry "
                              f"(copytrace quantize --model {self.name} makes them)")
         return self._weights_file(name)
-
-    def has_int8(self) -> bool:
-        """INT8 files recorded *and* made from the FP32 file that is there now: a retrained
-        ``file`` with stale INT8 keys falls back to FP32 instead of running old weights."""
-        if not (self.int8_file and self.int8_u8_file):
-            return False
-        if self.int8_source_sha256 is None:
-            return True
-        return file_sha256(self.path("fp32")) == self.int8_source_sha256
-
-
-def file_sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def get_audio_spec(name: str = DEFAULT_AUDIO_MODEL, directory: Path | None = None) -> AudioDescriptorSpec:

@@ -38,6 +38,16 @@ class CalibratedEntry:
         score = min(max(score, 1e-9), 1 - 1e-9)
         return self.threshold_similarity + math.log(score / (1 - score)) / self.score_slope
 
+    def has_int8(self) -> bool:
+        """INT8 files recorded *and* made from the FP32 file that is there now (the entry's
+        ``int8_source_sha256``): a retrained ``file`` with stale INT8 keys falls back to FP32
+        instead of running old weights. What ``precision='auto'`` asks of every descriptor."""
+        if not (self.int8_file and self.int8_u8_file):
+            return False
+        if self.int8_source_sha256 is None:
+            return True
+        return file_sha256(self.path("fp32")) == self.int8_source_sha256
+
     def to_json(self) -> dict:
         d = asdict(self)
         d.pop("directory")
@@ -69,6 +79,12 @@ class CalibratedEntry:
         return raw
 
 
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def read_entry(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
@@ -83,6 +99,12 @@ class DescriptorSpec(CalibratedEntry):
     ``score = sigmoid(score_slope * (similarity - threshold_similarity))``: a score of 0.5 is the
     default decision threshold, reached at ``threshold_similarity`` (cosine), which gave
     ``threshold_precision`` on the calibration set named in ``calibration``.
+
+    The other calibrated constants the engine applies are here too: ``aligner_min_similarity``,
+    below which frame pairs do not enter the video aligner (whichever it is; default: the
+    threshold), and ``verify_threshold_similarity`` / ``verify_bonus``, the still-image
+    verifier's decision threshold on the combined score and its largest inlier bonus
+    (``copytrace.verify``; None: the verifier's defaults).
     """
 
     name: str
@@ -102,10 +124,16 @@ class DescriptorSpec(CalibratedEntry):
     calibration: str = ""
     int8_file: str | None = None
     int8_u8_file: str | None = None
+    int8_source_sha256: str | None = None  # the FP32 file the INT8 files were made from
+    aligner_min_similarity: float | None = None
+    verify_threshold_similarity: float | None = None
+    verify_bonus: float | None = None
     training: dict = field(default_factory=dict)
     directory: str = ""
 
     def __post_init__(self) -> None:
+        if self.aligner_min_similarity is None:
+            object.__setattr__(self, "aligner_min_similarity", self.threshold_similarity)
         if self.resize not in RESIZE_RULES:
             raise ModelError(f"{self.name}: resize rule {self.resize!r} not in {RESIZE_RULES}")
         if len(self.input_size) != 2 or min(self.input_size) < 16:

@@ -61,6 +61,20 @@ class Encoder(ABC):
         return np.concatenate(parts, axis=0)
 
 
+def resolve_precision(spec, precision: str) -> str:
+    """The precision a descriptor runs at, the same rule for every signal: 'auto' is 'int8'
+    when the registry entry ships INT8 files made from the FP32 file now present
+    (``spec.has_int8()``) and this CPU's int8 kernels are exact (``models/cpu.py``, issue 17),
+    else 'fp32'; 'fp32' and 'int8' are taken as asked."""
+    if precision not in ("auto", *PRECISIONS):
+        raise ModelError(f"precision must be 'auto' or one of {PRECISIONS}, not {precision!r}")
+    if precision != "auto":
+        return precision
+    from copytrace.models.cpu import int8_exact
+
+    return "int8" if spec.has_int8() and int8_exact() else "fp32"
+
+
 _BACKENDS: dict[str, Callable[..., Encoder]] = {}
 
 

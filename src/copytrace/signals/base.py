@@ -16,9 +16,12 @@ defaults that suit a signal of dense, L2-normalised vectors):
 ``name``
     The key of its descriptors everywhere: ``Descriptors.signal``, ``Match.signal``, the
     catalogue's ``descriptors.signal`` column and the index file ``index-<name>.faiss``.
+``media_types``
+    The media types (``types.MEDIA_TYPES``) it may describe: visual ('image', 'video'), audio
+    ('audio', 'video'), text ('text').
 ``describes(media) -> bool``
-    Whether a probed file (``media.probe.MediaInfo``) carries this signal (visual: images and
-    videos; audio: recordings and videos with a soundtrack; text: text files).
+    Whether a probed file (``media.probe.MediaInfo``) carries this signal. Default: its media
+    type is one of ``media_types`` (audio also asks for a soundtrack).
 ``required(media) -> bool``
     Whether a file of that kind must yield this signal's descriptors (audio for a recording:
     yes; for a video's soundtrack: no, a silent soundtrack leaves the pictures to stand alone).
@@ -66,7 +69,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -108,6 +112,7 @@ class Signal(ABC):
     """One kind of evidence. See the module docstring for the contract."""
 
     name: str = ""
+    media_types: tuple[str, ...] = ()
     indexed: bool = True  # descriptors are dense vectors kept in the store's vector index
 
     def __init__(self, config: EngineConfig, store: Store) -> None:
@@ -115,9 +120,9 @@ class Signal(ABC):
         self.store = store
 
     # -- describe ---------------------------------------------------------------------------
-    @abstractmethod
     def describes(self, media: MediaInfo) -> bool:
-        """Whether this signal describes a file of this kind."""
+        """Whether this signal describes this file."""
+        return media.media_type in self.media_types
 
     def required(self, media: MediaInfo) -> bool:
         """Whether ``describe`` must find something in such a file (default: yes)."""
@@ -208,6 +213,24 @@ class Signal(ABC):
         qi, ri = cand.query_row, cand.ref_row
         return Segment(float(d.starts_s[qi]), float(d.ends_s[qi]),
                        float(ref.starts_s[ri]), float(ref.ends_s[ri]), cand.similarity)
+
+    def timed_match(self, work: Work, segments: list[Segment], scorer) -> Match:
+        """A match from aligned segments whose scores are similarities (aligners score by the
+        mean similarity along their path): the best one is the match's similarity, each is
+        scored through ``scorer.score``; segments in query order."""
+        segments = sorted(segments, key=lambda s: s.query_start_s)
+        best = max(s.score for s in segments)
+        return self.make_match(work, scorer.score(best), best,
+                               [replace(s, score=float(scorer.score(s.score))) for s in segments])
+
+
+def remember(cache: dict, key: str, compute: Callable[[], object], limit: int = 4096):
+    """``cache[key]``, computed on first use; the oldest entry goes when ``limit`` is reached."""
+    if key not in cache:
+        if len(cache) >= limit:
+            cache.pop(next(iter(cache)))
+        cache[key] = compute()
+    return cache[key]
 
 
 # name -> "module:Class"; imported only when a library uses the signal.

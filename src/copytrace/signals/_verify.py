@@ -1,0 +1,69 @@
+"""Still-image queries' second stage: local features + RANSAC on the top candidates.
+
+The combined similarity (cosine plus a bonus for geometrically consistent inliers; see
+``copytrace.verify``) is calibrated on validation data with its own threshold, so every image
+candidate is re-scored against it, verified or not. Only candidates whose bonus could lift them
+over the threshold are verified, so innocent queries whose candidates are all far below it cost
+nothing extra. The threshold and the bonus are the image model's (its registry entry's
+``verify_threshold_similarity`` and ``verify_bonus``).
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from copytrace.errors import MediaError
+from copytrace.signals.base import remember
+from copytrace.types import Match
+
+log = logging.getLogger(__name__)
+
+REF_FEATURES_CACHED = 512  # registered images whose local features are kept between queries
+
+
+class ImageVerifier:
+    def __init__(self, spec, image_limits, verify_top: int) -> None:
+        from copytrace.verify import LocalVerifier, VerifyConfig
+
+        self.spec = spec
+        self.image_limits = image_limits
+        self.verify_top = verify_top
+        self.local = LocalVerifier(VerifyConfig(bonus=spec.verify_bonus,
+                                                threshold_score=spec.verify_threshold_similarity))
+        self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures
+
+    def rescore(self, query_path: str, matches: list[Match]) -> list[Match]:
+        from copytrace.media.image import load_image
+
+        spec, cfg = self.spec, self.local.cfg
+        rescored = []
+        query_features = None
+        for rank, m in enumerate(matches):
+            if m.media_type != "image":
+                rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
+                continue
+            combined = m.similarity
+            if rank < self.verify_top and m.similarity >= cfg.threshold_score - cfg.bonus:
+                ref = self._features_of(m)
+                if ref is not None:
+                    if query_features is None:
+                        query_features = self.local.features(
+                            load_image(query_path, self.image_limits), query=True)
+                    combined = self.local.rescore(query_features, [(ref, m.similarity)])[0]
+            score = spec.score(combined - cfg.threshold_score + spec.threshold_similarity)
+            rescored.append(replace(m, score=float(score), similarity=float(combined)))
+        return rescored
+
+    def _features_of(self, m: Match):
+        """Local features of a registered image, or None when its file is gone or unreadable."""
+        from copytrace.media.image import load_image
+
+        if m.work_id in self._ref_features:
+            return self._ref_features[m.work_id]
+        try:
+            image = load_image(m.path, self.image_limits)
+        except MediaError as e:
+            log.warning("verification skipped for %s: %s", m.work_id, e)
+            return None
+        return remember(self._ref_features, m.work_id, lambda: self.local.features(image),
+                        REF_FEATURES_CACHED)

@@ -1,0 +1,244 @@
+"""The visual signal: still images and video frames, described by the image model.
+
+A still image is one row (start = end = 0); a video is its frames sampled at
+``EngineConfig.video_fps`` (``describe_video_frames`` in ``signals/frames.py``), a query's
+frames with partial views. Matching a timed query aligns its frames with a candidate's (the
+aligner named by ``EngineConfig.aligner``, its minimum similarity from the registry entry),
+normalises by the frame cohort when the model ships one, drops overlapping segments and refines
+the boundaries of reported ones at the native frame rate. A still-image query's candidates get
+local verification (``signals/_verify.py``).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+
+import numpy as np
+
+from copytrace.config import DEFAULT_MIN_SCORE
+from copytrace.errors import MediaError
+from copytrace.signals.base import Candidate, Query, Signal, remember
+from copytrace.signals.frames import (
+    describe_video_frames,
+    found_through_views,
+    searched_vectors,
+    suppress_query_overlaps,
+)
+from copytrace.store.catalog import WindowStats
+from copytrace.types import Descriptors, Match, Work
+
+log = logging.getLogger(__name__)
+
+
+class VisualSignal(Signal):
+    name = "visual"
+    media_types = ("image", "video")
+
+    def __init__(self, config, store) -> None:
+        super().__init__(config, store)
+        self._spec = None
+        self._encoder = None
+        self._frame_cohort = None  # (cohort or None,) once loaded
+        self._ref_frame_typ: dict[str, np.ndarray] = {}  # work id -> frames' typicality
+        self._verifier = None
+
+    # -- models -----------------------------------------------------------------------------
+    @property
+    def spec(self):
+        if self._spec is None:
+            from copytrace.models.registry import get_spec
+
+            self._spec = get_spec(self.config.image_model, self.config.models_path)
+        return self._spec
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from copytrace.runtime import load_encoder, resolve_precision
+
+            precision = resolve_precision(self.spec, self.config.precision)
+            self._encoder = load_encoder(self.spec, self.config.backend, precision,
+                                         self.config.threads)
+        return self._encoder
+
+    @property
+    def frame_cohort(self):
+        """The image model's frame cohort (models/frame_cohort.py), or None."""
+        if self._frame_cohort is None:
+            from copytrace.models.frame_cohort import load_frame_cohort
+
+            self._frame_cohort = (load_frame_cohort(self.spec),)
+        return self._frame_cohort[0]
+
+    @property
+    def verifier(self):
+        if self._verifier is None:
+            from copytrace.signals._verify import ImageVerifier
+
+            self._verifier = ImageVerifier(self.spec, self.config.image_limits,
+                                           self.config.verify_top)
+        return self._verifier
+
+    def aligner(self):
+        """The configured aligner; matches below the descriptor's calibrated minimum
+        similarity do not enter it, whichever it is."""
+        from copytrace.align.base import get_aligner, min_similarity_config
+
+        name = self.config.aligner
+        return get_aligner(name, min_similarity_config(name, self.spec.aligner_min_similarity))
+
+    # -- describe ---------------------------------------------------------------------------
+    def describe(self, media, for_query: bool) -> Descriptors:
+        if media.media_type == "image":
+            from copytrace.media.image import load_image
+
+            h, w = self.spec.input_size
+            image = load_image(media.path, self.config.image_limits, draft_size=2 * max(h, w))
+            zero = np.zeros(1, np.float64)
+            return Descriptors(self.encoder.encode_images([image]), zero, zero,
+                               self.spec.model_id, self.name)
+        cfg = self.config
+        fractions = (cfg.query_corner_views, cfg.query_centre_view) if for_query else (0.0, 0.0)
+        needs_views = None
+        if for_query and any(fractions) and not cfg.query_views_all_frames:
+            needs_views = self._unmatched_frames
+        desc, _ = describe_video_frames(
+            media.path, self.encoder.encode_images, self.spec.model_id, self.spec.dims,
+            fps=cfg.video_fps, max_side=2 * max(self.spec.input_size), view_fractions=fractions,
+            needs_views=needs_views, announced_s=media.duration_s, info=media.video,
+        )
+        return desc
+
+    def _unmatched_frames(self, vectors: np.ndarray) -> np.ndarray:
+        """Mask of frames whose nearest registered frame is below the calibrated similarity."""
+        if self.store.catalog.signals().get(self.name, set()) - {self.spec.model_id}:
+            # Another model's library: the query fails with a clear error once described.
+            return np.ones(len(vectors), dtype=bool)
+        sims, _, _ = self.store.search(self.name, vectors, 1)
+        if sims.shape[1] == 0:
+            return np.ones(len(vectors), dtype=bool)
+        return sims[:, 0] < self.spec.threshold_similarity
+
+    def window_stats(self, d: Descriptors) -> list[WindowStats]:
+        """A video's frames' typicality and detail, stored so that no query pays for them."""
+        if len(d) <= 1:
+            return []
+        out = []
+        if self.frame_cohort is not None:
+            out.append(WindowStats(self.name, "typicality", self.frame_cohort.key,
+                                   self.frame_cohort.typicality(d.vectors)))
+        if d.detail is not None:
+            from copytrace.models.frame_cohort import DETAIL_KEY
+
+            out.append(WindowStats(self.name, "detail", DETAIL_KEY,
+                                   np.asarray(d.detail, np.float32)))
+        return out
+
+    def _reference_typicality(self, work_id: str, vectors: np.ndarray) -> np.ndarray:
+        """A registered video's frames' typicality: stored at registration, else computed on
+        first use; kept either way."""
+        cohort = self.frame_cohort
+
+        def compute():
+            typ = self.store.catalog.window_stats(work_id, self.name, "typicality", cohort.key)
+            return cohort.typicality(vectors) if typ is None or len(typ) != len(vectors) else typ
+
+        return remember(self._ref_frame_typ, work_id, compute)
+
+    # -- match ------------------------------------------------------------------------------
+    def searched_vectors(self, d: Descriptors):
+        return searched_vectors(d)
+
+    def find(self, query: Query, top_k: int) -> list[Match]:
+        d = query.descriptors
+        if (len(d) > 1 and self.config.video_frame_cohort and self.frame_cohort is not None):
+            query.cache["typicality"] = self.frame_cohort.typicality(d.vectors)
+        if query.media.media_type != "image" or self.config.verify_top == 0:
+            return super().find(query, top_k)
+        # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
+        found = super().find(query, max(top_k, self.config.verify_top))
+        return self.verifier.rescore(query.media.path, found)
+
+    def match(self, query: Query, work: Work, cand: Candidate) -> Match | None:
+        d = query.descriptors
+        spec = self.spec
+        if len(d) == 1 and work.media_type == "image":
+            return self.make_match(work, spec.score(cand.similarity), cand.similarity)
+        ref = self.store.catalog.descriptors(work.work_id, self.name)
+        if len(d) == 1 or len(ref) == 1:
+            # A still against a timed work (or the reverse): the best frame is the evidence.
+            return self.make_match(work, spec.score(cand.similarity), cand.similarity,
+                                   [self.best_row_segment(query, ref, cand)])
+        from copytrace.align.base import best_view_similarity, similarity_matrix
+
+        matrix = best_view_similarity(d.vectors, d.views, ref.vectors)
+        whole = similarity_matrix(d.vectors, ref.vectors) if d.views is not None else matrix
+        viewed = matrix
+        q_typ = query.cache.get("typicality")
+        cohort = self.frame_cohort if q_typ is not None else None
+        if cohort is not None:
+            # Evidence from informative frames only, relative to how typical they are.
+            from copytrace.models.frame_cohort import DETAIL_KEY
+
+            r_detail = self.store.catalog.window_stats(work.work_id, self.name, "detail",
+                                                       DETAIL_KEY)
+            if r_detail is not None and len(r_detail) != len(ref):
+                r_detail = None
+            matrix = cohort.normalise(matrix, q_typ,
+                                      self._reference_typicality(work.work_id, ref.vectors),
+                                      d.detail, r_detail)
+            spec = cohort.spec
+        segments = suppress_query_overlaps(
+            self.aligner().align(matrix, d.starts_s, ref.starts_s),
+            self.config.video_max_query_overlap,
+        )
+        if cohort is not None:
+            min_sim = self.spec.threshold_similarity
+            segments = [s for s in segments
+                        if cohort.enough_evidence(s, matrix, d.starts_s, ref.starts_s, min_sim)]
+            if not segments:
+                return None  # no informative evidence: not a candidate at all
+        if not segments:
+            return self.make_match(work, spec.score(cand.similarity), cand.similarity,
+                                   [self.best_row_segment(query, ref, cand)])
+        if self.config.refine_boundaries and work.media_type == "video":
+            # Only segments that will be reported as matches are worth the extra decoding.
+            segments = [
+                self._refine(s, query.media.path, work.path,
+                             found_through_views(s, d, ref, whole, viewed))
+                if spec.score(s.score) >= DEFAULT_MIN_SCORE else s
+                for s in segments
+            ]
+        return self.timed_match(work, segments, spec)
+
+    # -- boundary refinement ----------------------------------------------------------------
+    def _embed_frames(self, images: list) -> np.ndarray:
+        from copytrace.media.video import crop_uniform_borders
+
+        return self.encoder.encode_images([crop_uniform_borders(im) for im in images])
+
+    def _embed_frame_views(self, images: list) -> np.ndarray:
+        """[N, V, D]: each frame whole, then its query views (as ``describe`` gives them)."""
+        from copytrace.media.video import crop_uniform_borders, view_crops
+
+        fractions = (self.config.query_corner_views, self.config.query_centre_view)
+        frames = [crop_uniform_borders(im) for im in images]
+        crops = [c for im in frames for c in [im, *view_crops(im, *fractions)]]
+        return self.encoder.encode_images(crops).reshape(len(frames), len(crops) // len(frames), -1)
+
+    def _refine(self, segment, query_path: str, ref_path: str, through_views: bool = False):
+        from copytrace.align.refine import RefineConfig, refine_boundaries
+        from copytrace.media.video import read_frames_between
+
+        if not os.path.exists(ref_path):
+            return segment  # the registered file moved: keep the coarse boundaries
+        try:
+            query_embed = self._embed_frame_views if through_views else None
+            return refine_boundaries(segment, partial(read_frames_between, query_path),
+                                     partial(read_frames_between, ref_path), self._embed_frames,
+                                     RefineConfig(), query_embed)
+        except MediaError as e:
+            log.warning("boundary refinement skipped: %s", e)
+            return segment
+
