@@ -330,8 +330,8 @@ def main() -> None:
 
     from copytrace.audio_search import AudioHit, AudioReferenceIndex
     from copytrace.media.audio import load_audio
-    from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     if a.babble:
         speech = [it for it in json.loads((a.babble / "manifest.json").read_text())["items"]

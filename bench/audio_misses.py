@@ -60,8 +60,8 @@ def main() -> None:
     a = ap.parse_args()
 
     from copytrace.media.audio import load_audio
-    from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     spec = get_audio_spec("ct-audio-nafp", a.weights_dir)
     enc = load_audio_encoder(spec, threads=1)

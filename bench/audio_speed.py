@@ -37,8 +37,8 @@ def main() -> None:
 
     from copytrace.audio_search import AudioReferenceIndex
     from copytrace.media.audio import load_audio
-    from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     spec = get_audio_spec()
     enc = load_audio_encoder(spec, threads=a.threads)

@@ -245,8 +245,8 @@ def dedup(threshold: float, min_share: float) -> None:
     track with cosine >= ``threshold``. Descriptors are cached as bench/audio.py caches them."""
     import faiss
 
-    from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     spec = get_audio_spec()
     enc = load_audio_encoder(spec, threads=2)

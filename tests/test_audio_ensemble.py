@@ -9,9 +9,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from copytrace.models.audio_encoder import load_audio_encoder
 from copytrace.models.audio_spec import get_audio_spec
 from copytrace.recipes.audio_ensemble import join
+from copytrace.runtime.audio import load_audio_encoder
 
 from .test_audio_frontend import music_like
 

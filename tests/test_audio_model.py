@@ -10,8 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from copytrace.models.audio_encoder import load_audio_encoder
 from copytrace.models.audio_spec import AudioDescriptorSpec, get_audio_spec
+from copytrace.runtime.audio import load_audio_encoder
 from tests.test_audio_frontend import music_like
 
 

@@ -24,7 +24,7 @@ def planted():
     pytest.importorskip("faiss")
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_cohort import load_cohort
-    from copytrace.models.audio_encoder import load_audio_encoder
+    from copytrace.runtime.audio import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
 
     spec = get_audio_spec()

@@ -138,7 +138,7 @@ def _registry_copy(tmp_path: Path, **keys) -> AudioDescriptorSpec:
 
 
 def test_engine_default_is_int8_only_for_int8_made_from_this_fp32(tmp_path, audio_export):
-    from copytrace.models.audio_encoder import AudioEncoder
+    from copytrace.runtime.audio import AudioEncoder
 
     spec = get_audio_spec()
     sha = file_sha256(spec.path("fp32"))

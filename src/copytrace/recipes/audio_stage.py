@@ -110,7 +110,7 @@ def _deploy(spec, qmodel, task, out: Path | None, bench_s: float, gate: float) -
 def deployed_metric(dspec, task) -> tuple[dict, dict]:
     """(encoders, validation metric) of an entry's FP32 and INT8 files in OpenVINO and ONNX
     Runtime, keyed "openvino-fp32", "openvino-int8", "onnxruntime-fp32", "onnxruntime-int8"."""
-    from copytrace.models.audio_encoder import AudioEncoder
+    from copytrace.runtime.audio import AudioEncoder
 
     encoders = {f"{b}-{p}": AudioEncoder(dspec, b, precision=p)
                 for b in ("openvino", "onnxruntime") for p in ("fp32", "int8")}

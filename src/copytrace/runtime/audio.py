@@ -1,5 +1,6 @@
 """Run the audio fingerprint on CPU without torch: numpy log-mel -> ONNX (ONNX Runtime or
-OpenVINO) -> L2-normalised window descriptors with their start and end in seconds."""
+OpenVINO, sessions built as for every descriptor) -> L2-normalised window descriptors with their
+start and end in seconds."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -10,6 +11,7 @@ import numpy as np
 from copytrace.errors import ModelError
 from copytrace.models.audio_frontend import MelFrontend
 from copytrace.models.audio_spec import AudioDescriptorSpec
+from copytrace.runtime.base import resolve_precision
 
 BACKENDS = ("onnxruntime", "openvino")
 PRECISIONS = ("auto", "fp32", "int8")
@@ -28,42 +30,27 @@ class AudioEncoder:
             raise ModelError(f"audio backend must be one of {BACKENDS}, not {backend!r}")
         if precision not in PRECISIONS:
             raise ModelError(f"audio precision must be one of {PRECISIONS}, not {precision!r}")
-        if precision == "auto":
-            from copytrace.models.cpu import int8_exact
-
-            # INT8 only where the CPU's int8 kernels are exact (models/cpu.py, issue 17)
-            precision = "int8" if spec.has_int8() and int8_exact() else "fp32"
+        precision = resolve_precision(spec, precision)
         self.precision = precision
         self.spec = spec
         self.mel = spec.mel_config()
         self.frontend = MelFrontend(self.mel)
         self.batch = batch
         if precision == "fp32":
-            path = str(spec.path("fp32"))
+            path = spec.path("fp32")
         else:
-            path = str(spec.path("int8-u8" if backend == "onnxruntime" else "int8"))
+            path = spec.path("int8-u8" if backend == "onnxruntime" else "int8")
+        # Sessions built as for every descriptor (runtime/onnxruntime.py, runtime/openvino.py).
         if backend == "onnxruntime":
-            import onnxruntime as ort
+            from copytrace.runtime.onnxruntime import cpu_session
 
-            opts = ort.SessionOptions()
-            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            # No spin-waiting between operators (see runtime/onnxruntime.py).
-            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            # Exact U8S8 kernels on CPUs without VNNI (runtime/onnxruntime.py EXACT_U8S8).
-            opts.add_session_config_entry("session.x64quantprecision", "1")
-            if threads:
-                opts.intra_op_num_threads = int(threads)
-            sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+            sess = cpu_session(path, threads)
             name = sess.get_inputs()[0].name
             self._run = lambda x: sess.run(None, {name: x})[0]
         else:
-            import openvino as ov
+            from copytrace.runtime.openvino import compile_cpu
 
-            core = ov.Core()
-            cfg = {"INFERENCE_PRECISION_HINT": "f32"}  # bf16 would change the numbers
-            if threads:
-                cfg["INFERENCE_NUM_THREADS"] = int(threads)
-            compiled = core.compile_model(core.read_model(path), "CPU", cfg)
+            compiled = compile_cpu(path, threads)
             self._run = lambda x: compiled(x)[0]
 
     def encode(self, windows: np.ndarray) -> np.ndarray:

@@ -14,30 +14,34 @@ from copytrace.runtime.base import Encoder, l2_normalise, register_backend
 EXACT_U8S8 = ("session.x64quantprecision", "1")
 
 
+def cpu_session(path, threads: int = 0):
+    """An ONNX Runtime CPU session of the ONNX file at ``path`` with the options every
+    descriptor runs with (image and audio alike). ``threads=0`` lets the runtime choose."""
+    try:
+        import onnxruntime as ort
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(
+            "the ONNX Runtime backend needs 'onnxruntime': pip install onnxruntime"
+        ) from e
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Worker threads sleep instead of spin-waiting between operators: on a shared CPU the
+    # spinners steal the cores the kernels need, and the INT8 graph (many short
+    # operators) suffered most (bench/quant_ort_options.py: INT8/FP32 at batch 32 went
+    # from 1.5-2.2x to 2.7-3.2x under load 6-8).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry(*EXACT_U8S8)
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class OnnxRuntimeEncoder(Encoder):
     def __init__(self, spec, precision: str = "fp32", threads: int = 0) -> None:
-        try:
-            import onnxruntime as ort
-        except ModuleNotFoundError as e:
-            raise ModuleNotFoundError(
-                "the ONNX Runtime backend needs 'onnxruntime': pip install onnxruntime"
-            ) from e
         self.spec = spec
         self.precision = precision
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Worker threads sleep instead of spin-waiting between operators: on a shared CPU the
-        # spinners steal the cores the kernels need, and the INT8 graph (many short
-        # operators) suffered most (bench/quant_ort_options.py: INT8/FP32 at batch 32 went
-        # from 1.5-2.2x to 2.7-3.2x under load 6-8).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry(*EXACT_U8S8)
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        path = spec.path("int8-u8" if precision == "int8" else "fp32")
-        self._session = ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(spec.path("int8-u8" if precision == "int8" else "fp32"),
+                                    threads)
         self._input = self._session.get_inputs()[0].name
 
     def encode(self, batch: np.ndarray) -> np.ndarray:

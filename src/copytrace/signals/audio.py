@@ -39,8 +39,8 @@ class AudioSignal(Signal):
     @property
     def encoder(self):
         if self._encoder is None:
-            from copytrace.models.audio_encoder import AudioEncoder
             from copytrace.runtime import resolve_precision
+            from copytrace.runtime.audio import AudioEncoder
 
             # Audio runs on OpenVINO when asked, else on ONNX Runtime (no TensorRT/CUDA build).
             backend = self.config.backend if self.config.backend == "openvino" else "onnxruntime"

@@ -61,7 +61,7 @@ def build(spec, pack_dirs, n: int, k: int, seed: int = 0) -> tuple[np.ndarray, f
     """(cohort vectors float16 [~n, dims], level): the level is the mean typicality of 2,048
     other windows drawn the same way."""
     from copytrace.models.audio_cohort import AudioCohort
-    from copytrace.models.audio_encoder import load_audio_encoder
+    from copytrace.runtime.audio import load_audio_encoder
 
     enc = load_audio_encoder(spec, precision="fp32")
     wins = degraded_windows(pack_dirs, n + 2048, seed, enc.mel)

@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--write-entry", action="store_true")
     a = ap.parse_args(argv)
     from copytrace.models.audio_cohort import AudioCohort, load_cohort
-    from copytrace.models.audio_encoder import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     spec = get_audio_spec(a.model, a.weights_dir)
     base = load_cohort(spec)
