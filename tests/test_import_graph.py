@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "copytrace"
 # Lowest first. Packages in one layer are peers: they may not import each other.
 LAYERS = [
     {"errors", "types"},
-    {"deadline"},  # a request's time limit, checked in the media and alignment loops
+    {"deadline", "progress"},  # a request's time limit and progress, from the media loops
     {"media"},
     {"models"},
     {"runtime", "quant", "index", "align", "verify", "eval", "ledger", "text"},

@@ -123,18 +123,16 @@ def test_deadline_nests_and_is_per_thread():
         assert seen == [None]  # other threads run without this thread's limit
     with within(None):
         check("nothing")  # no limit: never raises
-    with pytest.raises(ValueError):
-        with within(-1.0):
-            pass
+    with pytest.raises(ValueError), within(-1.0):
+        pass
 
 
 def test_deadline_stops_decoding(tmp_path):
     from copytrace.media.audio import iter_audio
 
     chunks = []
-    with within(0.2):
-        with pytest.raises(DeadlineExceeded, match="decoding audio"):
-            for chunk in iter_audio(DATA / "music_beast.ogg", 8000, chunk_s=1.0):
-                chunks.append(chunk)
-                time.sleep(0.1)
+    with within(0.2), pytest.raises(DeadlineExceeded, match="decoding audio"):
+        for chunk in iter_audio(DATA / "music_beast.ogg", 8000, chunk_s=1.0):
+            chunks.append(chunk)
+            time.sleep(0.1)
     assert 1 <= len(chunks) < 20

@@ -108,3 +108,30 @@ def test_time_limit_must_not_be_negative():
 
     with pytest.raises(ValueError, match="request_timeout_s"):
         ServerConfig(request_timeout_s=-1.0)
+
+
+def test_a_job_reports_the_fraction_decoded(tmp_path, photo_paths):
+    from copytrace.server.app import ServerConfig
+    from tests.test_server import Server
+
+    root = tmp_path / "db"
+    s = Server(root, ServerConfig(max_upload_mb=64), _keys(root))
+    try:
+        long_wav = write_wav(tmp_path / "long.wav", 900.0).read_bytes()
+        status, job, _ = s.call("POST", "/api/query?filename=long.wav&mode=job", long_wav,
+                                key="query")
+        assert status == 202
+        seen = []
+        for _ in range(3000):
+            job = s.call("GET", f"/api/jobs/{job['job_id']}", key="query")[1]
+            seen.append((job["stage"], job["progress"]))
+            if job["state"] in ("done", "failed"):
+                break
+            time.sleep(0.02)
+        assert job["state"] == "done", job
+        fractions = [p for _, p in seen]
+        assert fractions == sorted(fractions)  # never backwards
+        decoding = [p for stage, p in seen if stage.startswith("decoding audio (")]
+        assert any(0.15 < p < 0.9 for p in decoding), seen  # between start and end
+    finally:
+        s.close()

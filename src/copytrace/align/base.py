@@ -148,8 +148,11 @@ class BlockedSimilarity:
 
     def blocks(self):
         """(first row, [rows, Nr] block) over the whole matrix, in row order."""
+        from copytrace.progress import report
+
         for a in range(0, self.shape[0], self.block_rows):
             yield a, self._block(a)
+            report("aligning audio", (a + self.block_rows) / max(1, self.shape[0]))
 
     def _compute(self, keys: np.ndarray) -> np.ndarray:
         """Values of sorted linear indices ``row * Nr + col``, one row block at a time."""

@@ -16,6 +16,7 @@ import numpy as np
 
 from copytrace.deadline import check
 from copytrace.errors import MediaError
+from copytrace.progress import report
 from copytrace.media._av_errors import av_cause
 
 
@@ -87,6 +88,8 @@ def iter_audio(
     try:
         st = _audio_stream(c, path)
         st.thread_type = "AUTO"
+        duration_s = (float(st.duration * st.time_base) if st.duration and st.time_base
+                      else c.duration / 1e6 if c.duration else 0.0)  # for a job's progress
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         buf = np.empty(chunk_n, dtype=np.float32)
         fill = 0
@@ -117,6 +120,8 @@ def iter_audio(
                     if fill == chunk_n:
                         yield (origin_s or 0.0) + delivered / sample_rate, buf
                         delivered += chunk_n
+                        if duration_s > 0:
+                            report("decoding audio", delivered / sample_rate / duration_s)
                         buf = np.empty(chunk_n, dtype=np.float32)
                         fill = 0
         if origin_s is None:

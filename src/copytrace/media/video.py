@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from copytrace.deadline import check
 from copytrace.errors import MediaError
+from copytrace.progress import report
 from copytrace.media._av_errors import av_cause
 
 if TYPE_CHECKING:
@@ -285,6 +286,8 @@ def iter_frames(
         if t + eps < next_s:
             continue
         yield t, _to_image(fr, max_side, rot, scaler)
+        if info.duration_s > 0:
+            report("decoding video", t / info.duration_s)  # a job's progress
         next_s = (math.floor((t + eps) / interval) + 1) * interval
     _check_complete(path, info, last_s)
 

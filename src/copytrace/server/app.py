@@ -45,6 +45,7 @@ except ModuleNotFoundError as e:
 
 import copytrace
 from copytrace.deadline import DeadlineExceeded, within
+from copytrace.progress import reporting
 from copytrace.errors import (
     CopytraceError,
     LedgerError,
@@ -296,9 +297,12 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
         seconds = await asyncio.to_thread(_media_seconds, upload.path)
         mode = "job" if seconds is not None and seconds > svc.config.job_above_s else "auto-sync"
 
+    progress = _JobProgress(svc)
+
     def guarded(lib):
         try:
-            return work(lib)
+            with reporting(progress.report):
+                return work(lib)
         finally:
             upload.discard()
 
@@ -317,7 +321,7 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
                                                   wait_s)
         except asyncio.TimeoutError:  # not TimeoutError: they differ on Python 3.10
             if to_job:
-                return _continue_as_job(svc, key, kind, upload, fut)
+                return _continue_as_job(svc, key, kind, upload, fut, progress)
             # the worker is in a long native call: answer now, it stops at its next check
             status, message = _error_status(
                 DeadlineExceeded(svc.config.request_timeout_s, "still running"), upload.filename)
@@ -333,6 +337,7 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
 
     def as_job(lib):
         svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+        progress.job_id = job.job_id
         timer = _watch(svc, job.job_id, upload.filename)
         try:
             status, body = guarded(lib)
@@ -347,6 +352,23 @@ async def _run(request: Request, key: ApiKey, kind: str, upload: up.Upload, mode
 
     svc.pool.submit("long", as_job)
     return _accepted(job.job_id)
+
+
+class _JobProgress:
+    """The engine's progress reports (``copytrace.progress``) as a job's stage and fraction,
+    once the work is a job: 0.1 when it starts, 0.95 at most before it is done; never lower
+    than already shown (a video's frames, then its soundtrack, each count from 0)."""
+
+    def __init__(self, svc: Service) -> None:
+        self.svc = svc
+        self.job_id: str | None = None
+        self.shown = 0.1
+
+    def report(self, stage: str, fraction: float) -> None:
+        if self.job_id is None:
+            return
+        self.shown = max(self.shown, 0.1 + 0.85 * fraction)
+        self.svc.jobs.update(self.job_id, "running", f"{stage} ({fraction:.0%})", self.shown)
 
 
 def _stop_s(config: ServerConfig) -> float | None:
@@ -377,11 +399,13 @@ def _accepted(job_id: str) -> JSONResponse:
                         status_code=202, headers={"Location": f"/api/jobs/{job_id}"})
 
 
-def _continue_as_job(svc: Service, key: ApiKey, kind: str, upload: up.Upload, fut) -> JSONResponse:
+def _continue_as_job(svc: Service, key: ApiKey, kind: str, upload: up.Upload, fut,
+                     progress: _JobProgress) -> JSONResponse:
     """A request that took longer than the client is kept waiting: its running work becomes a
     job, finished by the future's callback."""
     job = svc.jobs.create(kind, key.key_id, upload.filename, str(upload.path))
     svc.jobs.update(job.job_id, "running", "describing and matching", 0.1)
+    progress.job_id = job.job_id
     timer = _watch(svc, job.job_id, upload.filename)
 
     def finished(f) -> None:
