@@ -179,6 +179,12 @@ def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
     }
     if args.verify_top > 0:
         result["verified"] = run_verification(args, image_set, sims, idx)
+    if args.regions:
+        if args.verify_top <= 0:
+            raise SystemExit("--regions needs --verify-top K (regions are verified locally)")
+        result["regions"] = run_regions(args, image_set, encoder, spec, refs, queries, cache)
+        scores, ridx = result["regions"].pop("_scores")
+        np.savez(out / "regions_scores.npz", scores=scores, idx=ridx)
     background = list_images(args.background_dir) if args.background_dir else list(image_set.background)
     if background:
         bg, _ = cached_descriptors(cache, encoder, spec, background)
@@ -214,6 +220,112 @@ def run_verification(args, image_set: ImageSet, sims: np.ndarray, idx: np.ndarra
         "false_positive_sources_at_threshold": false_positive_sources(
             image_set, pred, cfg.threshold_score,
             source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))),
+    }
+
+
+def describe_regions(encoder, spec: DescriptorSpec, paths: list[str], cfg) -> tuple[list[np.ndarray], list[list]]:
+    """Region proposals of every query (copytrace.verify.regions) and their descriptors.
+
+    Returns (descriptors [R_i, d] per query, boxes per query). Boxes are in the pixels of the
+    query as decoded at the verifier's working size's parent (long side <= 1024)."""
+    from copytrace.media.image import load_image
+    from copytrace.runtime import prepare_images
+    from copytrace.verify.regions import crop_regions, propose_regions
+
+    def prep(p: str):
+        im = load_image(p, draft_size=1024)
+        boxes = propose_regions(im, cfg)
+        return (prepare_images(crop_regions(im, boxes), spec) if boxes else None), boxes, im.size
+
+    descs, all_boxes = [], []
+    with ThreadPoolExecutor(2) as ex:
+        for n, (x, boxes, size) in enumerate(ex.map(prep, paths)):
+            descs.append(encoder.encode(x) if x is not None else np.zeros((0, spec.dims), np.float32))
+            all_boxes.append([(b, size) for b in boxes])
+            if n % 200 == 0:
+                log.info("regions of %d / %d queries (%d boxes)", n + 1, len(paths), len(boxes))
+    return descs, all_boxes
+
+
+def run_regions(args, image_set: ImageSet, encoder, spec, refs: np.ndarray, queries: np.ndarray,
+                cache: Path) -> dict:
+    """Whole image + region proposals searched together, then verified (whole query and, for
+    a candidate a region brought, that region too; the larger inlier count counts)."""
+    import pickle
+
+    from copytrace.verify import LocalVerifier, VerifyConfig, verified_score
+    from copytrace.verify.regions import RegionConfig, merge_region_hits
+
+    rcfg = RegionConfig()
+    qpaths = [q.path for q in image_set.queries]
+    f = cache / f"regions-{files_key(qpaths)[:16]}-{hashlib.sha256(repr(rcfg).encode()).hexdigest()[:8]}.pkl"
+    t0 = time.perf_counter()
+    if f.is_file():
+        rdesc, rboxes = pickle.loads(f.read_bytes())
+    else:
+        rdesc, rboxes = describe_regions(encoder, spec, qpaths, rcfg)
+        f.write_bytes(pickle.dumps((rdesc, rboxes)))
+    describe_s = time.perf_counter() - t0
+    k = args.top_k
+    wsims, widx = exact_topk(queries, refs, k)
+    sims = np.full((len(qpaths), k), -1.0, np.float32)
+    idx = np.zeros((len(qpaths), k), np.int64)
+    reg = np.full((len(qpaths), k), -1, np.int64)
+    for i in range(len(qpaths)):
+        if len(rdesc[i]):
+            rs, ri = exact_topk(rdesc[i], refs, k)
+        else:
+            rs, ri = np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
+        s, j, r = merge_region_hits(wsims[i], widx[i], rs, ri, k)
+        sims[i, :len(s)], idx[i, :len(j)], reg[i, :len(r)] = s, j, r
+    vcfg = VerifyConfig(detector=args.verify_detector)
+    ver = LocalVerifier(vcfg)
+    top = min(args.verify_top, k)
+    needed = sorted({int(j) for j in idx[:, :top].ravel()})
+    with ThreadPoolExecutor(args.workers) as ex:
+        ref_feats = dict(zip(needed, ex.map(lambda j: ver.features(image_set.refs[j]), needed)))
+
+    def one(i: int):
+        from copytrace.media.image import load_image
+
+        t = time.perf_counter()
+        im = load_image(qpaths[i], draft_size=1024)
+        qf = ver.features(im, query=True)
+        crops: dict[int, object] = {}
+        counts = []
+        for c in range(top):
+            j, r = int(idx[i, c]), int(reg[i, c])
+            n = ver.verify_features(qf, ref_feats[j]).inliers
+            if r >= 0:
+                if r not in crops:
+                    crops[r] = ver.features(im.crop(rboxes[i][r][0]), query=True)
+                n = max(n, ver.verify_features(crops[r], ref_feats[j]).inliers)
+            counts.append(n)
+        return i, counts, time.perf_counter() - t
+
+    inliers = np.zeros((len(qpaths), k), np.int32)
+    query_s = np.zeros(len(qpaths))
+    with ThreadPoolExecutor(args.workers) as ex:
+        for n, (i, counts, dt) in enumerate(ex.map(one, range(len(qpaths)))):
+            inliers[i, :top] = counts
+            query_s[i] = dt
+            if n % 200 == 0:
+                log.info("region-verified %d / %d", n + 1, len(qpaths))
+    scores = verified_score(sims, inliers, vcfg).astype(np.float32)
+    scores[sims <= -1.0] = -np.inf
+    pred = Predictions.from_topk(scores, idx)
+    n_boxes = [len(b) for b in rboxes]
+    return {
+        "top": args.verify_top, "region_config": asdict(rcfg), "threshold_score": vcfg.threshold_score,
+        "boxes_per_query_median": float(np.median(n_boxes)),
+        "region_describe_s": round(describe_s, 1),
+        "median_added_ms_per_query_verify": round(1000 * float(np.median(query_s)), 1),
+        "top1_from_region": round(float(np.mean(reg[:, 0] >= 0)), 4),
+        **score_predictions(image_set, pred, vcfg.threshold_score),
+        "false_positive_sources_at_threshold": false_positive_sources(
+            image_set, pred, vcfg.threshold_score,
+            source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))),
+        "_scores": (scores, idx),
     }
 
 
@@ -270,6 +382,9 @@ def write_markdown(results: dict, path: Path) -> None:
             v = d["verified"]
             name = f"{d['model']} + local verification (top {v['top']}, {v['config']['detector']})"
             methods.append((name, v))
+        if "regions" in d:
+            v = d["regions"]
+            methods.append((f"{d['model']} + regions + local verification (top {v['top']})", v))
         if "normalised" in d:
             n = d["normalised"]
             methods.append((f"{d['model']} + score norm (k={n['k']}, β={n['beta']})", n))
@@ -330,9 +445,16 @@ def main() -> None:
                     help="also re-score each query's top K candidates by local-feature "
                          "verification (copytrace.verify, extra [verify]); 0 = off")
     ap.add_argument("--verify-detector", default="sift", choices=["sift", "orb"])
+    ap.add_argument("--regions", action="store_true",
+                    help="also search query-side region proposals (copytrace.verify.regions) "
+                         "alongside the whole image, verified locally")
     ap.add_argument("--hash-venv", default=str(ROOT / ".stage" / "venvs" / "hashes"))
     ap.add_argument("--skip", action="append", default=[], choices=["descriptor", "hashes"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--families", default="default",
+                    help="edit families of the queries: 'default' (the eval benchmark's, "
+                         "copytrace.eval.edits.FAMILIES), 'photo' (the photograph eval's, "
+                         "PHOTO_FAMILIES) or a comma-separated list")
     ap.add_argument("--exclude-source", default=None,
                     help="diagnostics: regex on 'package/dir' of eval images to leave out")
     args = ap.parse_args()
@@ -340,8 +462,13 @@ def main() -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from copytrace.eval.edits import FAMILIES, PHOTO_FAMILIES
+
+    families = {"default": FAMILIES, "photo": PHOTO_FAMILIES}.get(args.families) or tuple(
+        f.strip() for f in args.families.split(",") if f.strip())
     cfg = ImageSetConfig(n_copies=args.n_copies, n_unregistered=args.n_unregistered,
-                         min_refs=args.min_refs, n_background=args.n_background, seed=args.seed)
+                         min_refs=args.min_refs, n_background=args.n_background, seed=args.seed,
+                         families=families)
     distract = list_images(args.distract_dir) if args.distract_dir else []
     t0 = time.perf_counter()
     groups = work_groups_from_manifest(args.eval_dir)
@@ -360,7 +487,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
         # Other jobs on the machine slow the encoder: the load says how far to trust the speed.
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
-        "set": {"counts": image_set.manifest["counts"], "seed": args.seed,
+        "set": {"counts": image_set.manifest["counts"], "seed": args.seed, "families": list(families),
                 "exclude_source": args.exclude_source,
                 "eval_dir": args.eval_dir, "distract_dir": args.distract_dir},
     }
@@ -371,7 +498,7 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, out / "results.md")
     # A copy per backend/precision, so FP32 and INT8 runs sit side by side.
-    tag = f"{args.backend}-{args.precision}" + (f"-verify{args.verify_top}-{args.verify_detector}" if args.verify_top else "")
+    tag = f"{args.backend}-{args.precision}" + (f"-verify{args.verify_top}-{args.verify_detector}" if args.verify_top else "") + ("-regions" if args.regions else "")
     (out / f"results-{tag}.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, out / f"results-{tag}.md")
     print((out / "results.md").read_text())

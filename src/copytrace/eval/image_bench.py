@@ -137,14 +137,15 @@ WORK_GROUP_PATTERNS = (
 
 
 def work_groups_from_manifest(image_dir: str | os.PathLike) -> dict[str, str]:
-    """Map image path -> work id, from ``<image_dir>/manifest.json`` (stage_images.py's)."""
+    """Map image path -> work id, from ``<image_dir>/manifest.json`` (stage_images.py's); a
+    record's own ``work`` field (stage_photos.py writes one) wins over the path patterns."""
     mf = Path(image_dir) / "manifest.json"
     if not mf.is_file():
         return {}
     groups = {}
     for rec in json.loads(mf.read_text()).get("images", []):
-        src = f"{rec.get('package', '')}:{rec.get('source_path', '')}"
-        for pat in WORK_GROUP_PATTERNS:
+        src = rec.get("work") or f"{rec.get('package', '')}:{rec.get('source_path', '')}"
+        for pat in () if rec.get("work") else WORK_GROUP_PATTERNS:
             m = pat.match(rec.get("source_path", ""))
             if m:
                 src = f"{rec.get('package', '')}:{m.group(1)}"
