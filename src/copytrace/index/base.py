@@ -20,7 +20,8 @@ class IndexConfig:
     standalone or cluster; collections are named per library and signal). ``approximate_from``:
     a FAISS index of at least this many vectors is rebuilt as IVF-PQ at the next flush, and its
     candidates re-ranked on the catalogue's float descriptors (``rerank_factor`` × k of them).
-    The environment gives the defaults: ``COPYTRACE_INDEX``, ``COPYTRACE_MILVUS_URI``.
+    The environment gives the defaults: ``COPYTRACE_INDEX``, ``COPYTRACE_MILVUS_URI``,
+    ``COPYTRACE_INDEX_APPROXIMATE_FROM``.
     """
 
     backend: str = "faiss"
@@ -41,8 +42,15 @@ class IndexConfig:
 
     @classmethod
     def from_env(cls) -> IndexConfig:
+        raw = os.environ.get("COPYTRACE_INDEX_APPROXIMATE_FROM", "")
+        try:
+            approximate_from = int(raw) if raw else cls.approximate_from
+        except ValueError:
+            raise ValueError(f"COPYTRACE_INDEX_APPROXIMATE_FROM must be a whole number of "
+                             f"vectors, got {raw!r}") from None
         return cls(backend=os.environ.get("COPYTRACE_INDEX", "faiss"),
-                   milvus_uri=os.environ.get("COPYTRACE_MILVUS_URI", ""))
+                   milvus_uri=os.environ.get("COPYTRACE_MILVUS_URI", ""),
+                   approximate_from=approximate_from)
 
 
 class ReferenceIndex(ABC):

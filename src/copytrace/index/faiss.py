@@ -77,21 +77,34 @@ class FaissIndex(ReferenceIndex):
         return int(self._index.ntotal)
 
 
+def new_ivfpq(n: int, d: int, nprobe: int = 32):
+    """An empty, untrained IVF-PQ index sized for ``n`` vectors of ``d`` dims: about sqrt(n)
+    lists, dims/8 sub-quantizers of 8-bit codes, inner product. Train it on a sample of at
+    least 64 vectors per list (``train_size``), then add vectors in chunks of any size."""
+    faiss = _faiss()
+    nlist = int(np.clip(np.sqrt(n), 16, 65536))
+    m = next(m for m in (d // 8, d // 4, d // 2, d) if m and d % m == 0)
+    ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    ivf.nprobe = nprobe
+    return ivf
+
+
+def train_size(ivf) -> int:
+    return 64 * int(ivf.nlist)
+
+
 def build_ivfpq(index: FaissIndex, nprobe: int = 32) -> FaissIndex:
-    """The same vectors and ids in an IVF-PQ index (8-bit codes, dims/8 sub-quantizers, about
-    sqrt(n) lists), trained on a sample of them."""
+    """The same vectors and ids in an IVF-PQ index (``new_ivfpq``), trained on a sample of
+    them."""
     faiss = _faiss()
     flat = faiss.downcast_index(index._index.index)
     ids = index.ids()
     vectors = flat.reconstruct_n(0, flat.ntotal)
     n, d = vectors.shape
-    nlist = int(np.clip(np.sqrt(n), 16, 65536))
-    m = next(m for m in (d // 8, d // 4, d // 2, d) if m and d % m == 0)
-    ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
+    ivf = new_ivfpq(n, d, nprobe)
     rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(n, min(n, 64 * nlist), replace=False)]
+    sample = vectors[rng.choice(n, min(n, train_size(ivf)), replace=False)]
     ivf.train(np.ascontiguousarray(sample))
-    ivf.nprobe = nprobe
     ivf.add_with_ids(vectors, ids)
     return FaissIndex(d, ivf)
 
