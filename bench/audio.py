@@ -300,8 +300,9 @@ def main() -> None:
     ap.add_argument("--conditions", default="", help="comma-separated subset of the conditions")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--matcher", choices=("engine", "search"), default="engine",
-                    help="engine: Library.query's audio path (kNN votes, offset aligner); "
-                         "search: the whole-query offset search of audio_search.py")
+                    help="engine: a Library's audio signal (kNN votes, offset aligner), the "
+                         "references registered with Library.add_descriptors; search: the "
+                         "whole-query offset search of bench/audio_index.py")
     ap.add_argument("--no-midi", action="store_true", help="leave the openttd renders out of calibration")
     ap.add_argument("--innocent", type=Path, default=None,
                     help="the negatives corpus (scripts/stage_negatives.py): its calibration "
@@ -328,7 +329,6 @@ def main() -> None:
                          "was kept); no queries")
     a = ap.parse_args()
 
-    from copytrace.audio_search import AudioHit, AudioReferenceIndex
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_spec import get_audio_spec
     from copytrace.runtime.audio import load_audio_encoder
@@ -356,6 +356,8 @@ def main() -> None:
         if a.json:
             a.json.write_text(json.dumps({"report": report, "records": run["records"]}, indent=1))
         return
+    from audio_index import AudioHit, AudioReferenceIndex, LibraryIndex  # bench/: this folder
+
     enc = load_audio_encoder(spec, threads=a.threads)
     cache = cache_dir(enc)
     cache.mkdir(parents=True, exist_ok=True)
@@ -364,7 +366,7 @@ def main() -> None:
     if not a.no_distractors:
         refs += [r for r in json.loads((DATA / "train" / "tracks.json").read_text())]
 
-    index = AudioReferenceIndex(spec)
+    index = LibraryIndex(spec, a.threads) if a.matcher == "engine" else AudioReferenceIndex(spec)
     ingest_audio_s, ingest_wall_s, hours = 0.0, 0.0, 0.0
     for r in refs:
         starts, vec, took = embed_track(enc, r, cache)
@@ -373,6 +375,8 @@ def main() -> None:
         if took is not None:
             ingest_audio_s += r["duration_s"]
             ingest_wall_s += took
+    if a.matcher == "engine":
+        index.lib.flush()
     print(f"index: {len(refs)} tracks, {hours:.2f} h, {index.ntotal} windows")
 
     audio = {r["id"]: load_audio(ROOT / r["path"], SR) for r in folds["registered"]}
@@ -388,8 +392,7 @@ def main() -> None:
 
     def run_query(x):
         qs, _, qv = enc.embed_windows(x, SR, hop_s=spec.query_hop_s)
-        hit = index.search_as_engine(qs, qv) if a.matcher == "engine" else index.search(qs, qv)
-        return hit or AudioHit(None, 0.0, -1.0, -1.0, 0, 0.0)  # nothing audible
+        return index.search(qs, qv) or AudioHit(None, 0.0, -1.0, -1.0, 0, 0.0)  # nothing audible
 
     records = []
     reg_ids = sorted(audio)

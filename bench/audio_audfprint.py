@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -37,8 +36,7 @@ def write_wav(path: Path, x: np.ndarray) -> None:
 
 
 def prepare(per_cell: int, negatives: int, seed: int) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import audio as B
+    import audio as B  # bench/audio.py: this script's folder is on the path
 
     from copytrace.media.audio import load_audio
 
@@ -115,8 +113,7 @@ def match() -> None:
 
 
 def score(out: Path | None) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    import audio as B
+    import audio as B  # bench/audio.py: this script's folder is on the path
 
     truth = {q["file"]: q for q in json.loads((WORK / "truth.json").read_text())}
     res = json.loads((WORK / "results.json").read_text())

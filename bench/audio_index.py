@@ -11,12 +11,16 @@ that land exactly on reference windows, and refined between grid points by a par
 The reported similarity subtracts ``spec.length_penalty / sqrt(n)`` (short queries have
 higher chance matches); under ``spec.threshold_similarity`` it is no match.
 
-This is the glue the benchmark needs; the engine integrates audio through its own index and
-aligner (issue 5).
+The benchmark's alternative matcher (``bench/audio.py --matcher search``); the engine's audio
+path, which the benchmark scores by default, is the Library's audio signal
+(``copytrace/signals/audio.py``). Not part of the package.
 """
 from __future__ import annotations
 
+import json
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -32,9 +36,9 @@ class AudioHit:
     n_windows: int
     score: float
     support: float = 0.0  # share of query windows whose kNN agrees with the alignment
-    # (mean cosine, query windows, track, offset_s) of every segment the engine matcher aligned,
-    # the answer's included: a threshold can be re-fitted and the answer re-ranked on them
-    # exactly (bench/audio.py --calibrate)
+    # (mean cosine, query windows, track, offset_s) of every segment the engine's audio signal
+    # aligned, the answer's included: a threshold can be re-fitted and the answer re-ranked on
+    # them exactly (bench/audio.py --calibrate)
     segments: tuple = ()
 
 
@@ -99,44 +103,6 @@ class AudioReferenceIndex:
             out[m] = np.einsum("ij,ij->i", q[m], allv[rows[m]])
         return out
 
-    def search_as_engine(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 64,
-                         n_candidates: int = 10, aligner=None) -> AudioHit | None:
-        """What ``Library.query`` does with a query's audio: each query window votes once per
-        recording with its best kNN similarity, the top ``n_candidates`` recordings are aligned
-        (``align.offset.audio_alignments``), and the best-scoring segment is the answer."""
-        from copytrace.align.base import get_aligner
-        from copytrace.align.offset import audio_alignments
-        from copytrace.index.votes import vote_candidates
-
-        if len(q_vectors) == 0 or self.ntotal == 0:
-            return None
-        track_of, _, _ = self._tables()
-        q = np.ascontiguousarray(q_vectors, np.float32)
-        sims, rows = self._index.search(q, min(k, self.ntotal))
-        labels = np.full(rows.shape, None, dtype=object)
-        labels[rows >= 0] = track_of[rows[rows >= 0]]
-        votes, _ = vote_candidates(np.arange(len(q)), sims, labels, rows)
-        aligner = aligner or get_aligner("offset")
-        qs = np.asarray(q_starts_s, np.float64)
-        q_typ = self.cohort.typicality(q) if self.cohort is not None else None
-        found, raw = None, []
-        for ti in sorted(votes, key=lambda t: -votes[t])[:n_candidates]:
-            r_starts = self._slot_of[ti].astype(np.float64) * self.spec.hop_s
-            for a in audio_alignments(aligner, q, qs, self._vectors[ti], r_starts, self.spec,
-                                      q_typ, self._typ[ti]):
-                seg = a.segment
-                raw.append((round(a.mean_cosine, 5), a.n_windows, self.tracks[ti],
-                            round(seg.ref_start_s - seg.query_start_s, 4)))
-                if found is None or a.segment.score > found[1].segment.score:
-                    found = (int(ti), a)
-        if found is None:
-            return None
-        ti, a = found
-        seg = a.segment
-        return AudioHit(self.tracks[ti], seg.ref_start_s - seg.query_start_s, a.similarity,
-                        a.mean_cosine, a.n_windows,
-                        float(self.spec.score(seg.score)), segments=tuple(raw))
-
     def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray, k: int = 10,
                max_candidates: int = 48) -> AudioHit | None:
         """Best (track, offset) for one query, or None if the query has no windows."""
@@ -187,3 +153,72 @@ class AudioReferenceIndex:
         adj = raw - self.spec.length_penalty / np.sqrt(n)
         return AudioHit(self.tracks[ti], (oi + frac) * qhop, float(adj), raw, n,
                         float(self.spec.score(adj)), support)
+
+
+class LibraryIndex:
+    """The references in a Library of their own (a temporary folder), registered with
+    ``Library.add_descriptors``; a query is matched by the Library's audio signal, and every
+    segment it aligned (its ``AudioAlignment``: mean cosine, windows, similarity) is kept."""
+
+    def __init__(self, spec, threads: int) -> None:
+        from copytrace.engine import EngineConfig, Library
+
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-audio-")
+        # The entry as given (--no-cohort / --cohort-file edit it), weights where they lie.
+        models = Path(self._tmp.name) / "models"
+        models.mkdir()
+        (models / f"{spec.name}.json").write_text(
+            json.dumps({**spec.to_json(), "directory": spec.directory}))
+        self.lib = Library.open(Path(self._tmp.name) / "library", EngineConfig(
+            signals=("audio",), audio_model=spec.name, models_dir=str(models), threads=threads))
+        self.signal = self.lib.signal("audio")
+        self.spec = self.signal.spec
+        self.window_s = self.spec.mel_config().window_s
+        self.ntotal = 0
+
+    def add(self, track: str, starts_s: np.ndarray, vectors: np.ndarray) -> None:
+        from copytrace.types import Descriptors
+
+        starts = np.asarray(starts_s, np.float64)
+        d = Descriptors(np.asarray(vectors, np.float32), starts, starts + self.window_s,
+                        self.spec.model_id, "audio")
+        self.lib.add_descriptors(d, title=track, media_type="audio", flush=False)
+        self.ntotal += len(d)
+
+    def nbytes(self) -> int:
+        """Bytes held per window: the float32 vector and its (work, row) address."""
+        return self.ntotal * (self.spec.dims * 4 + 8)
+
+    def search(self, q_starts_s: np.ndarray, q_vectors: np.ndarray):
+        """The Library's answer for one query's windows: its best-scoring aligned segment, with
+        every segment aligned against every candidate recording."""
+        from copytrace.media.probe import MediaInfo
+        from copytrace.signals.base import Query
+        from copytrace.types import Descriptors
+
+        if len(q_vectors) == 0 or self.ntotal == 0:
+            return None
+        starts = np.asarray(q_starts_s, np.float64)
+        d = Descriptors(np.asarray(q_vectors, np.float32), starts, starts + self.window_s,
+                        self.spec.model_id, "audio")
+        query = Query(MediaInfo("", "audio", "", ""), d)
+        self.signal.find(query, top_k=self.lib.config.temporal_candidates)
+        found, raw = None, []
+        for work_id, alignments in query.cache.get("alignments", {}).items():
+            track = self.lib.get(work_id).title
+            for al in alignments:
+                seg = al.segment
+                raw.append((round(al.mean_cosine, 5), al.n_windows, track,
+                            round(seg.ref_start_s - seg.query_start_s, 4)))
+                if found is None or seg.score > found[1].segment.score:
+                    found = (track, al)
+        if found is None:
+            return None
+        track, al = found
+        seg = al.segment
+        return AudioHit(track, seg.ref_start_s - seg.query_start_s, al.similarity, al.mean_cosine,
+                        al.n_windows, float(self.spec.score(seg.score)), segments=tuple(raw))
+
+    def close(self) -> None:
+        self.lib.close()
+        self._tmp.cleanup()

@@ -30,12 +30,9 @@ def main() -> None:
     ap.add_argument("--tracks", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
-    import sys
+    import audio as B  # bench/audio.py: this script's folder is on the path
+    from audio_index import AudioReferenceIndex
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    import audio as B
-
-    from copytrace.audio_search import AudioReferenceIndex
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_spec import get_audio_spec
     from copytrace.runtime.audio import load_audio_encoder

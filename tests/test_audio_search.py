@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("faiss")
 
-from copytrace.audio_search import AudioReferenceIndex
+from bench.audio_index import AudioReferenceIndex, LibraryIndex
 from copytrace.models.audio_spec import get_audio_spec
 
 
@@ -35,16 +35,21 @@ def spec():
 
 @pytest.fixture(scope="module")
 def index(spec):
-    idx = AudioReferenceIndex(spec)
-    for k in range(4):
-        at = path_fn(k, spec.dims, 60.0)
-        starts = np.arange(0, 59.0, spec.hop_s)
-        idx.add(f"track{k}", starts, at(starts))
-    return idx
+    """The same references in the whole-query offset search ('search') and in a Library whose
+    audio signal matches them ('engine')."""
+    out = {"search": AudioReferenceIndex(spec), "engine": LibraryIndex(spec, threads=1)}
+    for idx in out.values():
+        for k in range(4):
+            at = path_fn(k, spec.dims, 60.0)
+            starts = np.arange(0, 59.0, spec.hop_s)
+            idx.add(f"track{k}", starts, at(starts))
+    out["engine"].lib.flush()
+    yield out
+    out["engine"].close()
 
 
 def run(index, how, q_starts, q):
-    return index.search_as_engine(q_starts, q) if how == "engine" else index.search(q_starts, q)
+    return index[how].search(q_starts, q)
 
 
 @pytest.mark.parametrize("how", ["engine", "search"])

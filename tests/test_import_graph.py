@@ -15,13 +15,13 @@ LAYERS = [
     {"media"},
     {"models"},
     {"runtime", "quant", "index", "align", "verify", "eval", "ledger", "text"},
-    {"store", "audio_search", "config"},
+    {"store", "config"},
     {"signals"},  # one module per signal (signals/base.py: the interface)
     {"train"},
     {"recipes"},
     {"engine"},
     {"__init__"},  # the public API (copytrace.open) over the engine
-    {"report", "demo", "evidence"},
+    {"report", "demo", "evidence", "ingest"},  # ingest: bulk registration (Ray)
     {"server"},
     {"cli"},
     {"__main__"},

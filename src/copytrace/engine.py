@@ -60,6 +60,11 @@ def _utf8(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+def _check_query_args(top_k: int) -> None:
+    if top_k < 1:
+        raise ValueError("top_k must be >= 1")
+
+
 def iter_media_paths(paths: Iterable[str]) -> Iterator[tuple[str, bool]]:
     """Expand folders recursively (sorted). Yields (path, named_explicitly).
 
@@ -304,20 +309,38 @@ class Library:
     # -- query ------------------------------------------------------------------------------
     def query(self, path: str, top_k: int = 10, min_score: float | None = None) -> QueryResult:
         """Rank registered works for one file. ``min_score`` defaults to the calibrated 0.5."""
-        if top_k < 1:
-            raise ValueError("top_k must be >= 1")
-        min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
         t0 = time.perf_counter()
+        _check_query_args(top_k)
         media = probe(path)
-        descriptors, duration_s = self.describe(media, for_query=True)
+        descriptors, _ = self.describe(media, for_query=True)
+        return self._rank(media, descriptors, top_k, min_score, t0)
+
+    def query_descriptors(self, descriptors: Descriptors | list[Descriptors], media_type: str,
+                          top_k: int = 10, min_score: float | None = None, path: str = "",
+                          duration_s: float | None = None) -> QueryResult:
+        """Rank registered works for a query described elsewhere (another machine, a benchmark's
+        synthesised media): one ``Descriptors`` per signal, as ``describe(..., for_query=True)``
+        gives them. ``path`` names the query's file when it is at hand (image verification and
+        boundary refinement read it); without it those stages are skipped (cosine evidence,
+        coarse boundaries)."""
+        t0 = time.perf_counter()
+        _check_query_args(top_k)
+        descs = [descriptors] if isinstance(descriptors, Descriptors) else list(descriptors)
+        media = MediaInfo(path, media_type, "", "", duration_s)
+        return self._rank(media, descs, top_k, min_score, t0)
+
+    def _rank(self, media: MediaInfo, descriptors: list[Descriptors], top_k: int,
+              min_score: float | None, t0: float) -> QueryResult:
+        """Every signal's matches for its descriptors, in one ranking by calibrated score."""
+        min_score = DEFAULT_MIN_SCORE if min_score is None else float(min_score)
         self._check_models(descriptors)
         matches = []
         for d in descriptors:
             matches.extend(self.signal(d.signal).find(Query(media, d), top_k))
         matches.sort(key=lambda m: -m.score)
         matches = [m for m in matches if m.score >= min_score][:top_k]
-        info = QueryInfo(path=path, media_type=media.media_type, duration_s=duration_s,
-                         sha256=media.sha256)
+        info = QueryInfo(path=media.path, media_type=media.media_type,
+                         duration_s=media.duration_s, sha256=media.sha256)
         return QueryResult(info, time.perf_counter() - t0, tuple(matches))
 
     def _check_models(self, descriptors: list[Descriptors]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from copytrace.errors import ModelError
 from copytrace.models.audio_frontend import MelConfig
-from copytrace.models.registry import WEIGHTS_DIR, CalibratedEntry, file_sha256  # noqa: F401 - re-exported
+from copytrace.models.registry import CalibratedEntry, file_sha256, get_spec  # noqa: F401 - file_sha256 re-exported
 
 DEFAULT_AUDIO_MODEL = "ct-audio-nafp"
 
@@ -133,7 +133,8 @@ class AudioDescriptorSpec(CalibratedEntry):
 
 
 def get_audio_spec(name: str = DEFAULT_AUDIO_MODEL, directory: Path | None = None) -> AudioDescriptorSpec:
-    p = Path(directory or WEIGHTS_DIR) / f"{name}.json"
-    if not p.is_file():
-        raise ModelError(f"unknown audio descriptor model {name!r} ({p} is missing)")
-    return AudioDescriptorSpec.from_file(p)
+    """``registry.get_spec`` for an entry that must be an audio descriptor's."""
+    spec = get_spec(name, directory)
+    if not isinstance(spec, AudioDescriptorSpec):
+        raise ModelError(f"descriptor model {name!r} describes {spec.media}, not audio")
+    return spec

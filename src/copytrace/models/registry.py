@@ -166,19 +166,31 @@ def models_dir() -> Path:
 
 
 def list_specs(directory: Path | None = None) -> list[DescriptorSpec]:
+    """The image descriptors' entries of a registry folder (audio entries, frame cohorts and
+    other signals' entries share the folder under their own contracts)."""
     d = Path(directory or models_dir())
     entries = [(p, read_entry(p)) for p in sorted(d.glob("*.json"))]
-    # Audio entries (models/audio_spec.py) share this folder under their own contract.
-    return [DescriptorSpec.from_raw(raw, p) for p, raw in entries if raw.get("media") != "audio"]
+    return [DescriptorSpec.from_raw(raw, p) for p, raw in entries
+            if raw.get("media") in ("image", "video")]
 
 
-def get_spec(name: str, directory: Path | None = None) -> DescriptorSpec:
+def get_spec(name: str, directory: Path | None = None):
+    """The registry entry ``<name>.json`` of ``directory`` (default ``models_dir()``), read
+    under its media's contract: ``DescriptorSpec`` for image descriptors,
+    ``audio_spec.AudioDescriptorSpec`` for audio ones. The one reader of descriptor entries."""
     d = Path(directory or models_dir())
     p = d / f"{name}.json"
     if not p.is_file():
-        known = ", ".join(s.name for s in list_specs(d)) or "none"
-        raise ModelError(f"unknown descriptor model {name!r} (known: {known})")
-    return DescriptorSpec.from_file(p)
+        known = ", ".join(sorted(q.stem for q in d.glob("*.json")
+                                 if read_entry(q).get("media") in ("image", "video", "audio")))
+        raise ModelError(f"unknown descriptor model {name!r} ({p} is missing; known: "
+                         f"{known or 'none'})")
+    raw = read_entry(p)
+    if raw.get("media") == "audio":
+        from copytrace.models.audio_spec import AudioDescriptorSpec
+
+        return AudioDescriptorSpec.from_raw(raw, p)
+    return DescriptorSpec.from_raw(raw, p)
 
 
 def default_spec(media: str = "image") -> DescriptorSpec:

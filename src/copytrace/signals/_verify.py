@@ -33,6 +33,8 @@ class ImageVerifier:
         self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures
 
     def rescore(self, query_path: str, matches: list[Match]) -> list[Match]:
+        """``matches`` (best cosine first) scored on the combined similarity; without the
+        query's file (``query_path`` empty) none is verified, each is scored on its cosine."""
         from copytrace.media.image import load_image
 
         spec, cfg = self.spec, self.local.cfg
@@ -43,7 +45,8 @@ class ImageVerifier:
                 rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
                 continue
             combined = m.similarity
-            if rank < self.verify_top and m.similarity >= cfg.threshold_score - cfg.bonus:
+            if (query_path and rank < self.verify_top
+                    and m.similarity >= cfg.threshold_score - cfg.bonus):
                 ref = self._features_of(m)
                 if ref is not None:
                     if query_features is None:

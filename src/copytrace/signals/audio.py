@@ -129,16 +129,20 @@ class AudioSignal(Signal):
         return super().find(query, top_k)
 
     def match(self, query: Query, work: Work, cand: Candidate) -> Match | None:
-        from copytrace.align.offset import audio_segments
+        from copytrace.align.offset import audio_alignments
 
         d, spec = query.descriptors, self.spec
         ref = self.store.catalog.descriptors(work.work_id, self.name)
         segments = []
         if len(d) > 1 and len(ref) > 1:
-            # Segment scores are already calibrated and weighed by their evidence.
-            segments = audio_segments(self.aligner(), d.vectors, d.starts_s, ref.vectors,
-                                      ref.starts_s, spec, query.cache.get("typicality"),
-                                      self.reference_typicality(work.work_id, ref.vectors))
+            # Segment scores are already calibrated and weighed by their evidence; the
+            # alignments (mean cosine, windows) stay in the query's cache for whoever asks
+            # (bench/audio.py refits the threshold on them).
+            found = audio_alignments(self.aligner(), d.vectors, d.starts_s, ref.vectors,
+                                     ref.starts_s, spec, query.cache.get("typicality"),
+                                     self.reference_typicality(work.work_id, ref.vectors))
+            query.cache.setdefault("alignments", {})[work.work_id] = found
+            segments = [a.segment for a in found]
         if not segments:
             # One window either side, or no alignment: the best window pair is the evidence.
             return self.make_match(work, spec.score(cand.similarity), cand.similarity,

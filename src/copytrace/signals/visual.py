@@ -202,7 +202,7 @@ class VisualSignal(Signal):
         if not segments:
             return self.make_match(work, spec.score(cand.similarity), cand.similarity,
                                    [self.best_row_segment(query, ref, cand)])
-        if self.config.refine_boundaries and work.media_type == "video":
+        if self.config.refine_boundaries and work.media_type == "video" and query.media.path:
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
                 self._refine(s, query.media.path, work.path,
