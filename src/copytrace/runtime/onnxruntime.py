@@ -27,7 +27,7 @@ def cpu_session(path, threads: int = 0):
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Worker threads sleep instead of spin-waiting between operators: on a shared CPU the
     # spinners steal the cores the kernels need, and the INT8 graph (many short
-    # operators) suffered most (bench/quant_ort_options.py: INT8/FP32 at batch 32 went
+    # operators) suffered most (bench/experiments/quant_ort_options.py: INT8/FP32 at batch 32 went
     # from 1.5-2.2x to 2.7-3.2x under load 6-8).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry(*EXACT_U8S8)

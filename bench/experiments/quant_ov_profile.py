@@ -5,8 +5,8 @@ alternately, and sums ``get_profiling_info()`` per layer *type* and *kernel* (ex
 ``brgconv_avx512_I8`` vs ``brgconv_avx512_FP32``), plus the layers that still run in float in the
 INT8 model. Medians per call; the machine is shared, so read the shares, not the milliseconds.
 
-    python bench/quant_ov_profile.py --model ct-image-r18s --batch 32
-    python bench/quant_ov_profile.py --fp32 a.onnx --int8 a.int8.onnx --shape 32,1,64,76
+    python bench/experiments/quant_ov_profile.py --model ct-image-r18s --batch 32
+    python bench/experiments/quant_ov_profile.py --fp32 a.onnx --int8 a.int8.onnx --shape 32,1,64,76
 """
 from __future__ import annotations
 

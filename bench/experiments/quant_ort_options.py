@@ -5,8 +5,8 @@ every row's ratio is paired; rows run one after another on a shared machine, so 
 not rates, across rows. Also reports which operators ORT's optimizer left in the INT8 graph
 (QLinearConv count, float Conv/FusedConv left over).
 
-    python bench/quant_ort_options.py --model ct-image-r18s --batches 1,32
-    python bench/quant_ort_options.py --model ct-image-r18s --int8-file other.int8-u8.onnx
+    python bench/experiments/quant_ort_options.py --model ct-image-r18s --batches 1,32
+    python bench/experiments/quant_ort_options.py --model ct-image-r18s --int8-file other.int8-u8.onnx
 """
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ network can reach on this CPU with this runtime: no Q/DQ placement can beat it.
 point 0 after ReLU, a Q after every layer), so ORT fuses each layer into QLinearConv /
 QLinearMatMul (its U8S8 MLAS kernels, VNNI where the CPU has it); only wall time there.
 
-    python bench/quant_vnni_ceiling.py --json out/quant/vnni_ceiling.json
-    python bench/quant_vnni_ceiling.py --runtime onnxruntime --json out/quant/ort_ceiling.json
+    python bench/experiments/quant_vnni_ceiling.py --json out/quant/vnni_ceiling.json
+    python bench/experiments/quant_vnni_ceiling.py --runtime onnxruntime --json out/quant/ort_ceiling.json
 """
 from __future__ import annotations
 
