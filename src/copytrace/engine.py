@@ -35,6 +35,7 @@ __all__ = ["DEFAULT_MIN_SCORE", "AddResult", "EngineConfig", "Library", "default
            "describe_video_frames", "file_sha256", "iter_media_paths", "suppress_query_overlaps"]
 
 FLUSH_EVERY_WORKS = 256
+_KIND_NAMES = {"text": "plain text"}  # how an error names a sniffed kind no signal describes
 FLUSH_EVERY_S = 30.0
 
 
@@ -156,10 +157,10 @@ class Library:
             media = probe(path, Sniffed(media_type, ""), sha256="")
         describing = [s for s in self.signals if s.describes(media)]
         if not describing:
-            if media.media_type == "text":
-                raise NotMediaError(media.path,
-                                    "content is plain text, not an image, video or audio file")
-            raise MediaError(media.path, f"{media.media_type} files are not supported yet")
+            kinds = ", ".join(sorted({t for s in self.signals for t in s.media_types}))
+            kind = _KIND_NAMES.get(media.media_type, media.media_type)
+            raise NotMediaError(media.path, f"content is {kind}, not {kinds} media (the signals "
+                                f"of this library: {', '.join(self._by_name)})")
         found = [s.describe(media, for_query) for s in describing]
         descriptors = [d for d in found if d is not None]
         if not descriptors:
