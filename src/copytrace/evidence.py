@@ -46,7 +46,7 @@ def _still(path: str, media_type: str, time_s: float):
 
 
 def _model_files(lib, signal: str) -> dict:
-    spec = lib.audio_spec if signal == "audio" else lib.image_spec
+    spec = lib.signal(signal).spec
     files = {}
     for precision in ("fp32", "int8"):
         try:
