@@ -160,9 +160,10 @@ class BlockedSimilarity:
         out = np.empty(len(keys), np.float32)
         rows = keys // nr
         starts = (rows // self.block_rows) * self.block_rows
-        for a in np.unique(starts):
-            sel = np.flatnonzero(starts == a)
-            out[sel] = self._block(int(a))[rows[sel] - a, keys[sel] % nr]
+        firsts = np.unique(starts)
+        bounds = np.append(np.searchsorted(starts, firsts), len(keys))  # keys are sorted
+        for a, lo, hi in zip(firsts, bounds[:-1], bounds[1:]):
+            out[lo:hi] = self._block(int(a))[rows[lo:hi] - a, keys[lo:hi] % nr]
         return out
 
     def keep(self, rows: np.ndarray, cols: np.ndarray) -> None:

@@ -45,13 +45,13 @@ except ModuleNotFoundError as e:
 
 import copytrace
 from copytrace.deadline import DeadlineExceeded, within
-from copytrace.progress import reporting
 from copytrace.errors import (
     CopytraceError,
     LedgerError,
     MediaError,
     UnknownWorkError,
 )
+from copytrace.progress import reporting
 from copytrace.server import uploads as up
 from copytrace.server.jobs import EnginePool, JobStore
 from copytrace.server.keys import SCOPES, ApiKey, KeyStore, RateLimiter
