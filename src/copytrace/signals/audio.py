@@ -133,18 +133,18 @@ class AudioSignal(Signal):
 
         d, spec = query.descriptors, self.spec
         ref = self.store.catalog.descriptors(work.work_id, self.name)
-        segments = []
-        if len(d) > 1 and len(ref) > 1:
-            # Segment scores are already calibrated and weighed by their evidence; the
-            # alignments (mean cosine, windows) stay in the query's cache for whoever asks
-            # (bench/audio.py refits the threshold on them).
-            found = audio_alignments(self.aligner(), d.vectors, d.starts_s, ref.vectors,
-                                     ref.starts_s, spec, query.cache.get("typicality"),
-                                     self.reference_typicality(work.work_id, ref.vectors))
-            query.cache.setdefault("alignments", {})[work.work_id] = found
-            segments = [a.segment for a in found]
+        # Aligned even when the query is one window (shorter than ~1.1 s): the threshold is
+        # calibrated on the aligner's statistic (cohort-normalised, length penalty) at every
+        # query length, a single window's included (bench/audio.py). Segment scores are already
+        # calibrated and weighed by their evidence; the alignments (mean cosine, windows) stay
+        # in the query's cache for whoever asks (bench/audio.py refits the threshold on them).
+        found = audio_alignments(self.aligner(), d.vectors, d.starts_s, ref.vectors,
+                                 ref.starts_s, spec, query.cache.get("typicality"),
+                                 self.reference_typicality(work.work_id, ref.vectors))
+        query.cache.setdefault("alignments", {})[work.work_id] = found
+        segments = [a.segment for a in found]
         if not segments:
-            # One window either side, or no alignment: the best window pair is the evidence.
+            # No alignment: the best window pair is the evidence.
             return self.make_match(work, spec.score(cand.similarity), cand.similarity,
                                    [self.best_row_segment(query, ref, cand)])
         return self.timed_match(work, segments, spec)
