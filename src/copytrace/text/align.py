@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from copytrace.text.fingerprint import kgram_hashes
 
 
 @dataclass(frozen=True)
@@ -56,29 +55,40 @@ class Passage:
     runs: list = field(default_factory=list)
 
 
-def seeds(q_hashes: np.ndarray, r_hashes: np.ndarray, cfg: AlignConfig,
-          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None
-          ) -> tuple[np.ndarray, np.ndarray]:
-    """(query positions, ref positions) of equal k-grams, masks limiting where to look."""
-    qg = kgram_hashes(q_hashes, cfg.seed_k)
-    rg = kgram_hashes(r_hashes, cfg.seed_k)
+def kgram_counts(g: np.ndarray) -> np.ndarray:
+    """How often each position's k-gram occurs in its text."""
+    _u, inv, cnt = np.unique(g, return_inverse=True, return_counts=True)
+    return cnt[inv]
+
+
+def seeds(qg: np.ndarray, rg: np.ndarray, cfg: AlignConfig,
+          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None,
+          q_counts: np.ndarray | None = None,
+          r_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(query positions, ref positions) of equal k-grams (``seed_k``-gram hashes ``qg``,
+    ``rg``), masks limiting where to look; ``q_counts``: ``kgram_counts(qg)`` and
+    ``r_sorted``: (``rg`` sorted, the sorting order), if known."""
+    if q_counts is None:
+        q_counts = kgram_counts(qg)
     qi = np.arange(len(qg))
     rj = np.arange(len(rg))
     if q_mask is not None:
         qi = qi[q_mask[:len(qg)]]
     if r_mask is not None:
         rj = rj[r_mask[:len(rg)]]
-    qh, rh = qg[qi], rg[rj]
-    if len(qh) == 0 or len(rh) == 0:
+    qh = qg[qi]
+    if r_mask is None and r_sorted is not None:
+        rs, order = r_sorted
+    else:
+        rh = rg[rj]
+        order = np.argsort(rh, kind="stable")
+        rs = rh[order]
+    if len(qh) == 0 or len(rs) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    order = np.argsort(rh, kind="stable")
-    rs = rh[order]
     lo = np.searchsorted(rs, qh, side="left")
     hi = np.searchsorted(rs, qh, side="right")
     cnt = hi - lo
-    # frequency in the query too
-    uq, inv, qcnt = np.unique(qh, return_inverse=True, return_counts=True)
-    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (qcnt[inv] <= cfg.max_seed_freq)
+    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (q_counts[qi] <= cfg.max_seed_freq)
     qi, lo, cnt = qi[ok], lo[ok], cnt[ok]
     if len(qi) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
@@ -106,9 +116,10 @@ def runs(sq: np.ndarray, sr: np.ndarray, k: int) -> np.ndarray:
 
 
 def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, int, int, int]]]:
-    """Chain runs into fragments (see the module docstring)."""
+    """Chain runs into fragments (see the module docstring); fragments covering fewer than
+    ``min_fragment_units`` query units are left out."""
     frags: list[list[tuple[int, int, int, int]]] = []
-    state: list[list[int]] = []  # per fragment: [q1, r1, last diagonal]
+    state: list[list[int]] = []  # per fragment: [q1, r1, last diagonal, query units covered]
     bucket_w = cfg.drift_units + cfg.gap_units
     buckets: dict[int, list[int]] = {}
     for q0, q1, r0, r1 in run_rows.tolist():
@@ -121,7 +132,7 @@ def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, in
                 continue
             keep = []
             for f in live:
-                fq1, fr1, fd = state[f]
+                fq1, fr1, fd, _cov = state[f]
                 if q0 - fq1 > cfg.gap_units:
                     continue  # expired: the query has moved on
                 keep.append(f)
@@ -137,16 +148,17 @@ def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, in
             buckets[bb] = keep
         if best < 0:
             frags.append([(q0, q1, r0, r1)])
-            state.append([q1, r1, d])
+            state.append([q1, r1, d, q1 - q0])
             buckets.setdefault(b, []).append(len(frags) - 1)
         else:
             frags[best].append((q0, q1, r0, r1))
             st = state[best]
+            st[3] += max(0, q1 - max(q0, st[0]))
             st[0], st[1], st[2] = max(st[0], q1), max(st[1], r1), d
             fb = st[2] // bucket_w
             if best not in buckets.setdefault(fb, []):
                 buckets[fb].append(best)
-    return frags
+    return [f for f, st in zip(frags, state) if st[3] >= cfg.min_fragment_units]
 
 
 def _covered(intervals: list[tuple[int, int]]) -> int:
@@ -204,19 +216,72 @@ def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> 
     return items
 
 
-def align(q_hashes: np.ndarray, r_hashes: np.ndarray, q_unit_chars: np.ndarray,
-          cfg: AlignConfig, q_mask: np.ndarray | None = None,
-          r_mask: np.ndarray | None = None) -> list[Passage]:
+MIN_GATHER_DENSITY = 0.3
+
+
+def gather_shuffled(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig
+                    ) -> list[Passage]:
+    """A copy whose sentences were reordered arrives as pieces that follow each other in the
+    query while their reference spans jump around inside one region. Each chain of pieces
+    (query gaps of at most ``merge_gap_units``) whose reference spans together are about as
+    compact as their query spans (union no longer than 1.25 times the query's, plus the gap)
+    becomes one passage; pieces that break that compactness (reference far from the chain's
+    median) are set aside first. The pieces must cover at least ``MIN_GATHER_DENSITY`` of the
+    chain's query span: stock phrases scattered over a text (a quotation formula, a signature)
+    are also pieces of one region, but sparse ones."""
+    items = sorted(passages, key=lambda p: p.q0)
+    out: list[Passage] = []
+    i = 0
+    while i < len(items):
+        j = i + 1
+        while j < len(items) and items[j].q0 - max(p.q1 for p in items[i:j]) <= cfg.merge_gap_units:
+            j += 1
+        chain = items[i:j]
+        i = j
+        aside: list[Passage] = []
+        while len(chain) > 1:
+            q_len = max(p.q1 for p in chain) - min(p.q0 for p in chain)
+            r_len = max(p.r1 for p in chain) - min(p.r0 for p in chain)
+            if r_len <= 1.25 * q_len + cfg.merge_gap_units:
+                break
+            mid = float(np.median([(p.r0 + p.r1) / 2 for p in chain]))
+            far = max(chain, key=lambda p: abs((p.r0 + p.r1) / 2 - mid))
+            chain = [p for p in chain if p is not far]
+            aside.append(far)
+        span = max(p.q1 for p in chain) - min(p.q0 for p in chain) if chain else 0
+        if len(chain) > 1 and sum(p.matched for p in chain) >= MIN_GATHER_DENSITY * span:
+            out.append(_passage([r for p in chain for r in p.runs], unit_chars))
+        else:
+            out.extend(chain)
+        out.extend(aside)
+    return sorted(out, key=lambda p: p.q0)
+
+
+def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignConfig,
+          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None,
+          q_counts: np.ndarray | None = None,
+          r_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> list[Passage]:
     """Passages of the query copied from the reference, in query order.
 
+    ``qg``, ``rg``: the texts' ``seed_k``-gram hashes (``fingerprint.kgram_hashes``);
     ``q_unit_chars[u]``: the normalised character where query unit ``u`` starts (length
     units + 1), so evidence is counted in characters whatever the script.
     """
-    sq, sr = seeds(q_hashes, r_hashes, cfg, q_mask, r_mask)
+    sq, sr = seeds(qg, rg, cfg, q_mask, r_mask, q_counts, r_sorted)
     rows = runs(sq, sr, cfg.seed_k)
-    found = []
-    for frag in fragments(rows, cfg):
-        p = _passage(frag, q_unit_chars)
-        if p.matched >= cfg.min_fragment_units:
-            found.append(p)
-    return merge(found, q_unit_chars, cfg)
+    found = [_passage(frag, q_unit_chars) for frag in fragments(rows, cfg)]
+    merged = merge(_unshadowed(found), q_unit_chars, cfg)
+    return gather_shuffled(merged, q_unit_chars, cfg)
+
+
+def _unshadowed(passages: list[Passage], max_overlap: float = 0.5) -> list[Passage]:
+    """Fragments whose query span lies mostly inside a stronger fragment's are left out before
+    merging: inside a copied passage, a text's stock phrases and table rules also align with
+    other places of the reference, and merging them in would stretch the reference span."""
+    kept: list[Passage] = []
+    for p in sorted(passages, key=lambda p: -p.matched):
+        length = max(1, p.q1 - p.q0)
+        inside = sum(max(0, min(p.q1, k.q1) - max(p.q0, k.q0)) for k in kept)
+        if inside / length <= max_overlap:
+            kept.append(p)
+    return kept

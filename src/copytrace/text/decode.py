@@ -144,7 +144,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")  # ESC: colour codes
 def _checked(path: str, text: str, enc: str) -> str:
     """Refuse decodings that are mostly control characters (binary read as text)."""
     sample = text[:65536]
-    if sample and len(_CONTROL.findall(sample)) > max(8, len(sample) // 100):
+    if sample and len(_CONTROL.findall(sample)) > max(16, len(sample) // 20):
         raise TextDecodeError(path, f"binary data (control characters when read as {enc})")
     return text
 

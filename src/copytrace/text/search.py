@@ -58,6 +58,20 @@ def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
     return out
 
 
+def best_per_query_span(spans: list[TextSpan], max_overlap: float = 0.5) -> list[TextSpan]:
+    """One reference place per query passage: a passage whose query span is more than
+    ``max_overlap`` covered by better passages of the same work is left out (a text that
+    repeats itself, a refrain or a formula, aligns the copy with each repetition)."""
+    kept: list[TextSpan] = []
+    for s in sorted(spans, key=lambda s: -s.matched_chars):
+        length = max(1, s.query_end_char - s.query_start_char)
+        covered = sum(max(0, min(s.query_end_char, k.query_end_char)
+                          - max(s.query_start_char, k.query_start_char)) for k in kept)
+        if covered / length <= max_overlap:
+            kept.append(s)
+    return sorted(kept, key=lambda s: s.query_start_char)
+
+
 def find_passages(query: TextDocument, index: Postings, load: Callable[[int], TextDocument],
                   fp: FingerprintConfig, align_cfg: AlignConfig, cfg: SearchConfig
                   ) -> list[tuple[int, TextDocument, list[TextSpan]]]:
@@ -69,7 +83,7 @@ def find_passages(query: TextDocument, index: Postings, load: Callable[[int], Te
         nr = len(ref.units)
         q_mask = _dilate(qpos, nq, cfg.context_units) if nq > 2 * cfg.context_units else None
         r_mask = _dilate(rpos, nr, cfg.context_units) if nr > 2 * cfg.context_units else None
-        spans = align_documents(query, ref, align_cfg, q_mask, r_mask)
+        spans = best_per_query_span(align_documents(query, ref, align_cfg, q_mask, r_mask))
         if spans:
             out.append((d, ref, spans))
     return out

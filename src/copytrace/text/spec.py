@@ -33,6 +33,7 @@ class TextSpec(CalibratedEntry):
     min_fragment_units: int
     max_postings: int
     candidates: int
+    min_seeds: int
     context_units: int
     threshold_similarity: float
     score_slope: float
@@ -54,7 +55,7 @@ class TextSpec(CalibratedEntry):
 
     @property
     def search(self) -> SearchConfig:
-        return SearchConfig(self.max_postings, self.candidates, 1, self.context_units)
+        return SearchConfig(self.max_postings, self.candidates, self.min_seeds, self.context_units)
 
     @staticmethod
     def similarity(matched_chars: int) -> float:
