@@ -219,12 +219,16 @@ def sniff(path: str) -> Sniffed:
             return Sniffed("image", fmt)
     if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
         return Sniffed("image", "webp")
-    text_format = _text_format(head)
-    if text_format is not None:
-        return Sniffed("text", text_format)
+    # byte-order marks and zips first (a UTF-16 BOM looks like an MPEG audio sync word), then
+    # containers' magic, then text by content
+    if head.startswith(_UTF_BOMS + (b"PK\x03\x04",)) and _text_format(head) is not None:
+        return Sniffed("text", _text_format(head))
     container = _container(head)
     if container is not None:
         return Sniffed(_streams_kind(path, container), container)
+    text_format = _text_format(head)
+    if text_format is not None:
+        return Sniffed("text", text_format)
     if head and all(b in _TEXT_HINT for b in head.replace(b"\xc2", b"").replace(b"\xc3", b"")):
         return Sniffed("text", "text")
     raise NotMediaError(path, "unrecognised file content (not a supported image, video or audio)")
