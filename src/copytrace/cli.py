@@ -173,6 +173,8 @@ def query(paths, db, as_json, top_k, min_score, precision, backend, html_path, e
                 click.echo(result.to_json())
             else:
                 _print_result(result)
+                if any(m.signal == "text" for m in result.matches):
+                    _print_text_passages(lib, result)
             if evidence_dir and result.matches:
                 from copytrace.evidence import write_bundles
 
@@ -196,6 +198,8 @@ def _print_result(result) -> None:
         table.add_column(col, overflow="fold")
     for m in result.matches:
         segs = [
+            f"chars {s.query_start_char}–{s.query_end_char} → "
+            f"{s.ref_start_char}–{s.ref_end_char} ({s.score:.2f})" if m.signal == "text" else
             f"{_fmt_time(s.query_start_s)}–{_fmt_time(s.query_end_s)} → "
             f"{_fmt_time(s.ref_start_s)}–{_fmt_time(s.ref_end_s)} ({s.score:.2f})"
             for s in m.segments
@@ -204,6 +208,34 @@ def _print_result(result) -> None:
     if not result.matches:
         table.add_row("-", "no match", "", "", "")
     Console(width=max(Console().width, 110)).print(table)
+
+
+def _print_text_passages(lib, result, max_segments: int = 3, width: int = 300) -> None:
+    """Matched text passages side by side: the query's and the reference's (issue 21)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from copytrace.text.decode import read_text, visible
+
+    def cut(text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= width else text[:width * 2 // 3] + " … " + text[-width // 3:]
+
+    query = read_text(result.query.path)
+    for m in result.matches:
+        if m.signal != "text":
+            continue
+        ref = lib.signal("text").reference(m.work_id).decoded
+        table = Table(title=f"{m.title} ({m.work_id}), score {m.score:.3f}", show_lines=True)
+        table.add_column("query", overflow="fold", ratio=1)
+        table.add_column("reference", overflow="fold", ratio=1)
+        for s in m.segments[:max_segments]:
+            table.add_row(
+                f"[b]chars {s.query_start_char}–{s.query_end_char}[/b]\n"
+                f"{cut(visible(query, s.query_start_char, s.query_end_char))}",
+                f"[b]chars {s.ref_start_char}–{s.ref_end_char}[/b] ({s.score:.2f})\n"
+                f"{cut(visible(ref, s.ref_start_char, s.ref_end_char))}")
+        Console(width=max(Console().width, 110)).print(table)
 
 
 @main.command("list")
