@@ -217,8 +217,48 @@ def write_query(pieces: list[Piece], out: Path, fps: float, size: tuple[int, int
     return truth
 
 
+# Kinds of the negatives corpus (scripts/stage_negatives.py) that carry content: a copy of a
+# flat, faded or dark clip is no evidence of anything, so those kinds are not references.
+CONTENT_KINDS = ("slideshow", "screen", "game", "reference-flat", "reference-title",
+                 "reference-dark", "reference-lowdetail")
+
+
+def negatives_manifest(root: Path, kinds: tuple[str, ...] = CONTENT_KINDS) -> list[dict]:
+    """The held-out and reference videos of the negatives corpus as a video manifest: media
+    from other packages than the eval videos, for a second set of planted copies."""
+    from copytrace.media.video import probe_video
+
+    items = [it for it in json.loads((root / "manifest.json").read_text())["items"]
+             if it["signal"] == "visual" and it["split"] in ("heldout", "reference")
+             and it["kind"] in kinds]
+    # Videos made from a shared source picture are one family (make() keeps one per family):
+    # a reference and a filler showing the same picture would make true matches count false.
+    parent = list(range(len(items)))
+
+    def root_of(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first: dict[str, int] = {}
+    for i, it in enumerate(items):
+        for src in it.get("sources", []):
+            parent[root_of(i)] = root_of(first.setdefault(src, i))
+    rows = []
+    for i, it in enumerate(items):
+        info = probe_video(str(root / it["path"]))
+        rows.append({"file": it["path"], "family": Path(items[root_of(i)]["path"]).stem,
+                     "duration_s": info.duration_s, "width": info.width, "height": info.height})
+    return rows
+
+
 def make(args: argparse.Namespace) -> None:
-    man = json.loads((args.videos / "manifest.json").read_text())["videos"]
+    if args.from_negatives:
+        args.videos = args.from_negatives
+        man = negatives_manifest(args.videos, tuple(args.kinds))
+    else:
+        man = json.loads((args.videos / "manifest.json").read_text())["videos"]
     rng = random.Random(args.seed)
     fams: dict[str, dict] = {}
     for v in sorted(man, key=lambda v: -v["duration_s"]):
@@ -872,6 +912,11 @@ def main(argv: list[str] | None = None) -> None:
     m.add_argument("--queries", type=int, default=48)
     m.add_argument("--negatives", type=int, default=16)
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--from-negatives", type=Path, default=None, metavar="DIR",
+                   help="take references and fillers from the negatives corpus's held-out and "
+                        "reference videos (content-bearing kinds) instead of --videos")
+    m.add_argument("--kinds", nargs="+", default=list(CONTENT_KINDS), choices=CONTENT_KINDS,
+                   help="with --from-negatives: the kinds taken (default: all content kinds)")
     r = sub.add_parser("run", help="describe, align and score")
     r.add_argument("--data", type=Path, default=Path("data/bench/video"))
     r.add_argument("--descriptor", default="model", choices=["model", "hash-dhash", "hash-phash"],
