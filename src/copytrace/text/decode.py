@@ -61,6 +61,15 @@ class DecodedText:
         return ext[offsets]
 
 
+def visible(decoded: DecodedText, start: int, end: int) -> str:
+    """The text a reader sees between two offsets of the original (``to_source`` inverted)."""
+    if decoded.source is None:
+        return decoded.text[start:end]
+    i0 = int(np.searchsorted(decoded.source, start, side="left"))
+    i1 = int(np.searchsorted(decoded.source, end, side="left"))
+    return decoded.text[i0:i1]
+
+
 def text_format(path: str) -> str | None:
     return TEXT_SUFFIXES.get(Path(path).suffix.lower())
 

@@ -101,37 +101,43 @@ class TextDocument:
         return int(orig[c0]), int(orig[c1 - 1]) + 1
 
 
-def _extend(q: TextDocument, r: TextDocument, qs: int, rs: int, qe: int, re_: int,
-            head: bool, tail: bool, limit: int = 64) -> tuple[int, int, int, int]:
-    """Grow a passage character by character where both originals agree (width, case and
-    script folded), up to ``limit`` characters a side, then trim surrounding whitespace."""
-    qk, rk = q.keys, r.keys
-    if head:
-        n = 0
-        while n < limit and qs > 0 and rs > 0 and qk[qs - 1] == rk[rs - 1]:
-            qs, rs, n = qs - 1, rs - 1, n + 1
-    if tail:
-        n = 0
-        while n < limit and qe < len(qk) and re_ < len(rk) and qk[qe] == rk[re_]:
-            qe, re_, n = qe + 1, re_ + 1, n + 1
-    qt, rt = q.text, r.text
-    while qs < qe and qt[qs].isspace():
-        qs += 1
-    while qe > qs and qt[qe - 1].isspace():
-        qe -= 1
-    while rs < re_ and rt[rs].isspace():
-        rs += 1
-    while re_ > rs and rt[re_ - 1].isspace():
-        re_ -= 1
-    return qs, rs, qe, re_
+def _grow(qk: np.ndarray, rk: np.ndarray, q: int, r: int, step: int, limit: int = 64
+          ) -> tuple[int, int]:
+    """Move a boundary (query ``q``, reference ``r``) by ``step`` while the originals agree
+    (width, case and script folded), at most ``limit`` characters."""
+    n = 0
+    if step < 0:
+        while n < limit and q > 0 and r > 0 and qk[q - 1] == rk[r - 1]:
+            q, r, n = q - 1, r - 1, n + 1
+    else:
+        while n < limit and q < len(qk) and r < len(rk) and qk[q] == rk[r]:
+            q, r, n = q + 1, r + 1, n + 1
+    return q, r
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
 
 
 def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
-    """A passage in code points of the original files (HTML: of the source markup)."""
+    """A passage in code points of the original files (HTML: of the source markup).
+
+    Its first and last runs are grown character by character where both originals agree, so
+    a copy that starts inside a word, or ends with punctuation normalisation ignores, is
+    reported to the character; surrounding whitespace is trimmed."""
     qs, qe = q.unit_span_chars(p.q0, p.q1)
     rs, re_ = r.unit_span_chars(p.r0, p.r1)
-    qs, rs, qe, re_ = _extend(q, r, qs, rs, qe, re_, head=p.head[0] == p.q0,
-                              tail=p.tail[0] == p.q1)
+    head_r = r.unit_span_chars(p.head[1], p.head[1] + 1)[0]
+    tail_r = r.unit_span_chars(p.tail[1] - 1, p.tail[1])[1]
+    qs, head_r = _grow(q.keys, r.keys, qs, head_r, -1)
+    qe, tail_r = _grow(q.keys, r.keys, qe, tail_r, +1)
+    rs, re_ = min(rs, head_r), max(re_, tail_r)
+    qs, qe = _trim(q.text, qs, qe)
+    rs, re_ = _trim(r.text, rs, re_)
     qo = q.decoded.to_source(np.array([qs, qe]))
     ro = r.decoded.to_source(np.array([rs, re_]))
     return TextSpan(int(qo[0]), int(qo[1]), int(ro[0]), int(ro[1]), p.matched_chars, p.matched)

@@ -128,10 +128,16 @@ def char_keys(text: str) -> np.ndarray:
     """Each original code point folded on its own (punctuation folded too, nothing dropped):
     equal keys mean equal characters up to width, case and script. Used to extend passages
     character by character in the original texts."""
-    single, _kind, _multi = tables()
+    single, kind, _multi = tables()
     cps = codepoints(text).astype(np.int64)
-    out = single[cps]
-    return np.where(out < 0, cps, out)
+    out = np.where(single[cps] < 0, cps, single[cps])
+    # punctuation keeps its identity (width folded): "。" and "\n" are not the same character
+    for i in np.flatnonzero(kind[cps] == SPACE).tolist():
+        ch = chr(cps[i])
+        if not ch.isspace():
+            folded = unicodedata.normalize("NFKC", ch)
+            out[i] = ord(folded) if len(folded) == 1 else cps[i]
+    return out
 
 
 def normalize(text: str) -> Normalized:
