@@ -46,6 +46,8 @@ _CSS = (
     ".pair img{max-width:240px;max-height:180px}.bar{position:relative;height:14px;"
     "background:#ddd;margin:.2em 0 .6em;width:100%;max-width:700px}.bar .span{position:absolute;"
     "top:0;bottom:0;background:#c33}.lane{font-size:.8em;color:#444}"
+    ".textpassage{white-space:pre-wrap;max-width:560px;max-height:24em;overflow:auto;"
+    "font-size:.9em;border:1px solid #ccc;padding:.4em}.textpassage mark{background:#fd6}"
     "svg.wave{width:100%;max-width:700px;height:48px;display:block;background:#f4f4f4}"
     ".match-block{border-left:4px solid #c33;padding-left:1em;margin:1em 0}"
 )
@@ -190,6 +192,8 @@ def _caption(m) -> str:
         raw = "cosine plus the local-verification bonus"
     elif m.signal == "audio":
         raw = "aligned audio similarity, normalised for typical music, less a length penalty"
+    elif m.signal == "text":
+        raw = "log2 of the query characters the aligned passage covers"
     else:
         raw = "mean frame similarity along the aligned path"
     return (f"<b>{html.escape(m.title)}</b> ({html.escape(m.work_id)}, {html.escape(m.media_type)},"
@@ -263,7 +267,9 @@ def _match_block(q, m, qpath: str, qname: str, ref_duration_s: float | None,
                  library=None) -> str:
     parts = [f"<div class='match-block'>{_caption(m)}"]
     segs = list(m.segments)
-    if m.signal == "audio":
+    if m.signal == "text":
+        parts.append(_text_passages(qpath, qname, m, library))
+    elif m.signal == "audio":
         q_spans = [(s.query_start_s, s.query_end_s) for s in segs]
         r_spans = [(s.ref_start_s, s.ref_end_s) for s in segs]
         shown = segs[:MAX_SEGMENTS_SHOWN]
@@ -309,8 +315,48 @@ def _match_block(q, m, qpath: str, qname: str, ref_duration_s: float | None,
     return "".join(parts)
 
 
+TEXT_CONTEXT_CHARS = 160
+TEXT_PASSAGE_CHARS = 1200
+
+
+def _text_passages(qpath: str, qname: str, m, library) -> str:
+    """Each matched passage highlighted in its context, query beside reference (issue 21)."""
+    from copytrace.errors import CopytraceError
+    from copytrace.text.decode import read_text, visible
+
+    try:
+        query = read_text(qpath)
+        ref = (library.signal("text").reference(m.work_id).decoded if library is not None
+               else read_text(m.path))
+    except (CopytraceError, ValueError, OSError) as e:
+        return f"<div class='detail'>text not shown: {html.escape(str(e))}</div>"
+
+    def shown(decoded, start: int, end: int) -> str:
+        total = len(decoded.source_text) if decoded.source is not None else len(decoded.text)
+        before = visible(decoded, max(0, start - TEXT_CONTEXT_CHARS), start)
+        body = visible(decoded, start, end)
+        after = visible(decoded, end, min(total, end + TEXT_CONTEXT_CHARS))
+        if len(body) > TEXT_PASSAGE_CHARS:
+            half = TEXT_PASSAGE_CHARS // 2
+            body = f"{body[:half]} … {body[-half:]}"
+        return (f"<div class='textpassage'>…{html.escape(before)}<mark>{html.escape(body)}"
+                f"</mark>{html.escape(after)}…</div>")
+
+    parts = []
+    for i, s in enumerate(list(m.segments)[:MAX_SEGMENTS_SHOWN]):
+        parts.append(
+            f"<div class='detail'>passage {i + 1}: query characters {s.query_start_char}–"
+            f"{s.query_end_char} ↔ reference {s.ref_start_char}–{s.ref_end_char}, score "
+            f"{s.score:.3f}</div><div class='pair'><figure>"
+            f"{shown(query, s.query_start_char, s.query_end_char)}<figcaption>query "
+            f"{html.escape(qname)}</figcaption></figure><figure>"
+            f"{shown(ref, s.ref_start_char, s.ref_end_char)}<figcaption>reference "
+            f"{html.escape(m.title)}</figcaption></figure></div>")
+    return "".join(parts)
+
+
 def _work_duration(library, m) -> float | None:
-    if m.media_type == "image":
+    if m.media_type in ("image", "text"):
         return None
     if library is not None:
         from copytrace.errors import UnknownWorkError
