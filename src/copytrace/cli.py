@@ -96,23 +96,36 @@ def main(verbose: int, index_backend: str | None, milvus_uri: str | None) -> Non
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--title", help="Title for the work(s) (default: the file name).")
 @click.option("--db", help=DB_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per added file.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
-def add(paths, title, db, as_json, precision) -> None:
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None,
+              metavar="[ADDRESS]",
+              help="Decode and describe on Ray (extra [ray]): alone, a local Ray for this run; "
+                   "--ray=auto or --ray=ray://host:10001 joins a cluster. Resumes by content.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --ray: encoder actors, one CPU each (0: one per CPU).")
+def add(paths, title, db, as_json, precision, ray_address, workers) -> None:
     """Register files or folders (recursively) as reference works. Idempotent by content."""
     from rich.progress import Progress
 
+    if ray_address is not None and ray_address not in ("local", "auto") \
+            and "://" not in ray_address and Path(ray_address).exists():
+        paths, ray_address = (ray_address, *paths), "local"  # `--ray FILE`: a path, not an address
+    if not paths:
+        raise click.UsageError("Missing argument 'PATHS...'.")
     lib = _open(db, precision=precision, create=True)
     n_failed = 0
-    with lib, Progress(transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
+    with lib, Progress(*Progress.get_default_columns(), "{task.completed}/{task.total}",
+                       transient=True, disable=as_json or not sys.stderr.isatty()) as progress:
         task = progress.add_task("adding", total=None)
 
-        def report(path, res) -> None:
+        def report(path, res, advance: bool = True) -> None:
             nonlocal n_failed
-            progress.advance(task)
+            if advance:
+                progress.advance(task)
             if isinstance(res, CopytraceError):
                 n_failed += 1
                 _fail(str(res))
@@ -123,7 +136,24 @@ def add(paths, title, db, as_json, precision) -> None:
                 click.echo(f"{res.work.work_id}\t{state}\t{_printable(path)}")
 
         try:
-            lib.add_many(paths, title=title, on_result=report)
+            if ray_address is None:
+                lib.add_many(paths, title=title, on_result=report)
+            else:
+                from copytrace.ingest.ray import RayIngestConfig, add_with_ray
+
+                def advance(p) -> None:  # counts and ETA: Ray's results arrive one by one
+                    progress.update(task, total=p.files, completed=p.done,
+                                    description=f"added {p.added}, known {p.known}, "
+                                                f"failed {p.failed}")
+
+                config = RayIngestConfig("" if ray_address == "local" else ray_address, workers)
+                _, _, counts = add_with_ray(lib, paths, config, title=title,
+                                            on_result=lambda path, res: report(path, res, False),
+                                            on_progress=advance)
+                logging.getLogger(__name__).info(
+                    "ray: %d files, %d added, %d already registered, %d failed, %d described "
+                    "in %.1f s", counts.files, counts.added, counts.known, counts.failed,
+                    counts.described, counts.elapsed_s)
         except CopytraceError as e:
             _fail(str(e))
             sys.exit(1)
