@@ -127,9 +127,12 @@ class TextSignal(Signal):
         doc = TextDocument(read_text(media.path, fmt=_FORMATS.get(media.format)))
         fp = self.spec.fingerprint
         hashes, pos = doc.fingerprints(fp)
-        if len(hashes) == 0:
-            raise MediaError(media.path, f"too little text to fingerprint (fewer than "
-                                         f"{fp.k} words or CJK characters)")
+        # a work must be findable: the winnowing guarantee needs this many units
+        need = fp.k if for_query else fp.guarantee_units
+        if len(hashes) == 0 or len(doc.units) < need:
+            raise MediaError(media.path, f"too little text ({len(doc.units)} words or CJK "
+                                         f"characters; {'a query' if for_query else 'a work'} "
+                                         f"needs {need})")
         u = doc.units
         orig = doc.norm.orig
         starts = doc.decoded.to_source(orig[u.start[pos]])
