@@ -104,7 +104,9 @@ class DescriptorSpec(CalibratedEntry):
     below which frame pairs do not enter the video aligner (whichever it is; default: the
     threshold), and ``verify_threshold_similarity`` / ``verify_bonus``, the still-image
     verifier's decision threshold on the combined score and its largest inlier bonus
-    (``copytrace.verify``; None: the verifier's defaults).
+    (``copytrace.verify``; None: the verifier's defaults), and ``verify_score_slope``, the
+    slope of a still image's score ``sigmoid(verify_score_slope * (combined -
+    verify_threshold_similarity))`` (None: ``score_slope``).
     """
 
     name: str
@@ -128,6 +130,7 @@ class DescriptorSpec(CalibratedEntry):
     aligner_min_similarity: float | None = None
     verify_threshold_similarity: float | None = None
     verify_bonus: float | None = None
+    verify_score_slope: float | None = None  # slope of the verified score; None: score_slope
     training: dict = field(default_factory=dict)
     directory: str = ""
 

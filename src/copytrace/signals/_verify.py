@@ -5,7 +5,7 @@ The combined similarity (cosine plus a bonus for geometrically consistent inlier
 candidate is re-scored against it, verified or not. Only candidates whose bonus could lift them
 over the threshold are verified, so innocent queries whose candidates are all far below it cost
 nothing extra. The threshold and the bonus are the image model's (its registry entry's
-``verify_threshold_similarity`` and ``verify_bonus``).
+``verify_threshold_similarity``, ``verify_bonus`` and ``verify_score_slope``).
 """
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ from copytrace.types import Match
 log = logging.getLogger(__name__)
 
 REF_FEATURES_CACHED = 512  # registered images whose local features are kept between queries
+
+
+def verified_match_score(spec, combined: float, threshold: float) -> float:
+    """``sigmoid(slope * (combined - threshold))``: 0.5 at the verifier's threshold; the slope
+    is the registry entry's ``verify_score_slope`` (fitted on val top-1s), else its
+    ``score_slope``."""
+    import math
+
+    slope = spec.verify_score_slope if spec.verify_score_slope is not None else spec.score_slope
+    z = slope * (float(combined) - float(threshold))
+    return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
 
 class ImageVerifier:
@@ -53,7 +64,7 @@ class ImageVerifier:
                         query_features = self.local.features(
                             load_image(query_path, self.image_limits), query=True)
                     combined = self.local.rescore(query_features, [(ref, m.similarity)])[0]
-            score = spec.score(combined - cfg.threshold_score + spec.threshold_similarity)
+            score = verified_match_score(spec, combined, cfg.threshold_score)
             rescored.append(replace(m, score=float(score), similarity=float(combined)))
         return rescored
 
