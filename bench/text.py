@@ -140,6 +140,12 @@ def stage(stage_dir: Path) -> dict:
 RECUR_CHARS = 24
 
 
+def _fp(doc, spec):
+    """A document's fingerprints as the text signal indexes them (hash, text offset)."""
+    hashes, pos = doc.fingerprints(spec.fingerprint)
+    return hashes, doc.unit_text_offsets(pos)
+
+
 def _core_index(texts: list[tuple[str, str]]):
     from copytrace.text.document import TextDocument
     from copytrace.text.index import Postings
@@ -147,8 +153,7 @@ def _core_index(texts: list[tuple[str, str]]):
 
     spec = load_text_spec()
     docs = [TextDocument.from_string(t) for _, t in texts]
-    postings = Postings.build([(i, *d.fingerprints(spec.fingerprint))
-                               for (i, _), d in zip(texts, docs)])
+    postings = Postings.build([(i, *_fp(d, spec)) for (i, _), d in zip(texts, docs)])
     return spec, docs, postings
 
 
@@ -387,8 +392,7 @@ def core_spans(out: Path, split: str, spec) -> list[dict]:
     truth = json.loads((out / f"truth-{split}.json").read_text())
     srcs = sorted((out / "sources").glob("*.txt"))
     docs = [TextDocument(read_text(str(p))) for p in srcs]
-    postings = Postings.build([(p.stem, *d.fingerprints(spec.fingerprint))
-                               for p, d in zip(srcs, docs)])
+    postings = Postings.build([(p.stem, *_fp(d, spec)) for p, d in zip(srcs, docs)])
     found = []
     for doc in truth["documents"]:
         q = TextDocument(read_text(str(out / split / doc["name"])))

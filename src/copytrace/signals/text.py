@@ -3,7 +3,8 @@
 Describe: decode (``text/decode.py``), normalise with an offset map, winnow (``text/``). A
 work's ``Descriptors`` rows (int32 triples viewed as float32, ``indexed = False``):
 
-    rows 0..n-1   winnowed fingerprints: (hash low 32 bits, hash high 32 bits, first unit);
+    rows 0..n-1   winnowed fingerprints: (hash low 32 bits, hash high 32 bits, where the
+                  k-gram starts in the decoded text);
                   ``starts_s``/``ends_s`` of these rows: the k-gram's first and end character
                   (code points of the decoded text; "times" of a text are characters)
     row n         header: (MAGIC, n, payload bytes); its start/end: -1
@@ -135,10 +136,11 @@ class TextSignal(Signal):
                                          f"needs {need})")
         u = doc.units
         orig = doc.norm.orig
-        starts = doc.decoded.to_source(orig[u.start[pos]])
+        at = doc.unit_text_offsets(pos)
+        starts = doc.decoded.to_source(at)
         ends = doc.decoded.to_source(orig[u.end[pos + fp.k - 1] - 1] + 1)
         payload = None if for_query else _pack(doc.decoded)
-        vectors, st, en = encode_rows(hashes, pos, starts, ends, payload)
+        vectors, st, en = encode_rows(hashes, at, starts, ends, payload)
         d = Descriptors(vectors, st, en, self.spec.model_id, self.name)
         if for_query:
             with self._lock:

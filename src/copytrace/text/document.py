@@ -80,6 +80,10 @@ class TextDocument:
         pos = winnow(g, cfg.w)
         return g[pos].view(np.int64), pos
 
+    def unit_text_offsets(self, unit_pos: np.ndarray) -> np.ndarray:
+        """Where units start, in code points of ``text`` (the decoded text)."""
+        return self.norm.orig[self.units.start[np.asarray(unit_pos, np.int64)]]
+
     def all_kgrams(self, cfg: FingerprintConfig) -> np.ndarray:
         return kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
 

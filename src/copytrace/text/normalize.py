@@ -128,15 +128,22 @@ def char_keys(text: str) -> np.ndarray:
     """Each original code point folded on its own (punctuation folded too, nothing dropped):
     equal keys mean equal characters up to width, case and script. Used to extend passages
     character by character in the original texts."""
-    single, kind, _multi = tables()
     cps = codepoints(text).astype(np.int64)
-    out = np.where(single[cps] < 0, cps, single[cps])
-    # punctuation keeps its identity (width folded): "。" and "\n" are not the same character
-    for i in np.flatnonzero(kind[cps] == SPACE).tolist():
-        ch = chr(cps[i])
+    return _key_table()[cps]
+
+
+@functools.lru_cache(maxsize=1)
+def _key_table() -> np.ndarray:
+    """``char_keys`` for every code point: the normalisation table, except that punctuation
+    keeps its identity (width folded): "。" and "\n" are not the same character."""
+    single, kind, _multi = tables()
+    cps = np.arange(_MAX_CP, dtype=np.int64)
+    out = np.where(single < 0, cps, single)
+    for cp in np.flatnonzero(kind == SPACE).tolist():
+        ch = chr(cp)
         if not ch.isspace():
             folded = unicodedata.normalize("NFKC", ch)
-            out[i] = ord(folded) if len(folded) == 1 else cps[i]
+            out[cp] = ord(folded) if len(folded) == 1 else cp
     return out
 
 

@@ -6,7 +6,7 @@ and the benchmark (``bench/text.py``) both call it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,8 +19,9 @@ from copytrace.text.index import Postings
 class SearchConfig:
     """``max_postings``: k-grams found in more registered places than this are not looked up;
     ``candidates``: documents aligned per query, most seeds first; ``context_units``: how far
-    around the seeds of a candidate alignment looks (the longest gap a passage may have between
-    two looked-up fingerprints)."""
+    around the seeds of a candidate alignment looks, in query units and in reference characters
+    (four per unit: a word and its space), i.e. the longest gap a passage may have between two
+    looked-up fingerprints."""
 
     max_postings: int = 256
     candidates: int = 64
@@ -72,18 +73,51 @@ def best_per_query_span(spans: list[TextSpan], max_overlap: float = 0.5) -> list
     return sorted(kept, key=lambda s: s.query_start_char)
 
 
+def _windows(chars: np.ndarray, n: int, radius: int) -> list[tuple[int, int]]:
+    """Spans of ``radius`` around sorted positions, overlapping ones joined."""
+    out: list[list[int]] = []
+    for c in np.unique(chars).tolist():
+        a, b = max(0, c - radius), min(n, c + radius)
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [(a, b) for a, b in out]
+
+
+def align_in_windows(query: TextDocument, ref: TextDocument, qpos: np.ndarray,
+                     rchars: np.ndarray, align_cfg: AlignConfig, cfg: SearchConfig
+                     ) -> list[TextSpan]:
+    """Align the query with the parts of ``ref`` around the seeds (reference character
+    offsets ``rchars``): a long registered text is never normalised whole for one query."""
+    from copytrace.text.decode import DecodedText
+
+    nq = len(query.units)
+    q_mask = _dilate(qpos, nq, cfg.context_units) if nq > 2 * cfg.context_units else None
+    text = ref.decoded.text
+    radius = 4 * cfg.context_units
+    if len(text) <= 4 * radius:
+        spans = align_documents(query, ref, align_cfg, q_mask)
+    else:
+        spans = []
+        for a, b in _windows(rchars, len(text), radius):
+            win = TextDocument(DecodedText(text[a:b], ref.decoded.format, ref.decoded.encoding))
+            for s in align_documents(query, win, align_cfg, q_mask):
+                r0, r1 = ref.decoded.to_source(np.array([s.ref_start_char + a,
+                                                         s.ref_end_char + a]))
+                spans.append(replace(s, ref_start_char=int(r0), ref_end_char=int(r1)))
+    return best_per_query_span(spans)
+
+
 def find_passages(query: TextDocument, index: Postings, load: Callable[[int], TextDocument],
                   fp: FingerprintConfig, align_cfg: AlignConfig, cfg: SearchConfig
                   ) -> list[tuple[int, TextDocument, list[TextSpan]]]:
-    """(doc index, its document, passages) for every candidate with at least one passage."""
+    """(doc index, its document, passages) for every candidate with at least one passage.
+    ``index`` positions are where fingerprints start in each document's decoded text."""
     out = []
-    nq = len(query.units)
-    for d, qpos, rpos in candidate_docs(query, index, fp, cfg):
+    for d, qpos, rchars in candidate_docs(query, index, fp, cfg):
         ref = load(d)
-        nr = len(ref.units)
-        q_mask = _dilate(qpos, nq, cfg.context_units) if nq > 2 * cfg.context_units else None
-        r_mask = _dilate(rpos, nr, cfg.context_units) if nr > 2 * cfg.context_units else None
-        spans = best_per_query_span(align_documents(query, ref, align_cfg, q_mask, r_mask))
+        spans = align_in_windows(query, ref, qpos, rchars, align_cfg, cfg)
         if spans:
             out.append((d, ref, spans))
     return out
