@@ -179,6 +179,8 @@ class LibraryIndex:
     def add(self, track: str, starts_s: np.ndarray, vectors: np.ndarray) -> None:
         from copytrace.types import Descriptors
 
+        if len(vectors) == 0:
+            return  # no audible window: a Library registers no such work, and it matches nothing
         starts = np.asarray(starts_s, np.float64)
         d = Descriptors(np.asarray(vectors, np.float32), starts, starts + self.window_s,
                         self.spec.model_id, "audio")
