@@ -70,6 +70,7 @@ class Client:
 
     def request(self, method: str, path: str, key: str, body: bytes | None = None):
         conn = getattr(self.local, "conn", None)
+        reused = conn is not None
         if conn is None:
             conn = self.local.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
         headers = {"Authorization": f"Bearer {key}"}
@@ -79,9 +80,13 @@ class Client:
             conn.request(method, path, body=body, headers=headers)
             r = conn.getresponse()
             return r.status, r.read()
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as e:
             self.local.conn = None
             conn.close()
+            if reused and isinstance(e, (BrokenPipeError, ConnectionResetError,
+                                         http.client.RemoteDisconnected)):
+                # the server closed an idle keep-alive connection (uvicorn: after 5 s)
+                return self.request(method, path, key, body)
             raise
 
 

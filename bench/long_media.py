@@ -7,7 +7,10 @@ scripts/stage_audio.py) joined end to end into ``--minutes`` of audio; the query
 made of other eval tracks (never registered) with ``--copies`` planted excerpts of the
 reference, ``--copy-s`` seconds each, under white noise at ``--snr-db``. Registering and
 querying each run in a fresh process, so each peak resident set (``VmHWM``) is its own;
-``--tracemalloc`` also reports Python's traced peak (slower). Found: the planted copies whose
+``--tracemalloc`` also reports Python's traced peak (slower). ``--serve`` then serves the
+library (``copytrace serve --no-auth`` on loopback), sends the query as a job and times a
+listing (``GET /api/works``) every 50 ms while it runs; the server's peak RSS and the job's
+progress stages are reported too. Found: the planted copies whose
 reported segment overlaps the planted query and reference spans.
 Files are written as WAV at ``--rate`` Hz, ``--channels`` channels (48000 and 2 exercise
 decoding and resampling as a real upload would; 8000 mono keeps the files small).
@@ -158,6 +161,60 @@ def run_child(op: str, db: Path, file: Path, tracemalloc: bool) -> dict:
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def serve_and_list(db: Path, q_path: Path) -> dict:
+    """Listing latencies while the query runs as a job on a real server."""
+    import http.client
+    import signal
+
+    p = subprocess.Popen([sys.executable, "-m", "copytrace", "serve", "--db", str(db),
+                          "--port", "0", "--no-auth", "--max-upload-mb", "2048",
+                          "--rate-limit", "0"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        if " on " not in line:
+            raise SystemExit(f"server did not start: {line}{p.stderr.read()}")
+        port = int(line.split(" on ")[1].split()[0].rstrip("/").rsplit(":", 1)[1])
+
+        def call(method: str, path: str, body=None):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+            t0 = time.perf_counter()
+            c.request(method, path, body=body)
+            r = c.getresponse()
+            data = r.read()
+            c.close()
+            return r.status, json.loads(data), time.perf_counter() - t0
+
+        with open(q_path, "rb") as f:
+            status, job, _ = call("POST", "/api/query?filename=query.wav&mode=job&top_k=5", f)
+        if status != 202:
+            raise SystemExit(f"the query was not accepted as a job: {status} {job}")
+        t0, lat, stages = time.perf_counter(), [], []
+        while True:
+            st = call("GET", f"/api/jobs/{job['job_id']}")[1]
+            if not stages or stages[-1] != st["stage"]:
+                stages.append(st["stage"])
+            if st["state"] in ("done", "failed"):
+                break
+            if st["state"] == "running":
+                status, page, dt = call("GET", "/api/works")
+                if status != 200 or page["total"] != 1:
+                    raise SystemExit(f"listing failed: {status} {page}")
+                lat.append(dt)
+            time.sleep(0.05)
+        job_s = time.perf_counter() - t0
+        hwm = Path(f"/proc/{p.pid}/status").read_text().split("VmHWM:")[1].split()[0]
+    finally:
+        p.send_signal(signal.SIGINT)
+        p.wait(60)
+    lat.sort()
+    return {"job_state": st["state"], "job_s": job_s, "server_peak_rss_mb": int(hwm) / 1024,
+            "listings": len(lat), "listing_p50_ms": 1000 * lat[len(lat) // 2],
+            "listing_p99_ms": 1000 * lat[min(len(lat) - 1, round(0.99 * (len(lat) - 1)))],
+            "listing_max_ms": 1000 * lat[-1], "stages_seen": len(stages),
+            "stages_sample": stages[:: max(1, len(stages) // 8)]}
+
+
 def found(copies: list[dict], matches: list[dict], work_id: str) -> list[bool]:
     segs = [s for m in matches if m["work_id"] == work_id for s in m["segments"]]
     out = []
@@ -179,6 +236,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--work", default="out/long_media", help="media and library go here")
     ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--serve", action="store_true",
+                    help="then time listings on a server while the query runs as a job")
     ap.add_argument("--json")
     ap.add_argument("--child", choices=["register", "query"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -206,6 +265,8 @@ def main() -> None:
         "segments": [s for m in qry["matches"] for s in m["segments"]],
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_avg": os.getloadavg(),
     }
+    if args.serve:
+        report["served"] = serve_and_list(db, q_path)
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
