@@ -177,14 +177,19 @@ def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
             image_set, raw, thr, source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))
         ),
     }
-    if args.verify_top > 0:
-        result["verified"] = run_verification(args, image_set, sims, idx)
     if args.regions:
+        # One pass verifies the whole image's candidates (the plain verified row) and the
+        # candidates the regions bring.
         if args.verify_top <= 0:
             raise SystemExit("--regions needs --verify-top K (regions are verified locally)")
         result["regions"] = run_regions(args, image_set, encoder, spec, refs, queries, cache)
-        scores, ridx = result["regions"].pop("_scores")
-        np.savez(out / "regions_scores.npz", scores=scores, idx=ridx)
+        result["verified"] = result["regions"].pop("_whole")
+        arrays = result["regions"].pop("_scores")
+        np.savez(out / "regions_scores.npz", **dict(zip(
+            ("scores", "idx", "inliers", "sims", "region", "whole_scores", "whole_idx",
+             "whole_inliers", "whole_sims"), arrays)))
+    elif args.verify_top > 0:
+        result["verified"] = run_verification(args, image_set, sims, idx)
     background = list_images(args.background_dir) if args.background_dir else list(image_set.background)
     if background:
         bg, _ = cached_descriptors(cache, encoder, spec, background)
@@ -198,14 +203,24 @@ def run_descriptor(args, image_set: ImageSet, out: Path) -> dict:
     return result
 
 
+def verify_config(args):
+    """The verifier as the engine runs it: threshold and bonus from the model's registry entry."""
+    from copytrace.verify import VerifyConfig
+
+    spec = resolve_spec(args.model)
+    kw = {k: v for k, v in (("threshold_score", spec.verify_threshold_similarity),
+                            ("bonus", spec.verify_bonus)) if v is not None}
+    return VerifyConfig(detector=args.verify_detector, **kw)
+
+
 def run_verification(args, image_set: ImageSet, sims: np.ndarray, idx: np.ndarray) -> dict:
     """Second stage (copytrace.verify): local-feature RANSAC on each query's top candidates,
     joined with the cosine by the config's val-chosen monotone rule; scored at its own
     val-calibrated threshold. Same set and candidates as the raw row, so the two compare."""
-    from copytrace.verify import LocalVerifier, VerifyConfig, verified_score
+    from copytrace.verify import LocalVerifier, verified_score
     from copytrace.verify.batch import verify_topk
 
-    cfg = VerifyConfig(detector=args.verify_detector)
+    cfg = verify_config(args)
     res = verify_topk(LocalVerifier(cfg), [q.path for q in image_set.queries], list(image_set.refs),
                       idx, args.verify_top, args.workers)
     scores = verified_score(sims, np.maximum(res.inliers, 0), cfg)
@@ -253,7 +268,7 @@ def run_regions(args, image_set: ImageSet, encoder, spec, refs: np.ndarray, quer
     a candidate a region brought, that region too; the larger inlier count counts)."""
     import pickle
 
-    from copytrace.verify import LocalVerifier, VerifyConfig, verified_score
+    from copytrace.verify import LocalVerifier, verified_score
     from copytrace.verify.regions import RegionConfig, merge_region_hits
 
     rcfg = RegionConfig()
@@ -278,39 +293,63 @@ def run_regions(args, image_set: ImageSet, encoder, spec, refs: np.ndarray, quer
             rs, ri = np.zeros((0, k), np.float32), np.zeros((0, k), np.int64)
         s, j, r = merge_region_hits(wsims[i], widx[i], rs, ri, k)
         sims[i, :len(s)], idx[i, :len(j)], reg[i, :len(r)] = s, j, r
-    vcfg = VerifyConfig(detector=args.verify_detector)
+    vcfg = verify_config(args)
     ver = LocalVerifier(vcfg)
     top = min(args.verify_top, k)
     needed = sorted({int(j) for j in idx[:, :top].ravel()})
+    needed = sorted(set(needed) | {int(j) for j in widx[:, :top].ravel()})
     with ThreadPoolExecutor(args.workers) as ex:
         ref_feats = dict(zip(needed, ex.map(lambda j: ver.features(image_set.refs[j]), needed)))
 
     def one(i: int):
+        """Whole-image inliers of the whole image's top candidates (the plain verified row)
+        and, for the merged list, the larger of whole-image and region inliers."""
         from copytrace.media.image import load_image
 
         t = time.perf_counter()
-        im = load_image(qpaths[i], draft_size=1024)
-        qf = ver.features(im, query=True)
+        qf = ver.features(qpaths[i], query=True)
+        whole = {int(j): ver.verify_features(qf, ref_feats[int(j)]).inliers for j in widx[i, :top]}
+        t_whole = time.perf_counter() - t
+        im = None
         crops: dict[int, object] = {}
         counts = []
         for c in range(top):
             j, r = int(idx[i, c]), int(reg[i, c])
-            n = ver.verify_features(qf, ref_feats[j]).inliers
+            if j not in whole:
+                whole[j] = ver.verify_features(qf, ref_feats[j]).inliers
+            n = whole[j]
             if r >= 0:
                 if r not in crops:
+                    if im is None:
+                        im = load_image(qpaths[i], draft_size=1024)
                     crops[r] = ver.features(im.crop(rboxes[i][r][0]), query=True)
                 n = max(n, ver.verify_features(crops[r], ref_feats[j]).inliers)
             counts.append(n)
-        return i, counts, time.perf_counter() - t
+        return i, counts, [whole[int(j)] for j in widx[i, :top]], t_whole, time.perf_counter() - t
 
     inliers = np.zeros((len(qpaths), k), np.int32)
+    whole_inl = np.zeros((len(qpaths), k), np.int32)
     query_s = np.zeros(len(qpaths))
+    whole_s = np.zeros(len(qpaths))
     with ThreadPoolExecutor(args.workers) as ex:
-        for n, (i, counts, dt) in enumerate(ex.map(one, range(len(qpaths)))):
+        for n, (i, counts, wcounts, tw, dt) in enumerate(ex.map(one, range(len(qpaths)))):
             inliers[i, :top] = counts
-            query_s[i] = dt
+            whole_inl[i, :top] = wcounts
+            query_s[i], whole_s[i] = dt, tw
             if n % 200 == 0:
                 log.info("region-verified %d / %d", n + 1, len(qpaths))
+    wscores = verified_score(wsims, whole_inl, vcfg).astype(np.float32)
+    wpred = Predictions.from_topk(wscores, widx)
+    whole_result = {
+        "top": args.verify_top, "config": asdict(vcfg), "threshold_score": vcfg.threshold_score,
+        "median_added_ms_per_query": round(1000 * float(np.median(whole_s)), 1),
+        "p90_added_ms_per_query": round(1000 * float(np.percentile(whole_s, 90)), 1),
+        "reference_features_ms_per_image": None,
+        **score_predictions(image_set, wpred, vcfg.threshold_score),
+        "false_positive_sources_at_threshold": false_positive_sources(
+            image_set, wpred, vcfg.threshold_score,
+            source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))),
+    }
     scores = verified_score(sims, inliers, vcfg).astype(np.float32)
     scores[sims <= -1.0] = -np.inf
     pred = Predictions.from_topk(scores, idx)
@@ -325,7 +364,8 @@ def run_regions(args, image_set: ImageSet, encoder, spec, refs: np.ndarray, quer
         "false_positive_sources_at_threshold": false_positive_sources(
             image_set, pred, vcfg.threshold_score,
             source_labels([args.eval_dir] + ([args.distract_dir] if args.distract_dir else []))),
-        "_scores": (scores, idx),
+        "_scores": (scores, idx, inliers, sims, reg, wscores, widx, whole_inl, wsims),
+        "_whole": whole_result,
     }
 
 

@@ -111,3 +111,28 @@ def test_a_registered_picture_is_found_inside_a_larger_one_with_its_box():
     box = box_in_query(res.transform, ref.size, qf.size, q.size, res.mirrored, offset=b[:2],
                        crop_size=(b[2] - b[0], b[3] - b[1]))
     assert box is not None and iou(box, truth) >= 0.85, (box, truth)
+
+
+def test_library_finds_a_pasted_picture_and_reports_its_box(tmp_path):
+    pytest.importorskip("cv2")
+    import copytrace
+
+    copy = _img("object_coffee.jpg")
+    q, truth = _planted(copy, _img("nature_flower.jpg"), 0.3, (0.85, 0.15), False)
+    qpath = tmp_path / "pip.jpg"
+    q.save(qpath, quality=90)
+    with copytrace.open(str(tmp_path / "db")) as lib:
+        ids = {n: lib.add(str(DATA / n)).work.work_id
+               for n in ("object_coffee.jpg", "animal_cat.jpg", "building_temple.jpg")}
+        res = lib.query(str(qpath))
+        assert res.matches and res.matches[0].work_id == ids["object_coffee.jpg"]
+        m = res.matches[0]
+        assert m.score >= 0.5 and m.box is not None
+        assert iou(tuple(m.box), truth) >= 0.7, (m.box, truth)
+        assert m.to_dict()["box"] == list(m.box)
+        # The registered image itself: found whole, its box the whole picture.
+        whole = lib.query(str(DATA / "object_coffee.jpg")).matches[0]
+        w, h = copy.size
+        assert whole.work_id == ids["object_coffee.jpg"] and iou(tuple(whole.box), (0, 0, w, h)) >= 0.9
+        # An unrelated photo finds nothing at the default threshold, regions or not.
+        assert lib.query(str(DATA / "nature_flower.jpg")).matches == ()

@@ -55,6 +55,10 @@ class EngineConfig:
     temporal_candidates: int = 10
     refine_boundaries: bool = True
     verify_top: int = 10
+    # Still-image queries: also describe and search region proposals (verify/regions.py:
+    # straight-edge rectangles and a multi-scale grid) when the whole image finds nothing at
+    # the default threshold, so a registered picture pasted into a larger one is found.
+    query_regions: bool = True
     # Views and overlap suppression were chosen by reasoning and confirmed on a development
     # split of the video bench (``make --seed 1``), never on the eval queries: docs/video.md.
     query_corner_views: float = 0.6

@@ -136,10 +136,14 @@ class Match(_JsonMixin):
     similarity: float
     segments: tuple[Segment | TextSegment, ...] = ()
     signal: str = "visual"
+    # Still images: where the registered image sits in the query, (x0, y0, x1, y1) in the
+    # query's pixels (local verification's transform of the reference outline); None if unknown.
+    box: tuple[int, int, int, int] | None = None
 
     def to_dict(self) -> dict:
-        """The JSON schema's object as a dict (``to_json`` gives the string)."""
-        return {
+        """The JSON schema's object as a dict (``to_json`` gives the string); ``box`` only
+        when known."""
+        out = {
             "work_id": self.work_id,
             "title": self.title,
             "path": self.path,
@@ -149,6 +153,9 @@ class Match(_JsonMixin):
             "signal": self.signal,
             "segments": [s.to_dict() for s in self.segments],
         }
+        if self.box is not None:
+            out["box"] = [int(v) for v in self.box]
+        return out
 
 
 @dataclass(frozen=True)

@@ -43,29 +43,53 @@ class ImageVerifier:
                                                 threshold_score=spec.verify_threshold_similarity))
         self._ref_features: dict[str, object] = {}  # work id -> LocalFeatures
 
-    def rescore(self, query_path: str, matches: list[Match]) -> list[Match]:
+    def rescore(self, query_path: str, matches: list[Match],
+                regions: dict[str, tuple[int, int, int, int]] | None = None,
+                image=None) -> list[Match]:
         """``matches`` (best cosine first) scored on the combined similarity; without the
-        query's file (``query_path`` empty) none is verified, each is scored on its cosine."""
+        query's file (``query_path`` empty) none is verified, each is scored on its cosine.
+
+        ``regions`` maps a work id to the query box (``copytrace.verify.regions``) whose
+        descriptor brought it: that box is verified too and the larger inlier count counts.
+        A verified match reports ``box``, where the reference sits in the query. ``image``:
+        the decoded query, when the caller has it."""
         from copytrace.media.image import load_image
+        from copytrace.verify import verified_score
+        from copytrace.verify.regions import box_in_query
 
         spec, cfg = self.spec, self.local.cfg
+        regions = regions or {}
         rescored = []
         query_features = None
+        crop_features: dict[tuple[int, int, int, int], object] = {}
         for rank, m in enumerate(matches):
             if m.media_type != "image":
                 rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
                 continue
-            combined = m.similarity
+            combined, box = m.similarity, None
             if (query_path and rank < self.verify_top
                     and m.similarity >= cfg.threshold_score - cfg.bonus):
                 ref = self._features_of(m)
                 if ref is not None:
+                    if image is None:
+                        image = load_image(query_path, self.image_limits)
                     if query_features is None:
-                        query_features = self.local.features(
-                            load_image(query_path, self.image_limits), query=True)
-                    combined = self.local.rescore(query_features, [(ref, m.similarity)])[0]
+                        query_features = self.local.features(image, query=True)
+                    tries = [(self.local.verify_features(query_features, ref), query_features, None)]
+                    rbox = regions.get(m.work_id)
+                    if rbox is not None:
+                        if rbox not in crop_features:
+                            crop_features[rbox] = self.local.features(image.crop(rbox), query=True)
+                        cf = crop_features[rbox]
+                        tries.append((self.local.verify_features(cf, ref), cf, rbox))
+                    res, qf, rbox = max(tries, key=lambda t: t[0].inliers)
+                    combined = float(verified_score(m.similarity, res.inliers, cfg))
+                    if res.transform is not None and res.inliers > cfg.min_inliers:
+                        crop = None if rbox is None else (rbox[2] - rbox[0], rbox[3] - rbox[1])
+                        box = box_in_query(res.transform, ref.size, qf.size, image.size, res.mirrored,
+                                           offset=(0, 0) if rbox is None else rbox[:2], crop_size=crop)
             score = verified_match_score(spec, combined, cfg.threshold_score)
-            rescored.append(replace(m, score=float(score), similarity=float(combined)))
+            rescored.append(replace(m, score=float(score), similarity=float(combined), box=box))
         return rescored
 
     def _features_of(self, m: Match):

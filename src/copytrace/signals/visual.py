@@ -157,8 +157,45 @@ class VisualSignal(Signal):
         if query.media.media_type != "image" or self.config.verify_top == 0:
             return super().find(query, top_k)
         # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
-        found = super().find(query, max(top_k, self.config.verify_top))
-        return self.verifier.rescore(query.media.path, found)
+        k = max(top_k, self.config.verify_top)
+        found = self.verifier.rescore(query.media.path, super().find(query, k))
+        if (self.config.query_regions and query.media.path
+                and not any(m.score >= DEFAULT_MIN_SCORE for m in found)):
+            found = self._find_in_regions(query, found, k)
+        return found
+
+    def _find_in_regions(self, query: Query, found: list[Match], k: int) -> list[Match]:
+        """Region proposals of a still query (``copytrace.verify.regions``) searched like the
+        whole image; a registered still a region brings closer than the whole image did is
+        verified against that region (and the whole query) and reported with its box."""
+        from copytrace.media.image import load_image
+        from copytrace.verify.regions import crop_regions, propose_regions
+
+        image = load_image(query.media.path, self.config.image_limits)
+        boxes = propose_regions(image)
+        if not boxes:
+            return found
+        sims, work_ids, _ = self.store.search(self.name, self.encoder.encode_images(crop_regions(image, boxes)), k)
+        best = {m.work_id: (m.similarity, None) for m in found}
+        region_of: dict[str, tuple[float, tuple[int, int, int, int]]] = {}
+        for r, box in enumerate(boxes):
+            for s, w in zip(sims[r].tolist(), work_ids[r].tolist()):
+                if w is None:
+                    continue
+                if s > max(best.get(w, (-2.0,))[0], region_of.get(w, (-2.0,))[0]):
+                    region_of[w] = (s, box)
+        if not region_of:
+            return found
+        works = {w: self.store.catalog.get(w) for w in region_of}
+        brought = [self.make_match(works[w], self.spec.score(s), s) for w, (s, _) in region_of.items()
+                   if works[w].media_type == "image"]  # a region against video frames: not here
+        boxes_of = {w: b for w, (_, b) in region_of.items()}
+        rescored = self.verifier.rescore(query.media.path, brought, boxes_of, image=image)
+        merged = {m.work_id: m for m in found}
+        for m in rescored:
+            if m.work_id not in merged or m.score > merged[m.work_id].score:
+                merged[m.work_id] = m
+        return sorted(merged.values(), key=lambda m: -m.score)[:k]
 
     def match(self, query: Query, work: Work, cand: Candidate) -> Match | None:
         d = query.descriptors
