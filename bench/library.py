@@ -89,6 +89,8 @@ def main() -> None:
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--exclude-source", default=None,
                     help="diagnostics: regex on the manifest source path of eval images to leave out")
+    ap.add_argument("--no-query-regions", action="store_true",
+                    help="EngineConfig(query_regions=False): whole-image search only (issue 20)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -131,6 +133,8 @@ def main() -> None:
     cfg_kw = {"backend": args.backend, "precision": args.precision, "models_dir": args.models_dir}
     if args.model:
         cfg_kw["image_model"] = args.model
+    if args.no_query_regions:
+        cfg_kw["query_regions"] = False
     lib = copytrace.open(str(db), config=EngineConfig(**cfg_kw))
     _ = lib.encoder  # load the model before timing: the latency asked for is "model loaded"
     t0 = time.perf_counter()
@@ -173,6 +177,7 @@ def main() -> None:
         "backend": args.backend,
         "precision": precision,
         "exclude_source": args.exclude_source,
+        "query_regions": not args.no_query_regions,
         "refs": len(refs), "eval_refs": n_eval_refs, "distractor_refs": len(refs) - n_eval_refs,
         "added": len(added), "failed": len(failed),
         "add_images_per_s": round(len(refs) / add_s, 2),
