@@ -62,39 +62,30 @@ def kgram_counts(g: np.ndarray) -> np.ndarray:
 
 
 def seeds(qg: np.ndarray, rg: np.ndarray, cfg: AlignConfig,
-          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None,
-          q_counts: np.ndarray | None = None,
-          r_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+          q_mask: np.ndarray | None = None,
+          q_sorted: tuple[np.ndarray, np.ndarray] | None = None
+          ) -> tuple[np.ndarray, np.ndarray]:
     """(query positions, ref positions) of equal k-grams (``seed_k``-gram hashes ``qg``,
-    ``rg``), masks limiting where to look; ``q_counts``: ``kgram_counts(qg)`` and
-    ``r_sorted``: (``rg`` sorted, the sorting order), if known."""
-    if q_counts is None:
-        q_counts = kgram_counts(qg)
-    qi = np.arange(len(qg))
-    rj = np.arange(len(rg))
+    ``rg``); ``q_mask`` limits where the query may have them; ``q_sorted``: (``qg`` sorted,
+    the sorting order) if known. The reference's k-grams are looked up in the sorted query, so
+    a short stretch of reference against a long query costs little."""
+    if q_sorted is None:
+        order = np.argsort(qg, kind="stable")
+        q_sorted = (qg[order], order)
+    qs, q_order = q_sorted
+    if len(qs) == 0 or len(rg) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lo = np.searchsorted(qs, rg, side="left")
+    cnt = np.searchsorted(qs, rg, side="right") - lo
+    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (kgram_counts(rg) <= cfg.max_seed_freq)
+    rj = np.flatnonzero(ok)
+    lo, cnt = lo[ok], cnt[ok]
+    rep_r = np.repeat(rj, cnt)
+    idx = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+    rep_q = q_order[idx]
     if q_mask is not None:
-        qi = qi[q_mask[:len(qg)]]
-    if r_mask is not None:
-        rj = rj[r_mask[:len(rg)]]
-    qh = qg[qi]
-    if r_mask is None and r_sorted is not None:
-        rs, order = r_sorted
-    else:
-        rh = rg[rj]
-        order = np.argsort(rh, kind="stable")
-        rs = rh[order]
-    if len(qh) == 0 or len(rs) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    lo = np.searchsorted(rs, qh, side="left")
-    hi = np.searchsorted(rs, qh, side="right")
-    cnt = hi - lo
-    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (q_counts[qi] <= cfg.max_seed_freq)
-    qi, lo, cnt = qi[ok], lo[ok], cnt[ok]
-    if len(qi) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    rep_q = np.repeat(qi, cnt)
-    first = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
-    rep_r = rj[order[first]]
+        keep = q_mask[rep_q]
+        rep_q, rep_r = rep_q[keep], rep_r[keep]
     return rep_q.astype(np.int64), rep_r.astype(np.int64)
 
 
@@ -258,16 +249,15 @@ def gather_shuffled(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignC
 
 
 def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignConfig,
-          q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None,
-          q_counts: np.ndarray | None = None,
-          r_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> list[Passage]:
+          q_mask: np.ndarray | None = None,
+          q_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> list[Passage]:
     """Passages of the query copied from the reference, in query order.
 
     ``qg``, ``rg``: the texts' ``seed_k``-gram hashes (``fingerprint.kgram_hashes``);
     ``q_unit_chars[u]``: the normalised character where query unit ``u`` starts (length
     units + 1), so evidence is counted in characters whatever the script.
     """
-    sq, sr = seeds(qg, rg, cfg, q_mask, r_mask, q_counts, r_sorted)
+    sq, sr = seeds(qg, rg, cfg, q_mask, q_sorted)
     rows = runs(sq, sr, cfg.seed_k)
     found = [_passage(frag, q_unit_chars) for frag in fragments(rows, cfg)]
     merged = merge(_unshadowed(found), q_unit_chars, cfg)

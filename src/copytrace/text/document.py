@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from copytrace.text.align import AlignConfig, Passage, align, kgram_counts
+from copytrace.text.align import AlignConfig, Passage, align
 from copytrace.text.decode import DecodedText
 from copytrace.text.fingerprint import Units, kgram_hashes, units, winnow
 from copytrace.text.normalize import Normalized, char_keys, normalize
@@ -87,14 +87,13 @@ class TextDocument:
     def all_kgrams(self, cfg: FingerprintConfig) -> np.ndarray:
         return kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
 
-    def seed_kgrams(self, k: int) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(k-gram hashes, how often each occurs here, (sorted hashes, sorting order)),
-        computed once per k."""
+    def seed_kgrams(self, k: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """(k-gram hashes, (sorted hashes, sorting order)), computed once per k."""
         cache = self.__dict__.setdefault("_seed_kgrams", {})
         if k not in cache:
             g = kgram_hashes(self.units.hashes, k)
             order = np.argsort(g, kind="stable")
-            cache[k] = (g, kgram_counts(g), (g[order], order))
+            cache[k] = (g, (g[order], order))
         return cache[k]
 
     def unit_span_chars(self, u0: int, u1: int) -> tuple[int, int]:
@@ -148,9 +147,8 @@ def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
 
 
 def align_documents(q: TextDocument, r: TextDocument, cfg: AlignConfig,
-                    q_mask: np.ndarray | None = None, r_mask: np.ndarray | None = None
-                    ) -> list[TextSpan]:
-    qg, q_counts, _ = q.seed_kgrams(cfg.seed_k)
-    rg, _, r_sorted = r.seed_kgrams(cfg.seed_k)
-    passages = align(qg, rg, q.unit_chars, cfg, q_mask, r_mask, q_counts, r_sorted)
+                    q_mask: np.ndarray | None = None) -> list[TextSpan]:
+    qg, q_sorted = q.seed_kgrams(cfg.seed_k)
+    rg = kgram_hashes(r.units.hashes, cfg.seed_k)
+    passages = align(qg, rg, q.unit_chars, cfg, q_mask, q_sorted)
     return [passage_span(q, r, p) for p in passages]

@@ -21,12 +21,14 @@ class SearchConfig:
     ``candidates``: documents aligned per query, most seeds first; ``context_units``: how far
     around the seeds of a candidate alignment looks, in query units and in reference characters
     (four per unit: a word and its space), i.e. the longest gap a passage may have between two
-    looked-up fingerprints."""
+    looked-up fingerprints; ``diagonal_chars``: how far two seeds of one passage may stray
+    from each other's diagonal (edits insert and delete)."""
 
     max_postings: int = 256
     candidates: int = 64
     min_seeds: int = 1
     context_units: int = 400
+    diagonal_chars: int = 32
 
 
 def _dilate(positions: np.ndarray, n: int, radius: int) -> np.ndarray:
@@ -36,16 +38,40 @@ def _dilate(positions: np.ndarray, n: int, radius: int) -> np.ndarray:
     return np.cumsum(mark[:n]) > 0
 
 
+def supported(qchars: np.ndarray, doc: np.ndarray, rchars: np.ndarray, diagonal_chars: int,
+              gap_chars: int) -> np.ndarray:
+    """Which seeds have another seed of the same document on about the same diagonal (within
+    ``diagonal_chars``) and near it in the query (within ``gap_chars``): a copied passage
+    leaves a trail of seeds, a stock phrase or a chance k-gram one lonely seed."""
+    if len(qchars) < 2:
+        return np.zeros(len(qchars), dtype=bool)
+    diag = rchars - qchars
+    order = np.lexsort((qchars, diag, doc))
+    d, q, w = diag[order], qchars[order], doc[order]
+    near = (w[1:] == w[:-1]) & (np.abs(d[1:] - d[:-1]) <= diagonal_chars) & (
+        np.abs(q[1:] - q[:-1]) <= gap_chars)
+    ok = np.zeros(len(order), dtype=bool)
+    ok[1:] |= near
+    ok[:-1] |= near
+    out = np.zeros(len(order), dtype=bool)
+    out[order] = ok
+    return out
+
+
 def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
                    cfg: SearchConfig) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(doc index, query positions, ref positions) of the seeds of the best candidates.
 
     The query's every k-gram is looked up (not only its winnowed ones): a ref fingerprint
     anywhere inside a shared run is then found, which matters for edited copies whose intact
-    runs are shorter than the winnowing guarantee."""
+    runs are shorter than the winnowing guarantee. Only seeds with a neighbour (``supported``)
+    count and are aligned around."""
     qi, doc, rpos = index.lookup(query.all_kgrams(fp), cfg.max_postings)
     if len(qi) == 0:
         return []
+    keep = supported(query.unit_text_offsets(qi), doc, rpos, cfg.diagonal_chars,
+                     4 * cfg.context_units)
+    qi, doc, rpos = qi[keep], doc[keep], rpos[keep]
     order = np.argsort(doc, kind="stable")
     qi, doc, rpos = qi[order], doc[order], rpos[order]
     uniq, starts, counts = np.unique(doc, return_index=True, return_counts=True)

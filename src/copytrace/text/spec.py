@@ -35,6 +35,7 @@ class TextSpec(CalibratedEntry):
     candidates: int
     min_seeds: int
     context_units: int
+    diagonal_chars: int
     threshold_similarity: float
     score_slope: float
     calibration: str = ""
@@ -55,7 +56,8 @@ class TextSpec(CalibratedEntry):
 
     @property
     def search(self) -> SearchConfig:
-        return SearchConfig(self.max_postings, self.candidates, self.min_seeds, self.context_units)
+        return SearchConfig(self.max_postings, self.candidates, self.min_seeds, self.context_units,
+                            self.diagonal_chars)
 
     @staticmethod
     def similarity(matched_chars: int) -> float:
