@@ -109,9 +109,7 @@ def stage(stage_dir: Path) -> dict:
     groups: dict[str, list[str]] = {}
     for eid, lang, kind, text in entries:
         role = "filler"
-        if kind in ("tang300", "song100") and _h(eid) < 60:
-            role = "source"
-        elif kind in ("chinese", "devil") and _h(eid) < 50:
+        if kind in ("tang300", "song100") and _h(eid) < 60 or kind in ("chinese", "devil") and _h(eid) < 50:
             role = "source"
         if role == "source":
             groups.setdefault(f"{lang}-{kind}", []).append(text)
@@ -206,7 +204,7 @@ def _kjv_books(pkgs: Path) -> list[tuple[str, str]]:
 
 
 # -- obfuscations ---------------------------------------------------------------------------
-TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9']+|\s+|.", re.S)
+TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[A-Za-z0-9']+|\s+|.", re.DOTALL)
 CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 WORD = re.compile(r"[A-Za-z0-9']+")
 
@@ -339,8 +337,6 @@ def make(pools: dict, split: str, out: Path, seed: int, docs_per_type: int,
             data = body.encode(enc)
         except UnicodeEncodeError:
             enc, data = "utf-8", body.encode("utf-8")
-        if as_html:
-            data = data if enc != "utf-8" else data
         (susp_dir / name).write_bytes(data)
         doc = {"name": name, "lang": lang, "type": kind, "encoding": enc, "cases": []}
         for c in cases:

@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("opencc")
 
-from copytrace.text.align import AlignConfig  # noqa: E402
-from copytrace.text.decode import TextDecodeError, read_text  # noqa: E402
-from copytrace.text.document import FingerprintConfig, TextDocument, align_documents  # noqa: E402
-from copytrace.text.fingerprint import kgram_hashes, units, winnow  # noqa: E402
-from copytrace.text.normalize import normalize  # noqa: E402
+from copytrace.text.align import AlignConfig
+from copytrace.text.decode import TextDecodeError, read_text
+from copytrace.text.document import FingerprintConfig, TextDocument, align_documents
+from copytrace.text.fingerprint import kgram_hashes, units, winnow
+from copytrace.text.normalize import normalize
 
 POEMS = (
     "床前明月光，疑是地上霜。举头望明月，低头思故乡。"

@@ -12,10 +12,10 @@ import pytest
 
 pytest.importorskip("opencc")
 
-import copytrace  # noqa: E402
-from copytrace.config import EngineConfig  # noqa: E402
-from copytrace.errors import MediaError  # noqa: E402
-from tests.test_text import POEMS, VERSES, _filler  # noqa: E402
+import copytrace
+from copytrace.config import EngineConfig
+from copytrace.errors import MediaError
+from tests.test_text import POEMS, VERSES, _filler
 
 
 def _novel() -> str:
@@ -67,9 +67,9 @@ def test_python_api_add_and_query_text(tmp_path):
 def test_too_short_text_is_refused_naming_the_file(tmp_path):
     (tmp_path / "tiny.txt").write_text("three words only", encoding="utf-8")
     cfg = EngineConfig(signals=("visual", "audio", "text"))
-    with copytrace.open(str(tmp_path / "db"), cfg) as lib:
-        with pytest.raises(MediaError, match="tiny.txt.*too little text"):
-            lib.add(str(tmp_path / "tiny.txt"))
+    with copytrace.open(str(tmp_path / "db"), cfg) as lib, pytest.raises(
+            MediaError, match="tiny.txt.*too little text"):
+        lib.add(str(tmp_path / "tiny.txt"))
 
 
 def _cli(*args):
@@ -99,9 +99,8 @@ def test_cli_add_novel_and_query_repost_json(tmp_path):
 
 def test_http_api_registers_and_queries_text(tmp_path):
     pytest.importorskip("fastapi")
-    from tests.test_server import Server, _keys
-
     from copytrace.server.app import ServerConfig
+    from tests.test_server import Server, _keys
 
     novel = _novel()
     page, qs, qe, rs, re_ = _repost(novel)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class AlignConfig:
     seed_k: int = 3

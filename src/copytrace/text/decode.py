@@ -228,7 +228,7 @@ def html_visible_text(source: str) -> tuple[str, np.ndarray]:
     return "".join(parser.parts), np.concatenate(parser.where)
 
 
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.I)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_\-]+)""", re.IGNORECASE)
 
 
 def _read_html(path: str, data: bytes) -> DecodedText:
