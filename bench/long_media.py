@@ -10,7 +10,10 @@ querying each run in a fresh process, so each peak resident set (``VmHWM``) is i
 ``--tracemalloc`` also reports Python's traced peak (slower). ``--serve`` then serves the
 library (``copytrace serve --no-auth`` on loopback), sends the query as a job and times a
 listing (``GET /api/works``) every 50 ms while it runs; the server's peak RSS and the job's
-progress stages are reported too. Found: the planted copies whose
+progress stages are reported too.
+``--max-segments 4,16`` instead aligns the two files' descriptors directly
+(``align.offset.audio_alignments``) with each ``OffsetConfig.max_segments`` (the engine's is
+4) and reports which planted copies each finds: recall on long queries with several copies. Found: the planted copies whose
 reported segment overlaps the planted query and reference spans.
 Files are written as WAV at ``--rate`` Hz, ``--channels`` channels (48000 and 2 exercise
 decoding and resampling as a real upload would; 8000 mono keeps the files small).
@@ -215,6 +218,31 @@ def serve_and_list(db: Path, q_path: Path) -> dict:
             "stages_sample": stages[:: max(1, len(stages) // 8)]}
 
 
+def segments_sweep(ref_path: Path, q_path: Path, copies: list[dict], counts: list[int]) -> dict:
+    from copytrace.align.offset import OffsetAligner, OffsetConfig, audio_alignments
+    from copytrace.models.audio_cohort import load_cohort
+    from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
+
+    spec = get_audio_spec()
+    enc, cohort = load_audio_encoder(spec), load_cohort(spec)
+    qs, _, qv = enc.embed_file(str(q_path), hop_s=spec.query_hop_s)
+    rs, _, rv = enc.embed_file(str(ref_path), hop_s=spec.hop_s)
+    q_typ, r_typ = (None, None) if cohort is None else (cohort.typicality(qv),
+                                                        cohort.typicality(rv))
+    out = {}
+    for k in counts:
+        res = audio_alignments(OffsetAligner(OffsetConfig(max_segments=k)), qv, qs, rv, rs,
+                               spec, q_typ, r_typ)
+        segs = [[a.segment.query_start_s, a.segment.query_end_s, a.segment.ref_start_s,
+                 a.segment.ref_end_s, a.segment.score] for a in res]
+        hits = found(copies, [{"work_id": "ref", "segments": segs}], "ref")
+        out[str(k)] = {"found": int(sum(hits)), "which": hits,
+                       "above_threshold": sum(a.segment.score >= spec.threshold_similarity
+                                              for a in res)}
+    return out
+
+
 def found(copies: list[dict], matches: list[dict], work_id: str) -> list[bool]:
     segs = [s for m in matches if m["work_id"] == work_id for s in m["segments"]]
     out = []
@@ -238,6 +266,7 @@ def main() -> None:
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--serve", action="store_true",
                     help="then time listings on a server while the query runs as a job")
+    ap.add_argument("--max-segments", help="comma-separated OffsetConfig.max_segments to try")
     ap.add_argument("--json")
     ap.add_argument("--child", choices=["register", "query"], help=argparse.SUPPRESS)
     ap.add_argument("--db", help=argparse.SUPPRESS)
@@ -248,6 +277,14 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     ref_path, q_path, copies = make_media(args, work)
+    if args.max_segments:
+        counts = [int(k) for k in args.max_segments.split(",")]
+        report = {"planted": len(copies), "max_segments": segments_sweep(ref_path, q_path,
+                                                                         copies, counts)}
+        print(json.dumps(report, indent=1))
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=1))
+        return None
     db = work / "db"
     if db.exists():
         import shutil
