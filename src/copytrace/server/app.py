@@ -211,7 +211,7 @@ _BATCH_BODY = {"requestBody": {"required": True, "content": {
 # -- engine work (runs on a pool worker, with that worker's Library) ----------------------------
 def _error_status(e: BaseException, filename: str) -> tuple[int, str]:
     if isinstance(e, DeadlineExceeded):
-        return 504, (f"{filename}: {e} and was stopped: the server's limit for one request "
+        return 504, (f"{filename}: {e}, the server's limit for one request "
                      "(copytrace serve --request-timeout-s); nothing was kept")
     if isinstance(e, MediaError):
         return 422, f"{filename}: {e.cause}"
