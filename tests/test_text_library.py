@@ -14,7 +14,7 @@ pytest.importorskip("opencc")
 
 import copytrace
 from copytrace.config import EngineConfig
-from copytrace.errors import MediaError
+from copytrace.errors import NotMediaError
 from tests.test_text import POEMS, VERSES, _filler
 
 
@@ -68,7 +68,7 @@ def test_too_short_text_is_refused_naming_the_file(tmp_path):
     (tmp_path / "tiny.txt").write_text("three words only", encoding="utf-8")
     cfg = EngineConfig(signals=("visual", "audio", "text"))
     with copytrace.open(str(tmp_path / "db"), cfg) as lib, pytest.raises(
-            MediaError, match="tiny.txt.*too little text"):
+            NotMediaError, match="tiny.txt: plain text too short"):
         lib.add(str(tmp_path / "tiny.txt"))
 
 

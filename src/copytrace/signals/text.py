@@ -23,12 +23,13 @@ query characters its runs cover, mapped through the entry's calibrated curve.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import zlib
 
 import numpy as np
 
-from copytrace.errors import MediaError
+from copytrace.errors import NotMediaError
 from copytrace.signals.base import Candidate, Query, Signal
 from copytrace.types import Descriptors, Match, TextSegment, Work
 
@@ -128,12 +129,15 @@ class TextSignal(Signal):
         doc = TextDocument(read_text(media.path, fmt=_FORMATS.get(media.format)))
         fp = self.spec.fingerprint
         hashes, pos = doc.fingerprints(fp)
-        # a work must be findable: the winnowing guarantee needs this many units
-        need = fp.k if for_query else fp.guarantee_units
-        if len(hashes) == 0 or len(doc.units) < need:
-            raise MediaError(media.path, f"too little text ({len(doc.units)} words or CJK "
-                                         f"characters; {'a query' if for_query else 'a work'} "
-                                         f"needs {need})")
+        # Shorter than the calibrated threshold's passage (or the winnowing guarantee), a text
+        # can never be matched: not a work, nor a query (a README beside photos is skipped)
+        need_chars = math.ceil(2 ** self.spec.threshold_similarity)
+        if len(doc.norm) < need_chars or len(doc.units) < fp.guarantee_units:
+            raise NotMediaError(media.path, f"plain text too short to match: "
+                                            f"{len(doc.norm)} characters and {len(doc.units)} "
+                                            f"words or CJK characters after normalisation; "
+                                            f"a text needs {need_chars} and "
+                                            f"{fp.guarantee_units}")
         u = doc.units
         orig = doc.norm.orig
         at = doc.unit_text_offsets(pos)
