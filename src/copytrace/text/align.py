@@ -136,6 +136,8 @@ def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, in
                 if best_cost is None or cost < best_cost:
                     best, best_cost = f, cost
             buckets[bb] = keep
+        if best >= 0 and q1 <= state[best][0]:
+            continue  # inside the query the fragment covers: it would only stretch the ref
         if best < 0:
             frags.append([(q0, q1, r0, r1)])
             state.append([q1, r1, d, q1 - q0])
@@ -260,7 +262,26 @@ def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignCo
     rows = runs(sq, sr, cfg.seed_k)
     found = [_passage(frag, q_unit_chars) for frag in fragments(rows, cfg)]
     merged = merge(_unshadowed(found), q_unit_chars, cfg)
-    return gather_shuffled(merged, q_unit_chars, cfg)
+    gathered = gather_shuffled(merged, q_unit_chars, cfg)
+    return [_trim_lonely_ends(p, q_unit_chars, cfg.seed_k) for p in gathered]
+
+
+def _trim_lonely_ends(p: Passage, unit_chars: np.ndarray, k: int) -> Passage:
+    """Drop single-seed runs at either end of a passage that a gap separates from the rest: a
+    chance k-gram next to a copy (common words, table rules) would stretch it into the
+    surrounding text."""
+    rows = sorted(p.runs)
+    changed = False
+    while len(rows) > 1 and rows[0][1] - rows[0][0] == k and rows[1][0] > rows[0][1]:
+        rows, changed = rows[1:], True
+    while len(rows) > 1:
+        last = max(rows, key=lambda r: r[1])
+        rest_end = max(r[1] for r in rows if r is not last)
+        if last[1] - last[0] == k and last[0] > rest_end:
+            rows, changed = [r for r in rows if r is not last], True
+        else:
+            break
+    return _passage(rows, unit_chars) if changed else p
 
 
 def _unshadowed(passages: list[Passage], max_overlap: float = 0.5) -> list[Passage]:
