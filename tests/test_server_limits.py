@@ -135,3 +135,37 @@ def test_a_job_reports_the_fraction_decoded(tmp_path, photo_paths):
         assert any(0.15 < p < 0.9 for p in decoding), seen  # between start and end
     finally:
         s.close()
+
+
+def test_a_worker_past_its_limit_without_a_check_is_answered_and_cleaned_up(tmp_path,
+                                                                           photo_paths):
+    """A photo query has no check of the limit (one decode, one encoder call): under a 10 ms
+    limit and no grace the client is answered 504 at once, while the worker finishes; its
+    upload is still removed and a job in that state is failed, not left running."""
+    from copytrace.server.app import ServerConfig
+    from tests.test_server import Server
+
+    root = tmp_path / "db"
+    s = Server(root, ServerConfig(request_timeout_s=0.01, stop_grace_s=0.0), _keys(root))
+    try:
+        status, body, _ = s.call("POST", "/api/query?filename=q.jpg&mode=sync",
+                                 photo_paths[0].read_bytes(), key="query")
+        assert status == 504 and "still running" in body["error"], body
+        status, job, _ = s.call("POST", "/api/query?filename=q.jpg&mode=job",
+                                photo_paths[1].read_bytes(), key="query")
+        assert status == 202
+        for _ in range(300):
+            got = s.call("GET", f"/api/jobs/{job['job_id']}", key="query")[1]
+            if got["state"] in ("done", "failed"):
+                break
+            time.sleep(0.05)
+        time.sleep(1.0)  # the worker returns: the job must stay failed
+        got = s.call("GET", f"/api/jobs/{job['job_id']}", key="query")[1]
+        assert got["state"] == "failed" and got["status"] == 504, got
+        for _ in range(100):  # the workers finish and remove their uploads
+            if not list((root / "uploads" / ".tmp").iterdir()):
+                break
+            time.sleep(0.1)
+        assert leftovers(root) == []
+    finally:
+        s.close()

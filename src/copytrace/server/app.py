@@ -60,9 +60,6 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 _ANONYMOUS = ApiKey("anonymous", "anonymous (--no-auth)", "admin", 0.0, None, None)
-# Past its time limit a request is answered (504) even if its worker has not yet reached a
-# check of the limit (a long native call): this long after the limit.
-STOP_GRACE_S = 5.0
 
 
 def is_loopback(host: str) -> bool:
@@ -89,6 +86,9 @@ class ServerConfig:
     sync_wait_s: float = 20.0  # mode=auto: work still running after this continues as a job
     job_retention_days: float = 7.0  # finished jobs older than this are dropped at start
     request_timeout_s: float = 0.0  # engine work of one request (or job, or batch file); 0: none
+    # Past its limit a request is answered (504) even if its worker has not reached a check of
+    # the limit yet (a long native call): this long after the limit.
+    stop_grace_s: float = 5.0
 
     def __post_init__(self) -> None:
         if self.no_auth and not is_loopback(self.host):
@@ -100,8 +100,8 @@ class ServerConfig:
             raise ValueError("rate_per_min must be >= 0 (0 = no limit)")
         if self.sync_wait_s <= 0 or self.job_retention_days < 0 or self.job_above_s < 0:
             raise ValueError("sync_wait_s must be > 0, job_above_s and job_retention_days >= 0")
-        if self.request_timeout_s < 0:
-            raise ValueError("request_timeout_s must be >= 0 (0 = no limit)")
+        if self.request_timeout_s < 0 or self.stop_grace_s < 0:
+            raise ValueError("request_timeout_s (0 = no limit) and stop_grace_s must be >= 0")
         if self.short_workers < 1 or self.long_workers < 1:
             raise ValueError("short_workers and long_workers must be >= 1")
         for origin in self.cors_origins:
@@ -373,11 +373,11 @@ class _JobProgress:
 
 def _stop_s(config: ServerConfig) -> float | None:
     """How long after its start a request is answered whatever its worker is doing."""
-    return config.request_timeout_s + STOP_GRACE_S if config.request_timeout_s else None
+    return config.request_timeout_s + config.stop_grace_s if config.request_timeout_s else None
 
 
 def _watch(svc: Service, job_id: str, filename: str) -> threading.Timer | None:
-    """Fail a job still running ``STOP_GRACE_S`` past its time limit (its worker is in a long
+    """Fail a job still running ``stop_grace_s`` past its time limit (its worker is in a long
     native call and stops at its next check; what it returns then is not recorded)."""
     stop_s = _stop_s(svc.config)
     if stop_s is None:
