@@ -24,8 +24,8 @@ def planted():
     pytest.importorskip("faiss")
     from copytrace.media.audio import load_audio
     from copytrace.models.audio_cohort import load_cohort
-    from copytrace.runtime.audio import load_audio_encoder
     from copytrace.models.audio_spec import get_audio_spec
+    from copytrace.runtime.audio import load_audio_encoder
 
     spec = get_audio_spec()
     sr = spec.sample_rate
