@@ -13,7 +13,7 @@ from copytrace.media.image import ImageLimits
 from copytrace.models.audio_spec import DEFAULT_AUDIO_MODEL
 from copytrace.models.registry import DEFAULT_IMAGE_MODEL
 
-DEFAULT_SIGNALS = ("visual", "audio")
+DEFAULT_SIGNALS = ("visual", "audio", "text")
 # The one decision threshold on calibrated scores, for every signal (docs/architecture.md).
 DEFAULT_MIN_SCORE = 0.5
 
