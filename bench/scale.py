@@ -70,8 +70,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
 class Generator:
     """Descriptor-like vectors (see the module docstring)."""
 
-    mean: np.ndarray  # [d]
-    basis: np.ndarray  # [d, d]: z @ basis has the cohort's covariance
+    means: np.ndarray  # [C, d]: the cohort's k-means cluster means
+    weights: np.ndarray  # [C]: the share of cohort vectors in each cluster
+    basis: np.ndarray  # [d, d]: z @ basis has the cohort's pooled within-cluster covariance
     a: float  # weight of a video's centre against its drift
     phi: float  # AR(1) coefficient of the drift from one frame to the next
     frames: int  # descriptors per work
@@ -79,16 +80,17 @@ class Generator:
 
     @property
     def dims(self) -> int:
-        return len(self.mean)
+        return self.means.shape[1]
 
     def draws(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """Unnormalised Gaussian draws, centred: only their direction and spread matter."""
-        return rng.standard_normal((n, self.dims), dtype=np.float32) @ self.basis
+        """Unnormalised draws of the fitted mixture."""
+        c = rng.choice(len(self.weights), n, p=self.weights)
+        return self.means[c] + rng.standard_normal((n, self.dims), dtype=np.float32) @ self.basis
 
     def works(self, rng: np.random.Generator, n_works: int) -> np.ndarray:
         """[n_works * frames, d] frames of n_works videos, video after video."""
         f, d = self.frames, self.dims
-        centre = _unit(self.mean + self.draws(rng, n_works))
+        centre = _unit(self.draws(rng, n_works))
         drift = np.empty((n_works, f, d), np.float32)
         drift[:, 0] = self.draws(rng, n_works)
         s = np.sqrt(1 - self.phi ** 2)
@@ -125,17 +127,33 @@ def library_videos(path: Path, model_prefix: str = "ct-image-") -> list[np.ndarr
     return out
 
 
-def fit(cohort_path: Path, library: Path | None, frames: int, seed: int = 0) -> Generator:
+def _nn_cos(x: np.ndarray) -> float:
+    g = x @ x.T
+    np.fill_diagonal(g, -1)
+    return float(np.median(g.max(1)))
+
+
+def fit(cohort_path: Path, library: Path | None, frames: int, seed: int = 0,
+        clusters: int = 128) -> Generator:
+    """A mixture of ``clusters`` Gaussians fit to the cohort (spherical k-means means, their
+    pooled within-cluster covariance), then the within-video walk fit to ``library``."""
+    import faiss
+
     cohort = np.load(cohort_path).astype(np.float32)
-    mean = cohort.mean(0)
-    cov = np.cov(cohort - mean, rowvar=False)
-    w, v = np.linalg.eigh(cov)
+    km = faiss.Kmeans(cohort.shape[1], clusters, niter=25, seed=seed + 1, spherical=True)
+    km.train(cohort)
+    assign = km.index.search(cohort, 1)[1][:, 0]
+    means = np.stack([cohort[assign == c].mean(0) for c in range(clusters)]).astype(np.float32)
+    weights = np.bincount(assign, minlength=clusters) / len(cohort)
+    w, v = np.linalg.eigh(np.cov(cohort - means[assign], rowvar=False))
     basis = (v * np.sqrt(np.clip(w, 0, None))).T.astype(np.float32)
     pair = cohort[:2000] @ cohort[:2000].T
     iu = np.triu_indices(len(pair), 1)
     stats = {"cohort": str(cohort_path.name), "cohort_vectors": len(cohort),
+             "clusters": clusters,
              "cohort_pair_cos_mean": float(pair[iu].mean()),
-             "cohort_pair_cos_p99": float(np.percentile(pair[iu], 99))}
+             "cohort_pair_cos_p99": float(np.percentile(pair[iu], 99)),
+             "cohort_nn_cos_median": _nn_cos(cohort)}
     if library is not None:
         target = _frame_stats(library_videos(library))
         stats["library"] = str(library)
@@ -143,9 +161,14 @@ def fit(cohort_path: Path, library: Path | None, frames: int, seed: int = 0) -> 
     else:  # no real video library given: a static-ish shot, stated in the output
         target = {"within_cos": 0.6, "consecutive_cos": 0.8}
         stats["real_within_cos"] = None
+    gen = Generator(means, weights, basis, 1.0, 0.5, frames, stats)
+    single = _unit(gen.draws(np.random.default_rng(seed), len(cohort)))
+    g = single[:2000] @ single[:2000].T
+    stats.update({"synthetic_pair_cos_mean": float(g[iu].mean()),
+                  "synthetic_pair_cos_p99": float(np.percentile(g[iu], 99)),
+                  "synthetic_nn_cos_median": _nn_cos(single)})
     # Solve (a, phi) on simulated videos: a sets the within-video cosine, phi the consecutive
     # one. A coarse grid then a local refinement; the stats are smooth in both.
-    gen = Generator(mean, basis, 1.0, 0.5, frames, stats)
 
     def measure(a, phi):
         gen.a, gen.phi = a, phi
@@ -174,13 +197,8 @@ def fit(cohort_path: Path, library: Path | None, frames: int, seed: int = 0) -> 
             _, a, phi = min(scored)
     m = measure(a, phi)
     gen.a, gen.phi = float(a), float(phi)
-    x = gen.chunk(seed + 999, 0, 4000)
-    g = x[::2][:1000] @ x[1::2][:1000].T
     stats.update({"a": gen.a, "phi": gen.phi, "synthetic_within_cos": m["within_cos"],
                   "synthetic_consecutive_cos": m["consecutive_cos"],
-                  "synthetic_pair_cos_mean_other_videos": float(
-                      g[np.abs(np.subtract.outer(np.arange(1000), np.arange(1000))) > frames]
-                      .mean()),
                   "target_within_cos": target["within_cos"],
                   "target_consecutive_cos": target["consecutive_cos"]})
     return gen
@@ -272,16 +290,23 @@ class FaissIvfpq(Backend):
         self.ivf = new_ivfpq(size, d, args.nprobe)
         self.need = train_size(self.ivf)
         self.index = FaissIndex(d, self.ivf)
-        self.floats = np.lib.format.open_memmap(tmp / "floats.npy", "w+", np.float32, (size, d))
+        # Appended with plain writes (page cache, not this process's memory), read back
+        # through a read-only map for the re-ranking.
+        self.size, self.dims, self.path = size, d, tmp / "floats.f32"
+        self.out = open(self.path, "wb")  # noqa: SIM115 - closed after the last chunk
+        self.floats = None
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.rerank, self.tmp = args.rerank_factor, tmp
 
     def add(self, ids, x):
-        self.floats[ids[0]:ids[-1] + 1] = x
+        self.out.write(np.ascontiguousarray(x, np.float32).tobytes())
+        if ids[-1] + 1 == self.size:
+            self.out.close()
+            self.floats = np.memmap(self.path, np.float32, "r", shape=(self.size, self.dims))
         if not self.ivf.is_trained:
             self.pending.append((ids, x))
             have = sum(len(i) for i, _ in self.pending)
-            if have < self.need and ids[-1] + 1 < len(self.floats):
+            if have < self.need and ids[-1] + 1 < self.size:
                 return
             rng = np.random.default_rng(0)
             allx = np.concatenate([v for _, v in self.pending])
@@ -308,8 +333,8 @@ class FaissIvfpq(Backend):
         return n
 
     def close(self):
-        del self.floats
-        (self.tmp / "floats.npy").unlink(missing_ok=True)
+        self.floats = None
+        self.path.unlink(missing_ok=True)
 
 
 class Milvus(Backend):
@@ -367,13 +392,21 @@ def run_one(name: str, gen: Generator, size: int, args, tmp: Path) -> dict:
     index_rss = rss_bytes() - rss0
     for q in queries[:5]:  # warm-up
         backend.search(q[None], K)
-    lat, got = [], []
+    # Wall time, and the CPU time of this process (every thread of it, Milvus Lite's server
+    # included): on a shared machine the wall time also counts other jobs' time slices.
+    lat, cpu, got = [], [], []
     for q in queries:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         ids = backend.search(q[None], K)
         lat.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
         got.append(ids[0])
     rec = [len(set(g.tolist()) & set(e.tolist())) / K for g, e in zip(got, exact.ids)]
+    # The neighbours a match can rest on: exact top-10 entries at or above the image model's
+    # calibrated similarity (below it a neighbour never makes a match).
+    above = [(set(g.tolist()), set(e[s >= args.match_similarity].tolist()))
+             for g, e, s in zip(got, exact.ids, exact.sims)]
+    above = [len(g & e) / len(e) for g, e in above if e]
     half = len(queries) // 2
     disk = backend.disk_bytes()
     backend.close()
@@ -382,9 +415,15 @@ def run_one(name: str, gen: Generator, size: int, args, tmp: Path) -> dict:
         "threads": args.threads, "build_s": round(build_s, 1),
         "p50_ms": round(1e3 * float(np.percentile(lat, 50)), 3),
         "p99_ms": round(1e3 * float(np.percentile(lat, 99)), 3),
+        "cpu_p50_ms": round(1e3 * float(np.percentile(cpu, 50)), 3),
+        "cpu_p99_ms": round(1e3 * float(np.percentile(cpu, 99)), 3),
         "recall_at_10": round(float(np.mean(rec)), 4),
         "recall_at_10_copies": round(float(np.mean(rec[:half])), 4),
         "recall_at_10_unregistered": round(float(np.mean(rec[half:])), 4),
+        "recall_of_neighbours_above_match_similarity": round(float(np.mean(above)), 4)
+        if above else None,
+        "queries_with_neighbours_above_match_similarity": len(above),
+        "match_similarity": args.match_similarity,
         "index_rss_bytes": int(index_rss), "peak_rss_bytes": int(peak),
         "index_disk_bytes": int(disk), "index_bytes_per_vector": round(disk / size, 1),
         "float_store_bytes_per_vector": 4 * gen.dims if BACKENDS[name].approximate else 0,
@@ -395,6 +434,10 @@ def run_one(name: str, gen: Generator, size: int, args, tmp: Path) -> dict:
 
 
 def cmd_index(args) -> None:
+    if args.match_similarity is None:
+        from copytrace.models.registry import get_spec
+
+        args.match_similarity = float(get_spec("ct-image-r18s").threshold_similarity)
     gen = fit(COHORT, args.fit_library, args.frames, args.seed)
     log.info("generator: %s", json.dumps(gen.fit_stats))
     out = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
@@ -416,6 +459,185 @@ def cmd_index(args) -> None:
     print(json.dumps(out["results"], indent=1))
 
 
+# ------------------------------------------------------------------------------ ingestion
+
+
+def library_snapshot(root: Path) -> dict:
+    """Works (but their registration times), descriptors and window statistics, raw bytes."""
+    db = sqlite3.connect(f"file:{root / 'catalog.sqlite'}?mode=ro", uri=True)
+    snap = {
+        "works": sorted(db.execute("SELECT work_id, sha256, title, path, media_type, "
+                                   "duration_s, model FROM works")),
+        "descriptors": sorted(db.execute("SELECT work_id, signal, model, n, dims, starts_s, "
+                                         "ends_s, vectors FROM descriptors")),
+        "stats": sorted(db.execute("SELECT work_id, signal, kind, key, n, data "
+                                   "FROM window_stats")),
+    }
+    db.close()
+    return snap
+
+
+def compare_libraries(a: dict, b: dict) -> dict:
+    """Same works, same descriptors: bytewise, else the largest float difference."""
+    out = {"same_works": a["works"] == b["works"],
+           "descriptors_bytewise": a["descriptors"] == b["descriptors"],
+           "window_stats_bytewise": a["stats"] == b["stats"]}
+    if not out["descriptors_bytewise"]:
+        da = {r[:2]: r for r in a["descriptors"]}
+        db = {r[:2]: r for r in b["descriptors"]}
+        out["same_descriptor_sets"] = da.keys() == db.keys()
+        worst = 0.0
+        for k in da.keys() & db.keys():
+            x, y = da[k], db[k]
+            if x[2:5] != y[2:5]:
+                worst = float("inf")
+                continue
+            for i in (5, 6, 7):
+                dt = np.float64 if i < 7 else np.float32
+                diff = np.abs(np.frombuffer(x[i], dt) - np.frombuffer(y[i], dt))
+                worst = max(worst, float(diff.max()) if diff.size else 0.0)
+        out["max_abs_difference"] = worst
+    return out
+
+
+def cmd_ingest(args) -> None:
+    from copytrace.config import EngineConfig
+    from copytrace.engine import Library
+    from copytrace.ingest.ray import RayIngestConfig, add_with_ray
+
+    out = {"media": str(args.media), "cpus": os.cpu_count(), "runs": []}
+    tmp = Path(tempfile.mkdtemp(prefix="ct-scale-ingest-", dir=args.tmp))
+    config = EngineConfig(precision=args.precision)
+    snaps = {}
+    for variant in ["plain"] + [f"ray{w}" for w in args.workers]:
+        root = tmp / variant
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        with Library.open(root, config) as lib:
+            if variant == "plain":
+                added, failed = lib.add_many([str(args.media)])
+                counts = None
+            else:
+                w = int(variant[3:])
+                stamps = []
+                added, failed, counts = add_with_ray(
+                    lib, [str(args.media)], RayIngestConfig(workers=w),
+                    on_progress=lambda p, s=stamps: s.append(time.perf_counter()))
+            works = lib.works()
+        wall = time.perf_counter() - t0
+        media_s = sum(w.duration_s or 0.0 for w in works)
+        run = {"variant": variant, "files": len(added) + len(failed), "failed": len(failed),
+               "works": len(works), "media_s": round(media_s, 1), "wall_s": round(wall, 1),
+               "files_per_s": round(len(works) / wall, 3),
+               "media_s_per_s": round(media_s / wall, 2),
+               "load_average_before": load0, "load_average_after": os.getloadavg()}
+        if counts is not None:
+            # Ray's start and the actors' model loading come before the first result; the
+            # steady rate is the one a long run sees.
+            run.update(described=counts.described, known=counts.known,
+                       first_result_s=round(stamps[0] - t0, 1),
+                       steady_files_per_s=round((len(stamps) - 1) / (stamps[-1] - stamps[0]), 3),
+                       steady_media_s_per_s=round(
+                           media_s * (len(stamps) - 1) / len(stamps) / (stamps[-1] - stamps[0]), 2))
+        snaps[variant] = library_snapshot(root)
+        if variant != "plain":
+            run["vs_plain"] = compare_libraries(snaps["plain"], snaps[variant])
+        log.info("%s", json.dumps(run))
+        out["runs"].append(run)
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(out, indent=1) + "\n")
+    if args.keep:
+        log.info("libraries kept under %s", tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(out, indent=1))
+
+
+# ------------------------------------------------------------------------------ accuracy
+
+ACCURACY_BACKENDS = {
+    # name -> IndexConfig keywords (IVF-PQ from the first flush: every reference re-ranked)
+    "faiss-flat": {},
+    "faiss-ivfpq": {"approximate_from": 256},
+    "milvus": {"backend": "milvus"},
+}
+
+
+def cmd_accuracy_images(args) -> None:
+    """µAP of the image benchmark's set (copytrace.eval.image_bench, as bench/images.py builds
+    it) with the references registered in a Store of each backend and every query searched
+    through ``Store.search`` (re-ranked where approximate), descriptors from the engine."""
+    from copytrace.config import EngineConfig
+    from copytrace.engine import Library
+    from copytrace.eval.image_bench import (
+        ImageSetConfig,
+        Predictions,
+        build_image_set,
+        list_images,
+        score_predictions,
+        work_groups_from_manifest,
+    )
+    from copytrace.index.base import IndexConfig
+    from copytrace.store import Store
+    from copytrace.types import Descriptors, Work
+
+    out_dir = Path(args.out)
+    cfg = ImageSetConfig(n_copies=args.n_copies, n_unregistered=args.n_unregistered,
+                         min_refs=args.min_refs, n_background=0, seed=args.seed)
+    distract = list_images(args.distract_dir) if args.distract_dir else []
+    image_set = build_image_set(list_images(args.eval_dir), distract, out_dir / "set", cfg, 2,
+                                work_groups_from_manifest(args.eval_dir))
+    tmp = Path(tempfile.mkdtemp(prefix="ct-scale-acc-", dir=args.tmp))
+    cache = out_dir / f"descriptors-{args.precision}.npz"
+    with Library.open(tmp / "describe", EngineConfig(precision=args.precision)) as lib:
+        spec = lib.image_spec
+        paths = list(image_set.refs) + [q.path for q in image_set.queries]
+        if cache.is_file() and list(np.load(cache)["paths"]) == paths:
+            x = np.load(cache)["x"]
+        else:
+            x = np.concatenate([lib.describe(p, "image")[0][0].vectors for p in paths])
+            np.savez(cache, x=x, paths=np.array(paths))
+    refs, queries = x[:len(image_set.refs)], x[len(image_set.refs):]
+    result = {"set": image_set.manifest["counts"], "model": spec.model_id,
+              "precision": args.precision, "backends": {}}
+    for name in args.backends:
+        kw = dict(ACCURACY_BACKENDS[name])
+        if kw.get("backend") == "milvus":
+            kw["milvus_uri"] = str(tmp / f"{name}.db")
+        store = Store(tmp / name, index=IndexConfig(**kw))
+        zero = np.zeros(1, np.float64)
+        for i, v in enumerate(refs):
+            work = Work(work_id=f"r{i:06d}", title=str(i), path="", media_type="image",
+                        sha256=f"{i:064x}", duration_s=None, added_at=0.0, model=spec.model_id)
+            store.add(work, [Descriptors(v[None], zero, zero, spec.model_id, "visual")])
+        store.flush()
+        index = store.index("visual")
+        t0 = time.perf_counter()
+        sims, works, _ = store.search("visual", queries, args.top_k)
+        search_s = time.perf_counter() - t0
+        idx = np.array([[int(w[1:]) if w is not None else -1 for w in row] for row in works])
+        sims = np.where(idx >= 0, sims, -np.inf)
+        idx = np.where(idx >= 0, idx, 0)
+        scored = score_predictions(image_set, Predictions.from_topk(sims, idx),
+                                   float(spec.threshold_similarity))
+        result["backends"][name] = {
+            "micro_ap": scored["overall"]["micro_ap"], "rank1": scored["overall"]["rank1"],
+            "recall_at_p90": scored["overall"]["recall_at_p90"],
+            "index": type(index._index).__name__ if hasattr(index, "_index") else
+            type(index).__name__, "approximate": bool(index.approximate),
+            "search_s": round(search_s, 3)}
+        store.close()
+        log.info("%s: %s", name, json.dumps(result["backends"][name]))
+    flat = result["backends"].get("faiss-flat", {}).get("micro_ap")
+    if flat is not None:
+        for r in result["backends"].values():
+            r["micro_ap_minus_flat"] = round(r["micro_ap"] - flat, 6)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -429,13 +651,37 @@ def main() -> None:
     ix.add_argument("--fit-library", type=Path, default=None,
                     help="a copytrace library of real videos to fit the within-video stats")
     ix.add_argument("--copy-cosine", type=float, default=0.8)
+    ix.add_argument("--match-similarity", type=float, default=None,
+                    help="default: the image model's calibrated threshold_similarity")
     ix.add_argument("--threads", type=int, default=1)
     ix.add_argument("--nprobe", type=int, default=32, help="index/faiss.py new_ivfpq's")
     ix.add_argument("--rerank-factor", type=int, default=IndexConfig.rerank_factor)
     ix.add_argument("--tmp", default=None)
     ix.add_argument("--json-out", default="")
+    ig = sub.add_parser("ingest", help="copytrace add --ray throughput, 1 and 2 workers")
+    ig.add_argument("--media", type=Path, default=Path("data/videos/eval"))
+    ig.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ig.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"])
+    ig.add_argument("--tmp", default=None)
+    ig.add_argument("--keep", action="store_true", help="keep the libraries (--fit-library)")
+    ig.add_argument("--json-out", default="")
+    ai = sub.add_parser("accuracy-images", help="image µAP through a Store of each backend")
+    ai.add_argument("--eval-dir", default="data/images/eval")
+    ai.add_argument("--distract-dir", default="data/images/distract")
+    ai.add_argument("--out", default="out/scale/images")
+    ai.add_argument("--backends", nargs="+", default=list(ACCURACY_BACKENDS),
+                    choices=list(ACCURACY_BACKENDS))
+    ai.add_argument("--precision", default="auto", choices=["auto", "fp32", "int8"])
+    ai.add_argument("--n-copies", type=int, default=600)
+    ai.add_argument("--n-unregistered", type=int, default=600)
+    ai.add_argument("--min-refs", type=int, default=1500)
+    ai.add_argument("--top-k", type=int, default=10)
+    ai.add_argument("--seed", type=int, default=0)
+    ai.add_argument("--tmp", default=None)
+    ai.add_argument("--json-out", default="")
     args = ap.parse_args()
-    {"index": cmd_index}[args.cmd](args)
+    {"index": cmd_index, "ingest": cmd_ingest,
+     "accuracy-images": cmd_accuracy_images}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -103,3 +103,13 @@ def test_lost_index_is_rebuilt_from_the_catalogue(store, tmp_path):
     finally:
         fresh.close()
     store[1].__dict__.update(Store(tmp_path / "lib", index=config).__dict__)
+
+
+def test_approximate_from_in_the_environment(monkeypatch):
+    monkeypatch.setenv("COPYTRACE_INDEX_APPROXIMATE_FROM", "5000")
+    assert IndexConfig.from_env().approximate_from == 5000
+    monkeypatch.setenv("COPYTRACE_INDEX_APPROXIMATE_FROM", "lots")
+    with pytest.raises(ValueError, match="COPYTRACE_INDEX_APPROXIMATE_FROM"):
+        IndexConfig.from_env()
+    with pytest.raises(ValueError, match=">= 256"):
+        IndexConfig(approximate_from=100)

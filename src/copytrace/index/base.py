@@ -35,8 +35,9 @@ class IndexConfig:
         if self.backend == "milvus" and not self.milvus_uri:
             raise ValueError("the milvus index needs milvus_uri (a file path for Milvus Lite, "
                              "or http://host:19530); set COPYTRACE_MILVUS_URI or --milvus-uri")
-        if self.approximate_from < 1000:
-            raise ValueError("approximate_from must be >= 1000 (IVF-PQ needs training data)")
+        if self.approximate_from < 256:
+            raise ValueError("approximate_from must be >= 256 (IVF-PQ trains 256 codes per "
+                             "sub-quantizer on the vectors it holds)")
         if self.rerank_factor < 1:
             raise ValueError("rerank_factor must be >= 1")
 
