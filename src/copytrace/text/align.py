@@ -266,22 +266,32 @@ def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignCo
     return [_trim_lonely_ends(p, q_unit_chars, cfg.seed_k) for p in gathered]
 
 
-def _trim_lonely_ends(p: Passage, unit_chars: np.ndarray, k: int) -> Passage:
-    """Drop single-seed runs at either end of a passage that a gap separates from the rest: a
-    chance k-gram next to a copy (common words, table rules) would stretch it into the
-    surrounding text."""
+def _trim_lonely_ends(p: Passage, unit_chars: np.ndarray, k: int,
+                      min_density: float = 0.9) -> Passage:
+    """Drop a single-seed run at either end of a nearly verbatim passage (its other runs cover
+    at least ``min_density`` of their span) when more than ``k`` units separate it from the
+    rest: there a chance k-gram next to the copy (common words, table rules) would stretch it
+    into the surrounding text. Edited copies (all short runs, lower density) keep their ends."""
     rows = sorted(p.runs)
-    changed = False
-    while len(rows) > 1 and rows[0][1] - rows[0][0] == k and rows[1][0] > rows[0][1]:
-        rows, changed = rows[1:], True
-    while len(rows) > 1:
-        last = max(rows, key=lambda r: r[1])
-        rest_end = max(r[1] for r in rows if r is not last)
-        if last[1] - last[0] == k and last[0] > rest_end:
-            rows, changed = [r for r in rows if r is not last], True
-        else:
-            break
-    return _passage(rows, unit_chars) if changed else p
+    if len(rows) < 2:
+        return p
+    first = rows[0]
+    last = max(rows, key=lambda r: r[1])
+    drop = []
+    rest = [r for r in rows if r is not first]
+    if first[1] - first[0] == k and min(r[0] for r in rest) - first[1] > k:
+        drop.append(first)
+    rest = [r for r in rows if r is not last]
+    if last is not first and last[1] - last[0] == k and last[0] - max(r[1] for r in rest) > k:
+        drop.append(last)
+    kept = [r for r in rows if all(r is not d for d in drop)]
+    if not drop or not kept:
+        return p
+    span = max(r[1] for r in kept) - min(r[0] for r in kept)
+    covered = sum(b - a for a, b in _union([(r[0], r[1]) for r in kept]))
+    if covered < min_density * span:
+        return p
+    return _passage(kept, unit_chars)
 
 
 def _unshadowed(passages: list[Passage], max_overlap: float = 0.5) -> list[Passage]:

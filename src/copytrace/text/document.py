@@ -9,7 +9,7 @@ import numpy as np
 
 from copytrace.text.align import AlignConfig, Passage, align
 from copytrace.text.decode import DecodedText
-from copytrace.text.fingerprint import Units, kgram_hashes, units, winnow
+from copytrace.text.fingerprint import Units, bag_hashes, kgram_hashes, units, winnow
 from copytrace.text.normalize import Normalized, char_keys, normalize
 
 
@@ -88,10 +88,11 @@ class TextDocument:
         return kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
 
     def seed_kgrams(self, k: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """(k-gram hashes, (sorted hashes, sorting order)), computed once per k."""
+        """(order-free k-gram hashes, (sorted hashes, sorting order)), once per k: alignment
+        seeds (``fingerprint.bag_hashes``), so swapped words do not break them."""
         cache = self.__dict__.setdefault("_seed_kgrams", {})
         if k not in cache:
-            g = kgram_hashes(self.units.hashes, k)
+            g = bag_hashes(self.units.hashes, k)
             order = np.argsort(g, kind="stable")
             cache[k] = (g, (g[order], order))
         return cache[k]
@@ -149,6 +150,6 @@ def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
 def align_documents(q: TextDocument, r: TextDocument, cfg: AlignConfig,
                     q_mask: np.ndarray | None = None) -> list[TextSpan]:
     qg, q_sorted = q.seed_kgrams(cfg.seed_k)
-    rg = kgram_hashes(r.units.hashes, cfg.seed_k)
+    rg = bag_hashes(r.units.hashes, cfg.seed_k)
     passages = align(qg, rg, q.unit_chars, cfg, q_mask, q_sorted)
     return [passage_span(q, r, p) for p in passages]

@@ -103,6 +103,17 @@ def kgram_hashes(unit_hashes: np.ndarray, k: int) -> np.ndarray:
         return _mix(g)
 
 
+def bag_hashes(unit_hashes: np.ndarray, k: int) -> np.ndarray:
+    """Order-free hash of units i..i+k-1 for every i: equal for any order of the same units,
+    so a seed survives words swapped inside it (uint64, length max(0, n - k + 1))."""
+    n = len(unit_hashes) - k + 1
+    if n <= 0:
+        return np.zeros(0, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        c = np.concatenate(([np.uint64(0)], np.cumsum(unit_hashes, dtype=np.uint64)))
+        return _mix(c[k:] - c[:-k] + np.uint64(k))
+
+
 def winnow(hashes: np.ndarray, w: int) -> np.ndarray:
     """Positions selected by robust winnowing (sorted, each once): the rightmost minimum of
     every window of ``w`` hashes; a sequence shorter than ``w`` gives its rightmost minimum."""
