@@ -579,6 +579,17 @@ def speed(out: Path, million_chars: float, lib_dir: Path, doc_chars: int, seed: 
         t = time.perf_counter()
         signal.postings()
         build_s = time.perf_counter() - t
+        # the text core alone (decode, normalise, units, winnow) on one registered file
+        from copytrace.text.decode import read_text
+        from copytrace.text.document import TextDocument
+
+        core = []
+        for k in range(3):
+            path = gen_dir / f"doc{k:05d}.txt"
+            t = time.perf_counter()
+            doc = TextDocument(read_text(str(path)))
+            doc.fingerprints(signal.spec.fingerprint)
+            core.append(len(doc.text) / (time.perf_counter() - t))
         times = []
         found = set()
         for _ in range(3):
@@ -590,6 +601,7 @@ def speed(out: Path, million_chars: float, lib_dir: Path, doc_chars: int, seed: 
     return {"registered_chars": n_docs * doc_chars, "documents": n_docs,
             "add_chars_per_s_median": round(float(np.median([doc_chars / a for a in add_times]))
                                             if add_times else 0.0),
+            "core_fingerprint_chars_per_s": [round(c) for c in core],
             "postings": n_post, "postings_build_s": round(build_s, 3),
             "query_chars": len(qtext), "query_s": [round(x, 3) for x in times],
             "query_s_median": round(float(np.median(times)), 3),
