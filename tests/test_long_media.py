@@ -140,3 +140,26 @@ def test_deadline_stops_decoding(tmp_path):
             chunks.append(chunk)
             time.sleep(0.1)
     assert 1 <= len(chunks) < 20
+
+
+def test_deadline_stops_video_decoding_and_progress_follows_it(tmp_path):
+    from fractions import Fraction
+
+    from copytrace.media.video import iter_frames
+    from copytrace.progress import reporting
+    from tests.video_clips import pan_frames, write_clip
+
+    clip = write_clip(tmp_path / "pan.mp4", pan_frames("animal_cat.jpg", 100, 0, 10.0),
+                      Fraction(10))
+    seen = []
+    with reporting(lambda stage, f: seen.append((stage, f)), min_interval_s=0.0):
+        times = [t for t, _ in iter_frames(str(clip), fps=2.0)]
+    assert len(times) == 20
+    fractions = [f for stage, f in seen if stage == "decoding video"]
+    assert fractions == sorted(fractions) and 0.9 <= fractions[-1] <= 1.0 and len(fractions) == 20
+    got = []
+    with within(0.2), pytest.raises(DeadlineExceeded, match="decoding video"):
+        for t, _ in iter_frames(str(clip), fps=2.0):
+            got.append(t)
+            time.sleep(0.1)
+    assert 1 <= len(got) < 20
