@@ -13,7 +13,11 @@ listing (``GET /api/works``) every 50 ms while it runs; the server's peak RSS an
 progress stages are reported too.
 ``--max-segments 4,16`` instead aligns the two files' descriptors directly
 (``align.offset.audio_alignments``) with each ``OffsetConfig.max_segments`` (the engine's is
-4) and reports which planted copies each finds: recall on long queries with several copies. Found: the planted copies whose
+4) and reports which planted copies each finds: recall on long queries with several copies.
+``--video`` measures a video instead: an hour of camera pans over real photos (the test photos
+and the staged ones, animated: there is no hour of real footage in DATA.md), 320x180 at 2 fps,
+registered; the query is an hour of pans over other photos with the planted minutes copied
+from the reference. Found: the planted copies whose
 reported segment overlaps the planted query and reference spans.
 Files are written as WAV at ``--rate`` Hz, ``--channels`` channels (48000 and 2 exercise
 decoding and resampling as a real upload would; 8000 mono keeps the files small).
@@ -102,6 +106,62 @@ def make_media(args, work: Path) -> tuple[Path, Path, list[dict]]:
         copies.append({"query_start_s": q0, "ref_start_s": r0, "duration_s": args.copy_s})
     write_wav(ref_path, _at_rate(ref, sr, args.rate), args.rate, args.channels)
     write_wav(q_path, _at_rate(query, sr, args.rate), args.rate, args.channels)
+    plan_path.write_text(json.dumps({"key": key, "copies": copies}, indent=1))
+    return ref_path, q_path, copies
+
+
+def make_video(args, work: Path) -> tuple[Path, Path, list[dict]]:
+    from fractions import Fraction
+
+    from PIL import Image
+
+    ref_path, q_path, plan_path = work / "reference.mp4", work / "query.mp4", work / "plan.json"
+    key = {"video": True, "minutes": args.minutes, "copies": args.copies, "copy_s": args.copy_s,
+           "seed": args.seed}
+    if plan_path.exists() and json.loads(plan_path.read_text())["key"] == key:
+        return ref_path, q_path, json.loads(plan_path.read_text())["copies"]
+    photos = sorted((ROOT / "tests" / "data").glob("*.jpg")) + sorted(
+        (ROOT / ".stage" / "photos").rglob("*.jpg"))
+    images = [Image.open(p).convert("RGB") for p in photos]
+    half = len(images) // 2
+    fps, size, minutes = 2, (320, 180), int(args.minutes)
+    rng = np.random.default_rng(args.seed)
+
+    def minute(pool: list, m: int, seed: int) -> list:
+        """60 s of a camera wandering over one photo of ``pool``."""
+        im = pool[m % len(pool)]
+        w, h = im.size
+        r = np.random.default_rng(seed)
+        periods, phases = r.uniform(8.0, 16.0, 3), r.uniform(0, 2 * np.pi, 3)
+        out = []
+        for i in range(60 * fps):
+            px, py, pz = (0.5 + 0.5 * np.sin(2 * np.pi * (i / fps) / periods + phases)).tolist()
+            cw, ch = int(w * (0.3 + 0.3 * pz)), int(h * (0.3 + 0.3 * pz))
+            x, y = int(px * (w - cw)), int(py * (h - ch))
+            out.append(im.crop((x, y, x + cw, y + ch)).resize(size, Image.BILINEAR))
+        return out
+
+    slots = rng.choice(minutes, size=args.copies, replace=False)
+    sources = rng.choice(minutes, size=args.copies, replace=False)
+    copies = [{"query_start_s": float(q * 60), "ref_start_s": float(r * 60), "duration_s": 60.0}
+              for q, r in zip(sorted(slots), sources)]
+    planted = {int(c["query_start_s"] // 60): int(c["ref_start_s"] // 60) for c in copies}
+    for path, pool, base, plant in ((ref_path, images[:half], 0, {}),
+                                    (q_path, images[half:], 10_000, planted)):
+        import av
+
+        with av.open(str(path), "w") as c:
+            st = c.add_stream("libx264", rate=Fraction(fps))
+            st.width, st.height, st.pix_fmt = size[0], size[1], "yuv420p"
+            st.options = {"crf": "23", "preset": "ultrafast", "g": "24"}
+            for m in range(minutes):
+                frames = (minute(images[:half], plant[m], plant[m]) if m in plant
+                          else minute(pool, m, base + m))
+                for im in frames:
+                    for pkt in st.encode(av.VideoFrame.from_image(im)):
+                        c.mux(pkt)
+            for pkt in st.encode():
+                c.mux(pkt)
     plan_path.write_text(json.dumps({"key": key, "copies": copies}, indent=1))
     return ref_path, q_path, copies
 
@@ -266,6 +326,7 @@ def main() -> None:
     ap.add_argument("--tracemalloc", action="store_true")
     ap.add_argument("--serve", action="store_true",
                     help="then time listings on a server while the query runs as a job")
+    ap.add_argument("--video", action="store_true", help="a long video instead of audio")
     ap.add_argument("--max-segments", help="comma-separated OffsetConfig.max_segments to try")
     ap.add_argument("--json")
     ap.add_argument("--child", choices=["register", "query"], help=argparse.SUPPRESS)
@@ -276,7 +337,7 @@ def main() -> None:
         return child(args)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    ref_path, q_path, copies = make_media(args, work)
+    ref_path, q_path, copies = (make_video if args.video else make_media)(args, work)
     if args.max_segments:
         counts = [int(k) for k in args.max_segments.split(",")]
         report = {"planted": len(copies), "max_segments": segments_sweep(ref_path, q_path,
