@@ -271,7 +271,11 @@ class Library:
         if len({d.signal for d in descs}) != len(descs):
             raise ValueError("one Descriptors per signal: a work has one set of each")
         for d in descs:
-            self.signal(d.signal).check_descriptors(d)
+            signal = self.signal(d.signal)
+            if media_type not in signal.media_types:
+                raise ValueError(f"media_type {media_type!r} is not one the {d.signal} signal "
+                                 f"describes ({', '.join(signal.media_types)})")
+            signal.check_descriptors(d)
         if sha256 is None:
             h = hashlib.sha256()
             for d in descs:
