@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import platform
 import random
 import statistics
 import sys
@@ -648,6 +649,67 @@ def innocent(args: argparse.Namespace) -> None:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
 
+# Where a query's time goes: the engine functions whose cumulative time is reported.
+LATENCY_STAGES = {
+    "describe (decode + sample + views + encode)": ("signals/visual.py", "describe"),
+    "candidate search": ("signals/base.py", "candidates"),
+    "alignment + scoring": ("signals/visual.py", "match"),
+    "boundary refinement": ("align/refine.py", "refine_boundaries"),
+    "  decoding the refinement windows": ("media/video.py", "read_frames_between"),
+    "  describing refinement frames": ("align/refine.py", "get"),
+}
+
+
+def latency(args: argparse.Namespace) -> None:
+    """Wall time of ``Library.query`` for the eval queries of ``--min-s``..``--max-s`` seconds
+    against the eval references: median and p90 over ``--repeat`` rounds, and a profile of the
+    stages (cProfile's cumulative time of the functions in LATENCY_STAGES, one extra round)."""
+    import cProfile
+    import pstats
+
+    from copytrace.engine import Library
+
+    bench = json.loads((args.data / "bench.json").read_text())
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-latency-"))
+    from copytrace.media.video import probe_video
+
+    queries = [q for q in bench["queries"]
+               if args.min_s <= probe_video(q["path"]).duration_s <= args.max_s]
+    with Library.open(tmp / "library", engine_config(args)) as lib:
+        for r in bench["references"]:
+            lib.add(r["path"], title=r["id"])
+        lib.query(queries[0]["path"])  # warm-up: model load and first inference
+        walls = []
+        for _ in range(args.repeat):
+            for q in queries:
+                t0 = time.perf_counter()
+                lib.query(q["path"], top_k=10)
+                walls.append(time.perf_counter() - t0)
+        prof = cProfile.Profile()
+        prof.enable()
+        for q in queries:
+            lib.query(q["path"], top_k=10)
+        prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = sum(v[3] for k, v in stats.items() if k[2] == "query" and k[0].endswith("engine.py"))
+    stages = {}
+    for label, (file, fn) in LATENCY_STAGES.items():
+        stages[label] = round(sum(v[3] for k, v in stats.items()
+                                  if k[0].endswith(file) and k[2] == fn) / len(queries), 4)
+    walls.sort()
+    out = {"data": str(args.data), "queries": len(queries), "rounds": args.repeat,
+           "query_s": [args.min_s, args.max_s], "references": len(bench["references"]),
+           "median_s": statistics.median(walls),
+           "p90_s": walls[min(len(walls) - 1, int(0.9 * len(walls)))],
+           "profiled_s_per_query": round(total / len(queries), 4),
+           "stage_s_per_query": stages, "load_average": os.getloadavg(),
+           "machine": f"{platform.machine()}, {os.cpu_count()} cpus"}
+    print(json.dumps(out, indent=1))
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(out, indent=1))
+
+
 def speed(args: argparse.Namespace) -> None:
     """Ingest speed (decode + describe) on the 720p H.264 eval files, and TN time for a 60 s
     query against a long reference (its descriptors tiled to ``--ref-hours``)."""
@@ -983,6 +1045,16 @@ def main(argv: list[str] | None = None) -> None:
                  "centre_view", "views_all_frames", "max_query_overlap", "frame_cohort"):
         sc.set_defaults(**{name: r.get_default(name)})
         inn.set_defaults(**{name: r.get_default(name)})
+    la = sub.add_parser("latency", help="query wall time (median, p90) and where it goes")
+    la.add_argument("--data", type=Path, default=Path("data/bench/video"))
+    la.add_argument("--min-s", type=float, default=15.0)
+    la.add_argument("--max-s", type=float, default=25.0)
+    la.add_argument("--repeat", type=int, default=3)
+    la.add_argument("--json-out", default="")
+    for name in ("model", "backend", "precision", "fps", "aligner", "refine", "corner_views",
+                 "centre_view", "views_all_frames", "max_query_overlap", "frame_cohort",
+                 "min_sim"):
+        la.set_defaults(**{name: r.get_default(name)})
     tk = sub.add_parser("tmk", help="TMK+PDQF video-level detection baseline (tmkpy)")
     tk.add_argument("--data", type=Path, default=Path("data/bench/video"))
     tk.add_argument("--ffmpeg", default="/usr/bin/ffmpeg")
@@ -990,7 +1062,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     {"make": make, "run": run, "speed": speed, "scale": scale, "innocent": innocent,
-     "tmk": tmk}[args.cmd](args)
+     "tmk": tmk, "latency": latency}[args.cmd](args)
 
 
 if __name__ == "__main__":

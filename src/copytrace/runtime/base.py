@@ -22,16 +22,20 @@ def prepare_images(images: list[Image.Image], spec: DescriptorSpec) -> np.ndarra
     from PIL import Image
 
     h, w = spec.input_size
-    out = np.empty((len(images), 3, h, w), dtype=np.float32)
-    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
-    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    pixels = np.empty((len(images), h, w, 3), dtype=np.uint8)
     for i, im in enumerate(images):
         if im.mode != "RGB":
             im = im.convert("RGB")
         if im.size != (w, h):
             im = im.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
-        a = np.asarray(im, dtype=np.float32).transpose(2, 0, 1) / 255.0
-        out[i] = (a - mean) / std
+        pixels[i] = np.asarray(im)
+    # One pass over the batch, in the same float32 operations as image by image.
+    mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
+    std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
+    out = np.empty((len(images), 3, h, w), dtype=np.float32)
+    np.divide(pixels.transpose(0, 3, 1, 2), np.float32(255.0), out=out, dtype=np.float32)
+    out -= mean
+    out /= std
     return out
 
 
