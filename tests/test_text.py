@@ -242,3 +242,21 @@ def test_epub_and_docx_readers(tmp_path):
     bad.write_bytes(_zip({"[Content_Types].xml": "<Types/>"}))
     with pytest.raises(TextDecodeError, match="word/document.xml"):
         read_text(str(bad))
+
+
+def test_html_line_breaks_keep_offsets_exact(tmp_path):
+    lines = [POEMS[i:i + 12] for i in range(0, 96, 12)]
+    src = _filler(22, 200) + "\n" + "\n".join(lines) + "\n" + _filler(23, 200)
+    a = src.index(lines[1]) - 1  # the copy starts with the line break before a line
+    a += 1
+    b = src.index(lines[6]) + len(lines[6])
+    shown = "\n".join(lines[1:7]).replace("\n", "<br>\n")
+    page = f"<html><body><p>{_filler(24, 100)}</p><p>{shown}</p></body></html>"
+    p = tmp_path / "repost.html"
+    p.write_text(page, encoding="utf-8")
+    q = TextDocument(read_text(str(p)))
+    spans = align_documents(q, TextDocument.from_string(src), AC)
+    s = max(spans, key=lambda s: s.matched_chars)
+    start = page.index(shown)
+    assert (s.query_start_char, s.query_end_char) == (start, start + len(shown))
+    assert (s.ref_start_char, s.ref_end_char) == (a, b)

@@ -105,17 +105,41 @@ class TextDocument:
         return int(orig[c0]), int(orig[c1 - 1]) + 1
 
 
-def _grow(qk: np.ndarray, rk: np.ndarray, q: int, r: int, step: int, limit: int = 64
+_SPACE_KEY = 0x20  # every whitespace character's key (normalize.char_keys)
+
+
+def _grow(qk: np.ndarray, rk: np.ndarray, q: int, r: int, step: int, limit: int = 256
           ) -> tuple[int, int]:
     """Move a boundary (query ``q``, reference ``r``) by ``step`` while the originals agree
-    (width, case and script folded), at most ``limit`` characters."""
+    (width, case and script folded), at most ``limit`` characters; a run of whitespace on both
+    sides counts as equal whatever its length (HTML's ``<br>`` and a newline, re-wrapped
+    lines)."""
     n = 0
+    nq, nr = len(qk), len(rk)
     if step < 0:
-        while n < limit and q > 0 and r > 0 and qk[q - 1] == rk[r - 1]:
-            q, r, n = q - 1, r - 1, n + 1
+        while n < limit and q > 0 and r > 0:
+            if qk[q - 1] == _SPACE_KEY and rk[r - 1] == _SPACE_KEY:
+                while q > 0 and qk[q - 1] == _SPACE_KEY:
+                    q -= 1
+                while r > 0 and rk[r - 1] == _SPACE_KEY:
+                    r -= 1
+            elif qk[q - 1] == rk[r - 1]:
+                q, r = q - 1, r - 1
+            else:
+                break
+            n += 1
     else:
-        while n < limit and q < len(qk) and r < len(rk) and qk[q] == rk[r]:
-            q, r, n = q + 1, r + 1, n + 1
+        while n < limit and q < nq and r < nr:
+            if qk[q] == _SPACE_KEY and rk[r] == _SPACE_KEY:
+                while q < nq and qk[q] == _SPACE_KEY:
+                    q += 1
+                while r < nr and rk[r] == _SPACE_KEY:
+                    r += 1
+            elif qk[q] == rk[r]:
+                q, r = q + 1, r + 1
+            else:
+                break
+            n += 1
     return q, r
 
 
