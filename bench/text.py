@@ -590,12 +590,13 @@ def speed(out: Path, million_chars: float, lib_dir: Path, doc_chars: int, seed: 
             doc = TextDocument(read_text(str(path)))
             doc.fingerprints(signal.spec.fingerprint)
             core.append(len(doc.text) / (time.perf_counter() - t))
-        times = []
+        times, cpu = [], []
         found = set()
         for _ in range(3):
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             res = lib.query(str(qpath), top_k=100)
             times.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             found = {Path(m.path).stem for m in res.matches if m.score >= 0.5}
         n_post = len(signal.postings())
     return {"registered_chars": n_docs * doc_chars, "documents": n_docs,
@@ -605,6 +606,8 @@ def speed(out: Path, million_chars: float, lib_dir: Path, doc_chars: int, seed: 
             "postings": n_post, "postings_build_s": round(build_s, 3),
             "query_chars": len(qtext), "query_s": [round(x, 3) for x in times],
             "query_s_median": round(float(np.median(times)), 3),
+            "query_cpu_s": [round(x, 3) for x in cpu],
+            "load_average": [round(x, 1) for x in os.getloadavg()],
             "planted_sources_found": f"{len(set(planted) & found)}/{len(set(planted))}",
             "threads": os.environ.get("OMP_NUM_THREADS", "")}
 

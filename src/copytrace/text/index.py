@@ -43,9 +43,11 @@ class Postings:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(query position, doc, ref position) for every posting of every query k-gram."""
         q = np.asarray(query_hashes, np.int64)
-        lo = np.searchsorted(self.hashes, q, side="left")
-        hi = np.searchsorted(self.hashes, q, side="right")
-        cnt = hi - lo
+        # distinct hashes in order: the binary searches then walk the postings forwards
+        uniq, inv = np.unique(q, return_inverse=True)
+        lo_u = np.searchsorted(self.hashes, uniq, side="left")
+        hi_u = np.searchsorted(self.hashes, uniq, side="right")
+        lo, cnt = lo_u[inv], (hi_u - lo_u)[inv]
         keep = (cnt > 0) & (cnt <= max_postings)
         qi = np.flatnonzero(keep)
         lo, cnt = lo[keep], cnt[keep]
