@@ -73,7 +73,9 @@ def write_bundles(lib, result, query_path: str, out_dir: str | os.PathLike) -> l
         except LedgerError as e:
             raise LedgerError(f"work {m.work_id}: no registration to prove ({e})") from None
         pictures = {}
-        times = [(s.query_start_s, s.ref_start_s) for s in m.segments] or [(0.0, 0.0)]
+        # pictures of timed media and images; a text match's passages are in "match"
+        times = ([] if m.signal == "text" else
+                 [(s.query_start_s, s.ref_start_s) for s in m.segments] or [(0.0, 0.0)])
         for i, (tq, tr) in enumerate(times[:8]):
             for side, src, kind, t in (("query", query_path, result.query.media_type, tq),
                                        ("reference", m.path, m.media_type, tr)):

@@ -59,6 +59,14 @@ class TextSpec(CalibratedEntry):
         return SearchConfig(self.max_postings, self.candidates, self.min_seeds, self.context_units,
                             self.diagonal_chars)
 
+    def path(self, precision: str = "fp32"):
+        """The entry itself is the model (no weights): its JSON file, for evidence bundles."""
+        from pathlib import Path
+
+        if precision != "fp32":
+            raise ValueError(f"{self.name}: no {precision} form (a text model has no weights)")
+        return Path(self.directory or WEIGHTS_DIR) / f"{self.name}.json"
+
     @staticmethod
     def similarity(matched_chars: int) -> float:
         return math.log2(max(1, matched_chars))
