@@ -158,3 +158,28 @@ def test_long_noisy_copy_outranks_short_chance_run():
 def _orthogonal(u, v):
     w = v - (v @ u) * u
     return w / np.linalg.norm(w)
+
+
+def test_long_query_finds_every_planted_copy():
+    """A 10-minute query holding six copies of one recording at different offsets, and a
+    dozen short chance runs: every copy is aligned (four segment slots would hold only some of
+    them); a 30 s query keeps the calibrated four slots."""
+    from copytrace.align.offset import OffsetAligner, OffsetConfig
+
+    qt, rt = np.arange(0, 600.0, 0.5), np.arange(0, 300.0, 0.5)
+    rng = np.random.default_rng(3)
+    sim = np.full((len(qt), len(rt)), 0.05, np.float32)
+    planted = [(20.0, 40.0), (130.0, 180.0), (250.0, 10.0), (340.0, 220.0), (450.0, 90.0),
+               (540.0, 150.0)]  # (query start, reference start), 30 s each
+    for q0, r0 in planted:
+        i = np.flatnonzero((qt >= q0) & (qt < q0 + 30))
+        sim[i, np.searchsorted(rt, r0) + np.arange(len(i))] = 0.7
+    for _ in range(12):  # 3 s chance runs at random offsets
+        i0, j0 = int(rng.integers(0, len(qt) - 6)), int(rng.integers(0, len(rt) - 6))
+        sim[i0 + np.arange(6), j0 + np.arange(6)] = 0.75
+    segs = OffsetAligner(OffsetConfig(min_sim=0.35)).align(sim, qt, rt)
+    found = {(round(s.query_start_s), round(s.ref_start_s)) for s in segs
+             if s.query_end_s - s.query_start_s > 20}
+    assert found == {(round(q), round(r)) for q, r in planted}
+    short = OffsetAligner(OffsetConfig(min_sim=0.35)).align(sim[:60], qt[:60], rt)
+    assert len(short) <= 4

@@ -41,6 +41,10 @@ class OffsetConfig:
     smooth_windows: int = 5
     min_windows: int = 5
     max_segments: int = 4
+    # Long queries hold more copies: one more segment slot per this many seconds of query
+    # beyond max_segments' worth (up to max_offsets). Queries up to max_segments x this long
+    # (the calibration's, <= 30 s) keep max_segments.
+    query_s_per_segment: float = 15.0
     max_gap_windows: int = 20  # 2 s at the 0.1 s query hop
     sample: str = "grid"
 
@@ -51,6 +55,8 @@ class OffsetConfig:
             raise ValueError("top_k, max_offsets and max_segments must be >= 1")
         if not -1.0 <= self.min_sim <= 1.0:
             raise ValueError(f"min_sim is a cosine similarity in [-1, 1], not {self.min_sim}")
+        if not self.query_s_per_segment > 0:
+            raise ValueError(f"query_s_per_segment must be positive, not {self.query_s_per_segment}")
         if self.smooth_windows < 1 or self.min_windows < 1 or self.max_gap_windows < 0:
             raise ValueError("smooth_windows and min_windows must be >= 1, max_gap_windows >= 0")
 
@@ -134,12 +140,14 @@ class OffsetAligner(Aligner):
         sim.keep(keys // nr, keys % nr)
         free = np.ones(len(qt), dtype=bool)
         out: list[Segment] = []
+        span_s = float(qt[-1] - qt[0] + dq)
+        budget = max(c.max_segments, min(c.max_offsets, int(span_s // c.query_s_per_segment)))
         candidates = sorted(
             ((self._mean(self._along(sim, qt, rt, ub[i] * dq)), ub[i] * dq) for i in order),
             reverse=True,
         )
         for _, off in candidates:
-            if len(out) >= c.max_segments:
+            if len(out) >= budget:
                 break
             off = self._refine(sim, qt, rt, off, dq)
             seg = self._segment(self._along(sim, qt, rt, off), qt, off, dq, dr, free)

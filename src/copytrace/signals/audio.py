@@ -143,6 +143,12 @@ class AudioSignal(Signal):
                                  self.reference_typicality(work.work_id, ref.vectors))
         query.cache.setdefault("alignments", {})[work.work_id] = found
         segments = [a.segment for a in found]
+        # A long query holds up to one aligned stretch per 15 s (align/offset.py); when some
+        # reach the default threshold, the chance stretches beside them are not evidence.
+        from copytrace.config import DEFAULT_MIN_SCORE
+
+        strong = [s for s in segments if spec.score(s.score) >= DEFAULT_MIN_SCORE]
+        segments = strong or segments
         if not segments:
             # No alignment: the best window pair is the evidence.
             return self.make_match(work, spec.score(cand.similarity), cand.similarity,
