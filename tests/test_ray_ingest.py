@@ -134,3 +134,20 @@ def test_cli_add_ray(local_ray, media, plain, tmp_path):
     r = CliRunner().invoke(main, ["add", str(bad), "--ray", "--db", str(db)])
     assert r.exit_code == 1 and "broken.jpg" in r.output
     assert len(snapshot(db)["works"]) == 6
+
+
+def test_frames_end_after_their_start_when_the_container_announces_too_little(tmp_path):
+    """A container whose header announces less than its frames span (an MPEG-PS eval video
+    announced 0.04 s for 3 s of frames): every frame still ends at or after its start, so the
+    descriptors are valid for add_descriptors (and for Ray ingestion)."""
+    from fractions import Fraction
+
+    from copytrace.signals.frames import describe_video_frames
+
+    from .video_clips import tiny_embed, write_clip
+
+    path = write_clip(tmp_path / "c.mp4", pan_frames("object_coffee.jpg", 4 * 25, seed=2),
+                      Fraction(25))
+    d, duration_s = describe_video_frames(str(path), tiny_embed, "tiny", 192, announced_s=0.04)
+    assert len(d) >= 3 and (d.ends_s >= d.starts_s).all()
+    assert duration_s > d.starts_s[-1]

@@ -82,6 +82,8 @@ def describe_video_frames(
     if last_t is None:
         raise MediaError(path, "no decodable video frames")
     duration_s = float(announced_s) if announced_s else last_t + step
+    if duration_s <= last_t:  # a container announcing less than it holds (seen in MPEG-PS)
+        duration_s = last_t + step
     starts = np.asarray(times, dtype=np.float64)
     # A frame stands for the time until the next sampled frame (or one step at most).
     ends = np.minimum(np.append(starts[1:], duration_s), starts + step)
