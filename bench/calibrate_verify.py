@@ -127,6 +127,8 @@ def main() -> None:
     ap.add_argument("--same-inliers", type=int, default=25)
     ap.add_argument("--same-cosine", type=float, default=0.9)
     ap.add_argument("--top-k", type=int, default=10)
+    ap.add_argument("--fixed-threshold", type=float, default=None,
+                    help="keep this threshold and fit only the slope around it")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     val, out = Path(args.val), Path(args.out)
@@ -165,6 +167,8 @@ def main() -> None:
     pr = precision_recall(pred.query.tolist(), pred.ref.tolist(), pred.score, gt)
     thr_point = float(recall_at_precision(pr, args.precision).threshold)
     thr = wilson_threshold(pred, gt, args.precision) if args.bound == "wilson" else thr_point
+    if args.fixed_threshold is not None:
+        thr = args.fixed_threshold  # only the slope is fitted, around this threshold
     raw = Predictions.from_topk(scores, idx)
     raw_pr = precision_recall(raw.query.tolist(), raw.ref.tolist(), raw.score, gt)
     thr_raw = float(recall_at_precision(raw_pr, args.precision).threshold)

@@ -27,7 +27,8 @@ from copytrace.eval.image_bench import Predictions, load_image_set, score_predic
 from copytrace.verify import VerifyConfig, verified_score
 
 
-def rows(out: Path, model: str) -> dict:
+def rows(out: Path, model: str, threshold: float | None = None, same_folder: str | None = None,
+         eval_dir: str | None = None) -> dict:
     image_set = load_image_set(out / "set")
     if image_set is None:
         raise SystemExit(f"no benchmark set under {out / 'set'}")
@@ -38,6 +39,8 @@ def rows(out: Path, model: str) -> dict:
     spec = resolve_spec(model)
     kw = {k: v for k, v in (("threshold_score", spec.verify_threshold_similarity),
                             ("bonus", spec.verify_bonus)) if v is not None}
+    if threshold is not None:
+        kw["threshold_score"] = threshold
     cfg = VerifyConfig(**kw)
     thr = cfg.threshold_score
     whole = verified_score(a["whole_sims"], a["whole_inliers"], cfg)
@@ -45,9 +48,28 @@ def rows(out: Path, model: str) -> dict:
     merged[a["sims"] <= -1.0] = -np.inf
     wi, mi = a["whole_idx"], a["idx"]
     use_regions = whole.max(axis=1) < thr  # the engine's rule: regions only when nothing passes
+    out_rows = {}
+    if same_folder:
+        # Diagnostic: a query and a reference from one source folder matching the pattern
+        # (dlib's johns: face chips of one person, frames of one clip) count as siblings:
+        # their pairs are dropped, neither true nor false.
+        import re
+
+        from images import source_labels
+
+        pat = re.compile(same_folder)
+        labels = source_labels([eval_dir])
+        for s_, j_ in ((whole, wi), (merged, mi)):
+            for q in range(j_.shape[0]):
+                a_ = labels.get(image_set.queries[q].source, "")
+                if not pat.search(a_):
+                    continue
+                for c in range(j_.shape[1]):
+                    r_ = int(j_[q, c])
+                    if r_ != image_set.queries[q].ref and labels.get(image_set.refs[r_], "") == a_:
+                        s_[q, c] = -np.inf
     eng = np.where(use_regions[:, None], merged, whole)
     eidx = np.where(use_regions[:, None], mi, wi)
-    out_rows = {}
     for name, s, j in (("whole + verification", whole, wi), ("whole + regions (every query)", merged, mi),
                        ("engine: regions when the whole image finds nothing", eng, eidx)):
         r = score_predictions(image_set, Predictions.from_topk(s.astype(np.float32), j), thr)
@@ -60,7 +82,7 @@ def rows(out: Path, model: str) -> dict:
         out_rows[name] = r
     return {"threshold_score": thr, "bonus": cfg.bonus, "model": spec.model_id,
             "queries_searching_regions": round(float(np.mean(use_regions)), 4), "rows": out_rows,
-            "counts": image_set.manifest["counts"]}
+            "counts": image_set.manifest["counts"], "same_folder_siblings": same_folder}
 
 
 def markdown(res: dict) -> str:
@@ -93,12 +115,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, help="the --out of a bench/images.py --regions run")
     ap.add_argument("--model", default="ct-image-r18s")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="a combined-score threshold instead of the registry's (comparison)")
+    ap.add_argument("--same-folder-siblings", default=None,
+                    help="diagnostic: regex on the 'package/dir' label of sources whose images "
+                         "in one folder count as versions of one work (needs --eval-dir)")
+    ap.add_argument("--eval-dir", default=None, help="the set's --eval-dir (for the labels)")
     args = ap.parse_args()
     out = Path(args.out)
-    res = rows(out, args.model)
-    (out / "rescored.json").write_text(json.dumps(res, indent=1))
+    res = rows(out, args.model, args.threshold, args.same_folder_siblings, args.eval_dir)
+    tag = (f"-thr{args.threshold}" if args.threshold is not None else "") + (
+        "-siblings" if args.same_folder_siblings else "")
+    (out / f"rescored{tag}.json").write_text(json.dumps(res, indent=1))
     md = markdown(res)
-    (out / "rescored.md").write_text(md)
+    (out / f"rescored{tag}.md").write_text(md)
     print(md)
 
 
