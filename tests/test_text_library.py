@@ -134,3 +134,16 @@ def test_index_file_is_rebuilt_when_the_catalogue_moves(tmp_path):
         n2 = len(lib.signal("text").postings())
         assert n2 > n1
         assert np.all(np.diff(lib.signal("text").postings().hashes) >= 0)
+
+
+def test_text_through_add_descriptors_registers_as_add_does(tmp_path):
+    """Descriptors described here and registered through add_descriptors (as Ray ingestion
+    does) give the work `add` gives: no duration (a text's positions are characters)."""
+    (tmp_path / "novel.txt").write_text(_novel(), encoding="utf-8")
+    with copytrace.open(str(tmp_path / "a")) as lib:
+        added = lib.add(str(tmp_path / "novel.txt")).work
+    with copytrace.open(str(tmp_path / "b")) as lib:
+        descs, _ = lib.describe(str(tmp_path / "novel.txt"), "text")
+        work = lib.add_descriptors(descs, "novel", media_type="text", sha256=added.sha256,
+                                   path=str(tmp_path / "novel.txt")).work
+    assert added.duration_s is None and work.duration_s is None

@@ -253,8 +253,8 @@ class Library:
         soundtrack make one work). They must come from the models this library describes with
         (same ids, same dims, L2-normalised rows, sorted times). ``path`` may name the work's
         media file (boundary refinement and image verification then use it) or stay empty.
-        ``duration_s`` defaults to the last descriptor's end (None for a still image, as
-        ``add`` gives it).
+        ``duration_s`` defaults to the last descriptor's end (None for a still image or a
+        text, as ``add`` gives it).
         ``sha256`` identifies the work's content; by default it is the hash of the descriptors
         themselves, so adding the same descriptors twice registers one work. ``flush=False``
         defers the index write, for bulk loads: call ``flush()`` once at the end (the catalogue
@@ -287,8 +287,9 @@ class Library:
         existing = self.store.catalog.find_sha(sha256)
         if existing is not None:
             return AddResult(path, existing, False)
-        if duration_s is None:  # the last row's end; stills (every row at 0 s) have none
-            duration_s = max(float(d.ends_s.max()) for d in descs) or None
+        if duration_s is None:  # the last row's end; stills (every row at 0 s), texts: none
+            duration_s = max((float(d.ends_s.max()) for d in descs
+                              if self.signal(d.signal).timed), default=0.0) or None
         work = Work(
             work_id=sha256[:16], title=title, path=str(Path(path).resolve()) if path else "",
             media_type=media_type, sha256=sha256, duration_s=duration_s, added_at=time.time(),

@@ -114,6 +114,7 @@ class Signal(ABC):
     name: str = ""
     media_types: tuple[str, ...] = ()
     indexed: bool = True  # descriptors are dense vectors kept in the store's vector index
+    timed: bool = True  # descriptor starts/ends are seconds (text's are character offsets)
 
     def __init__(self, config: EngineConfig, store: Store) -> None:
         self.config = config

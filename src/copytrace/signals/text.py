@@ -103,6 +103,7 @@ class TextSignal(Signal):
     name = "text"
     media_types = ("text",)
     indexed = False
+    timed = False
 
     def __init__(self, config, store) -> None:
         super().__init__(config, store)
