@@ -279,8 +279,8 @@ class FaissFlat(Backend):
 
 
 class FaissIvfpq(Backend):
-    """The product's IVF-PQ (index/faiss.py new_ivfpq: sizes, codes, nprobe), trained on the
-    first chunk's sample, candidates re-ranked on the float descriptors as Store.search does."""
+    """The product's IVF-PQ (index/faiss.py new_ivfpq: sizes, codes, nprobe), trained on a
+    sample of the first chunks (train_size), candidates re-ranked on the float descriptors as Store.search does."""
 
     name = "faiss-ivfpq"
     approximate = True
@@ -432,7 +432,9 @@ def run_one(name: str, gen: Generator, size: int, args, tmp: Path) -> dict:
         "index_disk_bytes": int(disk), "index_bytes_per_vector": round(disk / size, 1),
         "float_store_bytes_per_vector": 4 * gen.dims if BACKENDS[name].approximate else 0,
         "load_average": os.getloadavg(),
-        **({"nprobe": args.nprobe, "rerank_factor": args.rerank_factor}
+        **({"nlist": int(backend.ivf.nlist), "nprobe": int(backend.ivf.nprobe),
+            "pq_m": int(backend.ivf.pq.M), "pq_nbits": int(backend.ivf.pq.nbits),
+            "rerank_factor": args.rerank_factor}
            if BACKENDS[name].approximate else {}),
     }
 
@@ -658,7 +660,8 @@ def main() -> None:
     ix.add_argument("--match-similarity", type=float, default=None,
                     help="default: the image model's calibrated threshold_similarity")
     ix.add_argument("--threads", type=int, default=1)
-    ix.add_argument("--nprobe", type=int, default=32, help="index/faiss.py new_ivfpq's")
+    ix.add_argument("--nprobe", type=int, default=None,
+                    help="default: index/faiss.py ivfpq_params's for the size")
     ix.add_argument("--rerank-factor", type=int, default=IndexConfig.rerank_factor)
     ix.add_argument("--tmp", default=None)
     ix.add_argument("--json-out", default="")

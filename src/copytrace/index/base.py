@@ -27,7 +27,7 @@ class IndexConfig:
     backend: str = "faiss"
     milvus_uri: str = ""
     approximate_from: int = 2_000_000
-    rerank_factor: int = 4
+    rerank_factor: int = 150  # × k candidates re-ranked; tuned with index/faiss.py ivfpq_params
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -36,8 +36,8 @@ class IndexConfig:
             raise ValueError("the milvus index needs milvus_uri (a file path for Milvus Lite, "
                              "or http://host:19530); set COPYTRACE_MILVUS_URI or --milvus-uri")
         if self.approximate_from < 256:
-            raise ValueError("approximate_from must be >= 256 (IVF-PQ trains 256 codes per "
-                             "sub-quantizer on the vectors it holds)")
+            raise ValueError("approximate_from must be >= 256 (IVF-PQ trains its lists and codes "
+                             "on the vectors it holds)")
         if self.rerank_factor < 1:
             raise ValueError("rerank_factor must be >= 1")
 

@@ -77,35 +77,64 @@ class FaissIndex(ReferenceIndex):
         return int(self._index.ntotal)
 
 
-def new_ivfpq(n: int, d: int, nprobe: int = 32):
-    """An empty, untrained IVF-PQ index sized for ``n`` vectors of ``d`` dims: about sqrt(n)
-    lists, dims/8 sub-quantizers of 8-bit codes, inner product. Train it on a sample of at
-    least 64 vectors per list (``train_size``), then add vectors in chunks of any size."""
+# IVF-PQ sizing (issue 25; tuned on the development seed of bench/scale.py, see docs/scale.md):
+# about 4·sqrt(n) lists, 1/PROBE_SHARE of them probed, so that recall holds as n grows; 4-bit
+# "fast-scan" codes (dims/4 of them: 32 bytes a vector at 256 dims, as many as 8-bit codes of
+# dims/8) scanned with SIMD lookups, several times faster per probed vector; the store re-ranks
+# IndexConfig.rerank_factor × k candidates exactly on the float descriptors.
+LISTS_PER_SQRT_N = 4
+MIN_LIST_SIZE = 39  # below ~39 training vectors per list FAISS's k-means is unreliable
+PROBE_SHARE = 8
+
+
+def ivfpq_params(n: int, d: int) -> dict:
+    """IVF-PQ parameters for ``n`` vectors of ``d`` dims: ``nlist`` lists (about 4·sqrt(n),
+    at most n/39 so that each list trains on enough vectors), ``nprobe`` (1/8 of the lists, at
+    least 16), ``m`` sub-quantizers of ``nbits``-bit codes (dims/4 of 4 bits)."""
+    if n < 1 or d < 1:
+        raise ValueError(f"IVF-PQ needs vectors and dims, got n={n}, d={d}")
+    nlist = int(np.clip(round(LISTS_PER_SQRT_N * np.sqrt(n)), 16, 65536))
+    nlist = max(16, min(nlist, n // MIN_LIST_SIZE))
+    nprobe = int(min(nlist, max(16, nlist // PROBE_SHARE)))
+    m = next(m for m in (d // 4, d // 2, d) if m and d % m == 0)
+    return {"nlist": nlist, "nprobe": nprobe, "m": m, "nbits": 4}
+
+
+def new_ivfpq(n: int, d: int, nprobe: int | None = None):
+    """An empty, untrained IVF-PQ index (fast-scan codes) sized for ``n`` vectors of ``d``
+    dims (``ivfpq_params``; ``nprobe`` overrides the sized one), inner product. Train it on a
+    sample of ``train_size`` vectors, then add vectors in chunks of any size. The file keeps
+    nprobe, so an index built for one size keeps its parameters until it is rebuilt."""
     faiss = _faiss()
-    nlist = int(np.clip(np.sqrt(n), 16, 65536))
-    m = next(m for m in (d // 8, d // 4, d // 2, d) if m and d % m == 0)
-    ivf = faiss.IndexIVFPQ(faiss.IndexFlatIP(d), d, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-    ivf.nprobe = nprobe
+    p = ivfpq_params(n, d)
+    ivf = faiss.index_factory(d, f"IVF{p['nlist']},PQ{p['m']}x{p['nbits']}fs",
+                              faiss.METRIC_INNER_PRODUCT)
+    ivf.nprobe = int(nprobe) if nprobe else p["nprobe"]
     return ivf
 
 
 def train_size(ivf) -> int:
-    return 64 * int(ivf.nlist)
+    """Training vectors for ``ivf``: 40 per list (k-means of the lists; the 256 codes of each
+    sub-quantizer need far fewer), which bounds the training sample's memory to 40·nlist·d
+    floats (0.16 GB at 10^6 vectors of 256 dims)."""
+    return max(256, 40 * int(ivf.nlist))
 
 
-def build_ivfpq(index: FaissIndex, nprobe: int = 32) -> FaissIndex:
+def build_ivfpq(index: FaissIndex, nprobe: int | None = None, chunk: int = 100_000
+                ) -> FaissIndex:
     """The same vectors and ids in an IVF-PQ index (``new_ivfpq``), trained on a sample of
-    them."""
+    them, filled chunk by chunk from the flat index (no second full float copy)."""
     faiss = _faiss()
     flat = faiss.downcast_index(index._index.index)
     ids = index.ids()
-    vectors = flat.reconstruct_n(0, flat.ntotal)
-    n, d = vectors.shape
+    n, d = int(flat.ntotal), int(flat.d)
     ivf = new_ivfpq(n, d, nprobe)
     rng = np.random.default_rng(0)
-    sample = vectors[rng.choice(n, min(n, train_size(ivf)), replace=False)]
-    ivf.train(np.ascontiguousarray(sample))
-    ivf.add_with_ids(vectors, ids)
+    pick = np.sort(rng.choice(n, min(n, train_size(ivf)), replace=False))
+    ivf.train(np.ascontiguousarray(np.stack([flat.reconstruct(int(i)) for i in pick])))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        ivf.add_with_ids(flat.reconstruct_n(start, stop - start), ids[start:stop])
     return FaissIndex(d, ivf)
 
 
