@@ -280,7 +280,8 @@ class FaissFlat(Backend):
 
 class FaissIvfpq(Backend):
     """The product's IVF-PQ (index/faiss.py new_ivfpq: sizes, codes, nprobe), trained on a
-    sample of the first chunks (train_size), candidates re-ranked on the float descriptors as Store.search does."""
+    sample of train_size vectors drawn from every chunk, candidates re-ranked on the float
+    descriptors as Store.search does."""
 
     name = "faiss-ivfpq"
     approximate = True
@@ -296,26 +297,26 @@ class FaissIvfpq(Backend):
         self.size, self.dims, self.path = size, d, tmp / "floats.f32"
         self.out = open(self.path, "wb")  # noqa: SIM115 - closed after the last chunk
         self.floats = None
-        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.rerank, self.tmp = args.rerank_factor, tmp
+
+    def prepare(self, gen: Generator, seed: int) -> None:
+        """Train on a sample drawn evenly from every chunk, as build_ivfpq samples the whole
+        index: the first chunks alone hold few works (60 frames each), and lists fit to them
+        partition the other works badly (recall@10 0.91 instead of 0.97 at 10^6, seed 2)."""
+        chunks = -(-self.size // CHUNK)
+        per = -(-self.need // chunks)
+        rng = np.random.default_rng(0)
+        parts = []
+        for c in range(chunks):
+            n = min(CHUNK, self.size - c * CHUNK)
+            parts.append(gen.chunk(seed, c, n)[np.sort(rng.choice(n, min(n, per), False))])
+        self.ivf.train(np.concatenate(parts)[: self.need])
 
     def add(self, ids, x):
         self.out.write(np.ascontiguousarray(x, np.float32).tobytes())
         if ids[-1] + 1 == self.size:
             self.out.close()
             self.floats = np.memmap(self.path, np.float32, "r", shape=(self.size, self.dims))
-        if not self.ivf.is_trained:
-            self.pending.append((ids, x))
-            have = sum(len(i) for i, _ in self.pending)
-            if have < self.need and ids[-1] + 1 < self.size:
-                return
-            rng = np.random.default_rng(0)
-            allx = np.concatenate([v for _, v in self.pending])
-            self.ivf.train(allx[rng.choice(len(allx), min(len(allx), self.need), replace=False)])
-            for i, v in self.pending:
-                self.index.add(i, v)
-            self.pending = []
-            return
         self.index.add(ids, x)
 
     def search(self, q, k):
@@ -380,6 +381,8 @@ def run_one(name: str, gen: Generator, size: int, args, tmp: Path) -> dict:
     rss0 = rss_bytes()
     t0 = time.perf_counter()
     backend = BACKENDS[name](gen.dims, size, tmp, args)
+    if hasattr(backend, "prepare"):
+        backend.prepare(gen, args.seed)
     peak = rss0
     for c in range(-(-size // CHUNK)):
         n = min(CHUNK, size - c * CHUNK)
