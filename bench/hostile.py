@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import importlib.util
 import json
 import os
 import re
@@ -35,16 +34,6 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "copytrace"]
 ERR = "copytrace: error: "
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _corpus_module():
-    """The sibling module, loaded by path (``copytrace bench`` runs scripts with runpy)."""
-    path = Path(__file__).resolve().parent / "_hostile_corpus.py"
-    spec = importlib.util.spec_from_file_location("_hostile_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_hostile_corpus"] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def printable(text: str) -> str:
@@ -249,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(out)  # fd-based: the paths past PATH_MAX go too
     out.mkdir(parents=True)
     t0 = time.monotonic()
-    corpus = _corpus_module().build(out / "corpus", args.ci, shards)
+    import _hostile_corpus  # bench/ is on the path (python bench/hostile.py, copytrace bench)
+
+    corpus = _hostile_corpus.build(out / "corpus", args.ci, shards)
     build_s = time.monotonic() - t0
     lib = str(out / "library")
     judge = Judge(corpus.cases, args.max_rss_mb)

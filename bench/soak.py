@@ -17,7 +17,6 @@ have descriptors, and every few rounds a registered photo must still find itself
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -35,17 +34,8 @@ CLI = [sys.executable, "-m", "copytrace"]
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
-def _corpus_module():
-    path = Path(__file__).resolve().parent / "_hostile_corpus.py"
-    spec = importlib.util.spec_from_file_location("_hostile_corpus", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["_hostile_corpus"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def make_media(folder: Path, n_images: int, seed: int) -> list[Path]:
-    H = _corpus_module()
+    import _hostile_corpus as H
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True)
     photos = sorted(DATA.glob("*.jpg"))

@@ -655,6 +655,9 @@ def bench(name, args) -> None:
         sys.exit(2)
     script = BENCH_DIR / f"{name}.py"
     sys.argv = [str(script), *args]
+    # As `python bench/NAME.py` runs it: the script's folder first on the path, so its
+    # sibling modules (bench/_*.py) import by name.
+    sys.path.insert(0, str(BENCH_DIR))
     runpy.run_path(str(script), run_name="__main__")
 
 

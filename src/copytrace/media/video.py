@@ -361,9 +361,11 @@ def crop_uniform_borders(image: "Image.Image") -> "Image.Image":
         # sum of the two middle values (twice the median), |2x - m2| < 2 * tolerance.
         n = x.shape[1]
         k = n // 2
-        part = np.partition(x, (k - 1, k) if n % 2 == 0 and n > 1 else (k,), axis=1)
-        m2 = part[:, k - 1:k].astype(np.int16) + part[:, k:k + 1] if n % 2 == 0 and n > 1 \
-            else 2 * part[:, k:k + 1].astype(np.int16)
+        if n % 2:
+            m2 = 2 * np.partition(x, k, axis=1)[:, k:k + 1].astype(np.int16)
+        else:
+            part = np.partition(x, (k - 1, k), axis=1)
+            m2 = part[:, k - 1:k].astype(np.int16) + part[:, k:k + 1]
         d = np.abs(2 * x.astype(np.int16) - m2)
         near = np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) < 2 * BORDER_TOLERANCE
         return np.count_nonzero(near, axis=1) >= BORDER_SHARE * n

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from copytrace.config import DEFAULT_MIN_SCORE
 from copytrace.errors import MediaError
 from copytrace.signals.base import Candidate, Query, Signal, remember
 from copytrace.store.catalog import WindowStats
@@ -145,8 +146,6 @@ class AudioSignal(Signal):
         segments = [a.segment for a in found]
         # A long query holds up to one aligned stretch per 15 s (align/offset.py); when some
         # reach the default threshold, the chance stretches beside them are not evidence.
-        from copytrace.config import DEFAULT_MIN_SCORE
-
         strong = [s for s in segments if spec.score(s.score) >= DEFAULT_MIN_SCORE]
         segments = strong or segments
         if not segments:
