@@ -252,8 +252,15 @@ class Backend:
     def add(self, ids: np.ndarray, x: np.ndarray) -> None: ...
     def finish(self) -> None: ...
     def search(self, q: np.ndarray, k: int) -> np.ndarray: ...  # ids [1, k]
-    def disk_bytes(self) -> int: ...
     def close(self) -> None: ...
+
+    def disk_bytes(self) -> int:
+        """Bytes of the FAISS index file (``self.index``, saved into ``self.tmp``)."""
+        p = self.tmp / f"{self.name}.faiss"
+        self.index.save(str(p))
+        n = p.stat().st_size
+        p.unlink()
+        return n
 
 
 class FaissFlat(Backend):
@@ -270,12 +277,6 @@ class FaissFlat(Backend):
     def search(self, q, k):
         return self.index.search(q, k)[1]
 
-    def disk_bytes(self):
-        p = self.tmp / "flat.faiss"
-        self.index.save(str(p))
-        n = p.stat().st_size
-        p.unlink()
-        return n
 
 
 class FaissIvfpq(Backend):
@@ -327,12 +328,6 @@ class FaissIvfpq(Backend):
         top = np.argsort(-exact, kind="stable")[:k]
         return order[top][None]
 
-    def disk_bytes(self):
-        p = self.tmp / "ivfpq.faiss"
-        self.index.save(str(p))
-        n = p.stat().st_size
-        p.unlink()
-        return n
 
     def close(self):
         self.floats = None
