@@ -65,6 +65,23 @@ def test_mixed_views_keep_their_content_weights(editor):
     assert bool((own >= 0.5).all()) and bool((own < 1).all())  # every view mixed, own dominant
 
 
+def test_downscale_loses_detail_and_pip_scale_is_validated(editor):
+    images = _batch(96)
+    idx = torch.arange(images.shape[0])
+    cfg = NO_EDITS.__class__(**{**NO_EDITS.__dict__, "p_downscale": 1.0})
+    views, _ = editor.views(images, idx, 96, cfg, torch.Generator().manual_seed(2))
+    x = images.float() / 255
+    # resolution loss: the views stay close to the originals but lose high-frequency detail
+    def detail(t):
+        return (t[..., 1:] - t[..., :-1]).abs().mean().item()
+    assert detail(views) < 0.8 * detail(x)
+    assert (views - x).abs().mean().item() < 0.1
+    with pytest.raises(ValueError, match="pip_scale"):
+        EditConfig(pip_scale=(0.6, 0.2))
+    with pytest.raises(ValueError, match="pip_scale"):
+        EditConfig(pip_scale=(0.01, 0.5))
+
+
 def test_jpeg_simulation_matches_pillow(editor):
     im = _photos(160)[0]
     x = torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)[None].float() / 255

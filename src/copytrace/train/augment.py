@@ -18,6 +18,7 @@ import torch.nn.functional as F
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 BLUR_SIGMAS = (0.8, 1.5, 2.5)
+DOWNSCALE_FACTORS = (0.25, 0.4, 0.6)  # heavy downscaling: shrink by one of these, scale back up
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class EditConfig:
     max_rotate_deg: float = 30.0
     p_pad: float = 0.25             # zoom out onto a coloured/noise border
     p_pip: float = 0.15             # paste the view, shrunk, into another image
+    pip_scale: tuple[float, float] = (0.35, 0.75)  # PiP content size, fraction of the frame
     p_overlay_image: float = 0.15   # paste another image onto the view
     p_screenshot: float = 0.08
     p_text: float = 0.35
@@ -41,6 +43,7 @@ class EditConfig:
     p_colour: float = 0.8
     p_gray: float = 0.1
     p_blur: float = 0.2
+    p_downscale: float = 0.0        # down to DOWNSCALE_FACTORS of the size and back up
     p_noise: float = 0.15
     p_jpeg: float = 0.4
     p_mixup: float = 0.05
@@ -54,6 +57,9 @@ class EditConfig:
             raise ValueError("EditConfig.min_area must be in [0.01, 1]")
         if self.aspect < 1.0:
             raise ValueError("EditConfig.aspect must be >= 1 (ratio drawn in [1/aspect, aspect])")
+        lo, hi = self.pip_scale
+        if not 0.05 <= lo <= hi <= 1.0:
+            raise ValueError("EditConfig.pip_scale must be (lo, hi) with 0.05 <= lo <= hi <= 1")
 
 
 # First views of a pair: the same families, less often, never mixed (closer to a reference).
@@ -61,6 +67,13 @@ FIRST_VIEW_EDITS = EditConfig(
     min_area=0.3, p_crop=0.8, p_rot90=0.08, p_rotate=0.1, p_pad=0.12, p_pip=0.05,
     p_overlay_image=0.08, p_screenshot=0.04, p_text=0.2, p_emoji=0.12, p_colour=0.6, p_gray=0.05,
     p_blur=0.1, p_noise=0.08, p_jpeg=0.3, p_mixup=0.0, p_cutmix=0.0,
+)
+
+# Version 2 second views: more and smaller picture-in-picture (20-60 % of the frame), more
+# screenshots and rotations, heavy downscaling, JPEG more often (issue 20).
+V2_EDITS = EditConfig(
+    p_rotate=0.3, p_pip=0.25, pip_scale=(0.2, 0.6), p_screenshot=0.15, p_jpeg=0.5,
+    p_downscale=0.15,
 )
 
 LIGHT_EDITS = EditConfig(
@@ -103,6 +116,7 @@ class Editor:
             x = self._sprites(x, self.text, cfg.p_text / 2, (0.3, 0.9), gen)
         x = self._sprites(x, self.shapes, cfg.p_emoji, (0.12, 0.45), gen)
         x = self._blur(x, cfg.p_blur, gen)
+        x = self._downscale(x, cfg.p_downscale, gen)
         x = self._noise(x, cfg.p_noise, gen)
         x = x.clamp(0, 1)
         x = self._jpeg(x, cfg.p_jpeg, gen)
@@ -136,7 +150,8 @@ class Editor:
         pip = (~pad) & (u() < cfg.p_pip)
         shrink = torch.ones(b, device=dev)
         shrink = torch.where(pad, 0.55 + 0.4 * u(), shrink)
-        shrink = torch.where(pip, 0.35 + 0.4 * u(), shrink)
+        lo, hi = cfg.pip_scale
+        shrink = torch.where(pip, lo + (hi - lo) * u(), shrink)
         sx = shrink * torch.where(pad, 0.85 + 0.3 * u(), torch.ones(b, device=dev)).clamp(max=1.0)
         sy = shrink
         ox = (2 * u() - 1) * (1 - sx)
@@ -262,6 +277,23 @@ class Editor:
             k = (k / k.sum()).expand(3, 13)
             y = F.conv2d(F.pad(x, (6, 6, 0, 0), mode="replicate"), k[:, None, None, :], groups=3)
             y = F.conv2d(F.pad(y, (0, 0, 6, 6), mode="replicate"), k[:, None, :, None], groups=3)
+            pick = (on > 0) & (level == i)
+            out = torch.where(pick[:, None, None, None], y, out)
+        return out
+
+    def _downscale(self, x, p, gen):
+        """Resolution loss: shrink to one of a few factors per sample and scale back up."""
+        if p <= 0:
+            return x
+        n, size, dev = x.shape[0], x.shape[-1], self.device
+        on = _mask(n, p, gen, dev)
+        level = _randint(0, len(DOWNSCALE_FACTORS), (n,), gen, dev)
+        out = x
+        for i, f in enumerate(DOWNSCALE_FACTORS):
+            small = max(8, round(size * f))
+            y = F.interpolate(x, size=(small, small), mode="bilinear", antialias=True,
+                              align_corners=False)
+            y = F.interpolate(y, size=(size, size), mode="bilinear", align_corners=False)
             pick = (on > 0) & (level == i)
             out = torch.where(pick[:, None, None, None], y, out)
         return out
