@@ -122,6 +122,28 @@ def test_partial_words_at_the_edges_are_exact_in_english():
     assert (s.ref_start_char, s.ref_end_char) == (a, b)
 
 
+def test_chance_agreement_across_a_space_does_not_stretch_an_edge():
+    # the text before the copy ends like the text before the original ("...oats. "): growing
+    # the edge over the paragraph break would take 5 characters of unrelated text along
+    ref = "The dogs barked at the goats. " + VERSES
+    query = "Filler about some old boats.\n\n" + VERSES[:300] + "\n\nAnd more. The end"
+    spans = align_documents(TextDocument.from_string(query), TextDocument.from_string(ref), AC)
+    s = max(spans, key=lambda s: s.matched_chars)
+    assert query[s.query_start_char:s.query_end_char] == VERSES[:300].rstrip()
+    assert (s.ref_start_char, s.ref_end_char) == (30, 30 + len(VERSES[:300].rstrip()))
+
+
+def test_a_phrase_repeated_next_to_the_copy_does_not_stretch_the_reference():
+    # the query repeats "I do not" twice after the copy; the reference has it once, before
+    # the original: two query runs on one reference k-gram are no evidence of copying
+    ref = "I do not doubt it aches, said the old man. " + VERSES
+    query = VERSES[:300] + "\nBecause I do not hope,\nBecause I do not hope to turn again."
+    spans = align_documents(TextDocument.from_string(query), TextDocument.from_string(ref), AC)
+    s = max(spans, key=lambda s: s.matched_chars)
+    assert (s.query_start_char, s.query_end_char) == (0, len(VERSES[:300].rstrip()))
+    assert (s.ref_start_char, s.ref_end_char) == (43, 43 + len(VERSES[:300].rstrip()))
+
+
 def test_traditional_full_width_copy_is_found_with_offsets_in_the_copy():
     import opencc
 

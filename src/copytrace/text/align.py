@@ -107,7 +107,7 @@ def runs(sq: np.ndarray, sr: np.ndarray, k: int) -> np.ndarray:
 
 def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, int, int, int]]]:
     """Chain runs into fragments (see the module docstring); fragments covering fewer than
-    ``min_fragment_units`` query units are left out."""
+    ``min_fragment_units`` units of the query or of the reference are left out."""
     frags: list[list[tuple[int, int, int, int]]] = []
     state: list[list[int]] = []  # per fragment: [q1, r1, last diagonal, query units covered]
     bucket_w = cfg.drift_units + cfg.gap_units
@@ -150,7 +150,10 @@ def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, in
             fb = st[2] // bucket_w
             if best not in buckets.setdefault(fb, []):
                 buckets[fb].append(best)
-    return [f for f, st in zip(frags, state) if st[3] >= cfg.min_fragment_units]
+    # evidence counts on both sides: a phrase the query repeats gives two runs on one place
+    # of the reference, which is no more evidence of copying than one
+    return [f for f, st in zip(frags, state)
+            if min(st[3], _covered([(r[2], r[3]) for r in f])) >= cfg.min_fragment_units]
 
 
 def _covered(intervals: list[tuple[int, int]]) -> int:
