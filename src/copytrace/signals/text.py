@@ -175,7 +175,8 @@ class TextSignal(Signal):
             if self._postings is not None and self._postings_key == key:
                 return self._postings
             path = self.store.root / INDEX_FILE
-            postings = Postings.load(path, key)
+            num_perm = self.spec.search.minhash.num_perm
+            postings = Postings.load(path, key, num_perm)
             if postings is None:
                 rows = catalog.rows(self.name)
                 docs = []
@@ -183,7 +184,7 @@ class TextSignal(Signal):
                         rows.work_id.tolist(), catalog.iter_vectors(self.name, rows.first_vid)):
                     hashes, pos, _payload = decode_rows(vectors)
                     docs.append((work_id, hashes, pos))
-                postings = Postings.build(docs)
+                postings = Postings.build(docs, num_perm)
                 try:
                     postings.save(path, key)
                 except OSError:

@@ -6,13 +6,14 @@ and the benchmark (``bench/text.py``) both call it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from copytrace.text.align import AlignConfig
 from copytrace.text.document import FingerprintConfig, TextDocument, TextSpan, align_documents
 from copytrace.text.index import Postings
+from copytrace.text.minhash import MinHashConfig, near_duplicates, signature
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,15 @@ class SearchConfig:
     around the seeds of a candidate alignment looks, in query units and in reference characters
     (four per unit: a word and its space), i.e. the longest gap a passage may have between two
     looked-up fingerprints; ``diagonal_chars``: how far two seeds of one passage may stray
-    from each other's diagonal (edits insert and delete)."""
+    from each other's diagonal (edits insert and delete); ``minhash``: whole-document
+    near-duplicates, always among the candidates."""
 
     max_postings: int = 256
     candidates: int = 64
     min_seeds: int = 1
     context_units: int = 400
     diagonal_chars: int = 32
+    minhash: MinHashConfig = field(default_factory=MinHashConfig)
 
 
 def _dilate(positions: np.ndarray, n: int, radius: int) -> np.ndarray:
@@ -58,6 +61,16 @@ def supported(qchars: np.ndarray, doc: np.ndarray, rchars: np.ndarray, diagonal_
     return out
 
 
+def document_near_duplicates(query: TextDocument, index: Postings, fp: FingerprintConfig,
+                             cfg: MinHashConfig) -> list[tuple[int, float]]:
+    """(doc index, estimated Jaccard similarity of the fingerprint sets) of the registered
+    documents the whole query nearly duplicates (MinHash-LSH), best first."""
+    if len(index.signatures) == 0:
+        return []
+    sig = signature(query.fingerprints(fp)[0], cfg.num_perm)
+    return near_duplicates(sig, index.signatures, index.lsh(cfg), cfg)
+
+
 def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
                    cfg: SearchConfig) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """(doc index, query positions, ref positions) of the seeds of the best candidates.
@@ -65,7 +78,9 @@ def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
     The query's every k-gram is looked up (not only its winnowed ones): a ref fingerprint
     anywhere inside a shared run is then found, which matters for edited copies whose intact
     runs are shorter than the winnowing guarantee. Only seeds with a neighbour (``supported``)
-    count and are aligned around."""
+    count and are aligned around. Whole-document near-duplicates (MinHash-LSH) come first,
+    whatever their number of seeds."""
+    dups = [d for d, _j in document_near_duplicates(query, index, fp, cfg.minhash)]
     qi, doc, rpos = index.lookup(query.all_kgrams(fp), cfg.max_postings)
     if len(qi) == 0:
         return []
@@ -76,10 +91,12 @@ def candidate_docs(query: TextDocument, index: Postings, fp: FingerprintConfig,
     qi, doc, rpos = qi[order], doc[order], rpos[order]
     uniq, starts, counts = np.unique(doc, return_index=True, return_counts=True)
     ranked = np.argsort(-counts, kind="stable")
+    group = {int(u): g for g, u in enumerate(uniq.tolist())}
+    first = [group[d] for d in dups if d in group]
+    rest = [g for g in ranked[:cfg.candidates].tolist()
+            if counts[g] >= cfg.min_seeds and g not in first]
     out = []
-    for g in ranked[:cfg.candidates].tolist():
-        if counts[g] < cfg.min_seeds:
-            break
+    for g in first + rest[:max(0, cfg.candidates - len(first))]:
         s, c = starts[g], counts[g]
         out.append((int(uniq[g]), qi[s:s + c], rpos[s:s + c]))
     return out

@@ -11,6 +11,7 @@ from copytrace.errors import ModelError
 from copytrace.models.registry import WEIGHTS_DIR, CalibratedEntry, read_entry
 from copytrace.text.align import AlignConfig
 from copytrace.text.document import FingerprintConfig
+from copytrace.text.minhash import MinHashConfig
 from copytrace.text.search import SearchConfig
 
 DEFAULT_TEXT_MODEL = "ct-text-winnow"
@@ -38,6 +39,9 @@ class TextSpec(CalibratedEntry):
     diagonal_chars: int
     threshold_similarity: float
     score_slope: float
+    minhash_perm: int = 128
+    minhash_bands: int = 32
+    near_duplicate_jaccard: float = 0.5
     calibration: str = ""
     directory: str = ""
 
@@ -57,7 +61,9 @@ class TextSpec(CalibratedEntry):
     @property
     def search(self) -> SearchConfig:
         return SearchConfig(self.max_postings, self.candidates, self.min_seeds, self.context_units,
-                            self.diagonal_chars)
+                            self.diagonal_chars, MinHashConfig(self.minhash_perm,
+                                                               self.minhash_bands,
+                                                               self.near_duplicate_jaccard))
 
     def path(self, precision: str = "fp32"):
         """The entry itself is the model (no weights): its JSON file, for evidence bundles."""
