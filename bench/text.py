@@ -314,7 +314,9 @@ def make(pools: dict, split: str, out: Path, seed: int, docs_per_type: int,
                     sid = src_ids[lang][rng.integers(len(src_ids[lang]))]
                     text = sources[sid]["text"]
                     s, e = _passage(text, rng)
-                    if not recurring(text[s:e], index, skip=sid):
+                    # 50 characters at least once its surrounding whitespace is trimmed (a
+                    # draw inside an indented blank stretch would plant nothing)
+                    if e - s >= 50 and not recurring(text[s:e], index, skip=sid):
                         break
                 planted = obfuscate(text[s:e], kind, lang, rng, vocab[lang]).strip()
                 at = int(rng.integers(0, len(paras) + 1))

@@ -144,6 +144,19 @@ def test_a_phrase_repeated_next_to_the_copy_does_not_stretch_the_reference():
     assert (s.ref_start_char, s.ref_end_char) == (43, 43 + len(VERSES[:300].rstrip()))
 
 
+def test_a_line_of_the_copy_quoted_next_to_it_does_not_stretch_the_query():
+    # the text before the copy quotes one of its lines: that line aligns with the same place
+    # of the reference as the copy's own, and is no second piece of the copy
+    ref = _filler(11, 300) + POEMS
+    copy = POEMS[:144]
+    before = _filler(12, 200) + "\n\n" + POEMS[120:132] + "\n    --《诗》\n\n"
+    query = before + copy + "\n\n" + _filler(13, 100)
+    spans = align_documents(TextDocument.from_string(query), TextDocument.from_string(ref), AC)
+    s = max(spans, key=lambda s: s.matched_chars)
+    assert (s.query_start_char, s.query_end_char) == (len(before), len(before) + len(copy))
+    assert (s.ref_start_char, s.ref_end_char) == (300, 300 + len(copy))
+
+
 def test_traditional_full_width_copy_is_found_with_offsets_in_the_copy():
     import opencc
 
@@ -214,6 +227,21 @@ def test_binary_junk_and_size_limit_are_clear_errors(tmp_path):
     big.write_text("x" * 2000)
     with pytest.raises(TextDecodeError, match="size limit"):
         read_text(str(big), max_bytes=1000)
+
+
+def test_a_few_control_characters_are_text_to_the_probe_as_to_the_decoder(tmp_path):
+    from copytrace.errors import NotMediaError
+    from copytrace.media.probe import sniff
+
+    # a fortune cookie rings the bell 22 times in its first 512 bytes (4 %)
+    cookie = tmp_path / "cookie.txt"
+    cookie.write_bytes(b"Look out!  Behind you!" + b"\a" * 22 + b"\n\n" + VERSES.encode())
+    assert sniff(str(cookie)).media_type == "text"
+    assert read_text(str(cookie)).text.startswith("Look out!")
+    junk = tmp_path / "junk.bin"  # one character in eight a control code: binary
+    junk.write_bytes(bytes(b if i % 8 else 1 for i, b in enumerate(VERSES.encode())))
+    with pytest.raises(NotMediaError):
+        sniff(str(junk))
 
 
 def test_html_visible_text_and_offsets_into_the_markup(tmp_path):

@@ -115,8 +115,10 @@ def _text_format(head: bytes) -> str | None:
                 decoded = head[:len(head) - cut].decode(enc)
             except UnicodeDecodeError:
                 continue
+            # the bar of text/decode.py (``_checked``), so a file the decoder reads is text
+            # here too (a fortune cookie with a row of BEL characters)
             control = sum(1 for c in decoded if ord(c) < 32 and c not in "\t\n\r\x0c\x1b")
-            if control > len(decoded) // 50:
+            if control > max(16, len(decoded) // 20):
                 return None
             return "html" if _is_html(head) else "text"
     return None

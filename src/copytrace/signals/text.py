@@ -48,7 +48,7 @@ def _pack(decoded) -> bytes:
     head = json.dumps({"format": decoded.format, "encoding": decoded.encoding,
                        "text_bytes": len(text), "source_len": len(decoded.source_text or ""),
                        "has_source": decoded.source is not None}).encode()
-    return zlib.compress(head + b"\n" + text + source, 6)
+    return zlib.compress(head + b"\n" + text + source, 1)
 
 
 def _unpack(payload: bytes):

@@ -190,6 +190,30 @@ def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
+def _ref_overlap(a: Passage, b: Passage) -> int:
+    """Reference units that runs of both passages cover."""
+    ra = _union([(r[2], r[3]) for r in a.runs])
+    rb = _union([(r[2], r[3]) for r in b.runs])
+    total, j = 0, 0
+    for x0, x1 in ra:
+        while j < len(rb) and rb[j][1] <= x0:
+            j += 1
+        k = j
+        while k < len(rb) and rb[k][0] < x1:
+            total += min(x1, rb[k][1]) - max(x0, rb[k][0])
+            k += 1
+    return total
+
+
+def _repeats(p: Passage, a: Passage, max_share: float = 0.5) -> bool:
+    """Whether the reference text one of the two passages copies is mostly text the other
+    already copies: a phrase the query has twice (in the copy and in the text next to it)
+    aligns with one place of the reference, and is no second piece of the copy (the pieces
+    of a shuffled copy come from different places)."""
+    shared = _ref_overlap(p, a)
+    return shared > max_share * min(p.r1 - p.r0, a.r1 - a.r0)
+
+
 def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> list[Passage]:
     """Merge neighbouring passages (see the module docstring) until none can merge."""
     items = sorted(passages, key=lambda p: (p.q0, p.q1))
@@ -202,7 +226,7 @@ def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> 
             q_gap = p.q0 - a.q1
             r_gap = max(p.r0 - a.r1, a.r0 - p.r1, 0)
             reach = max(cfg.merge_gap_units, (a.q1 - a.q0) + (p.q1 - p.q0))
-            if q_gap <= cfg.merge_gap_units and r_gap <= reach:
+            if q_gap <= cfg.merge_gap_units and r_gap <= reach and not _repeats(p, a):
                 out[-1] = _passage(a.runs + p.runs, unit_chars)
                 changed = True
             else:
@@ -234,6 +258,10 @@ def gather_shuffled(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignC
         chain = items[i:j]
         i = j
         aside: list[Passage] = []
+        for p in sorted(chain, key=lambda p: p.matched):  # weakest first
+            if any(o is not p and o.matched >= p.matched and _repeats(p, o) for o in chain):
+                chain = [o for o in chain if o is not p]
+                aside.append(p)
         while len(chain) > 1:
             q_len = max(p.q1 for p in chain) - min(p.q0 for p in chain)
             r_len = max(p.r1 for p in chain) - min(p.r0 for p in chain)

@@ -10,7 +10,7 @@ import numpy as np
 from copytrace.text.align import AlignConfig, Passage, align
 from copytrace.text.decode import DecodedText
 from copytrace.text.fingerprint import Units, bag_hashes, kgram_hashes, units, winnow
-from copytrace.text.normalize import Normalized, char_keys, normalize, word_mask
+from copytrace.text.normalize import Normalized, char_keys, normalize
 
 
 @dataclass(frozen=True)
@@ -74,11 +74,6 @@ class TextDocument:
     def keys(self) -> np.ndarray:
         return char_keys(self.decoded.text)
 
-    @cached_property
-    def word_chars(self) -> np.ndarray:
-        """Which code points of ``text`` are word or CJK characters (not space, punctuation)."""
-        return word_mask(self.decoded.text)
-
     def fingerprints(self, cfg: FingerprintConfig) -> tuple[np.ndarray, np.ndarray]:
         """(hashes int64, first unit of each k-gram) selected by winnowing."""
         g = kgram_hashes(self.units.hashes, cfg.k)
@@ -113,54 +108,50 @@ class TextDocument:
 _SPACE_KEY = 0x20  # every whitespace character's key (normalize.char_keys)
 
 
-def _grow(qk: np.ndarray, rk: np.ndarray, qw: np.ndarray, q: int, r: int, step: int,
-          limit: int = 256) -> tuple[int, int]:
+def _grow(qk: np.ndarray, rk: np.ndarray, q: int, r: int, step: int, limit: int = 256
+          ) -> tuple[int, int]:
     """Move a boundary (query ``q``, reference ``r``) by ``step`` while the originals agree
     (width, case and script folded), at most ``limit`` characters; a run of whitespace on both
     sides counts as equal whatever its length (HTML's ``<br>`` and a newline, re-wrapped
     lines).
 
-    What lies beyond a whitespace run the boundary crossed is kept only if it holds a word
-    character and ends where a word of the query ends (``qw``: the query's word and CJK
-    characters): a copy that begins inside a word of the reference begins with a whole word
-    of the query, while the filler before a copy agreeing by chance with the text before the
-    original ("boats. " and "goats. ", "。" and "。") stops inside a query word or holds
-    punctuation only."""
+    What lies beyond a whitespace run the boundary crossed is kept only if the query ends
+    there too (its edge or whitespace next): a copy that begins inside a word or a table rule
+    of the reference begins after a space or a paragraph break of the query, while filler
+    before a copy that agrees by chance with the text before the original ("boats. " and
+    "goats. ", "了。" and "的。") leaves the query in the middle of its text."""
     n = 0
     nq, nr = len(qk), len(rk)
     safe: tuple[int, int] | None = None  # where the boundary was before the last space run
-    word = False  # a word character agreed since then
     if step < 0:
         while n < limit and q > 0 and r > 0:
             if qk[q - 1] == _SPACE_KEY and rk[r - 1] == _SPACE_KEY:
-                safe, word = (q, r), False
+                safe = (q, r)
                 while q > 0 and qk[q - 1] == _SPACE_KEY:
                     q -= 1
                 while r > 0 and rk[r - 1] == _SPACE_KEY:
                     r -= 1
             elif qk[q - 1] == rk[r - 1]:
                 q, r = q - 1, r - 1
-                word = word or bool(qw[q])
             else:
                 break
             n += 1
-        inside_word = q > 0 and bool(qw[q - 1])
+        query_ends = q == 0 or qk[q - 1] == _SPACE_KEY
     else:
         while n < limit and q < nq and r < nr:
             if qk[q] == _SPACE_KEY and rk[r] == _SPACE_KEY:
-                safe, word = (q, r), False
+                safe = (q, r)
                 while q < nq and qk[q] == _SPACE_KEY:
                     q += 1
                 while r < nr and rk[r] == _SPACE_KEY:
                     r += 1
             elif qk[q] == rk[r]:
-                word = word or bool(qw[q])
                 q, r = q + 1, r + 1
             else:
                 break
             n += 1
-        inside_word = q < nq and bool(qw[q])
-    if safe is not None and (not word or inside_word):
+        query_ends = q == nq or qk[q] == _SPACE_KEY
+    if safe is not None and not query_ends:
         return safe
     return q, r
 
@@ -183,8 +174,8 @@ def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
     rs, re_ = r.unit_span_chars(p.r0, p.r1)
     head_r = r.unit_span_chars(p.head[1], p.head[1] + 1)[0]
     tail_r = r.unit_span_chars(p.tail[1] - 1, p.tail[1])[1]
-    qs, head_r = _grow(q.keys, r.keys, q.word_chars, qs, head_r, -1)
-    qe, tail_r = _grow(q.keys, r.keys, q.word_chars, qe, tail_r, +1)
+    qs, head_r = _grow(q.keys, r.keys, qs, head_r, -1)
+    qe, tail_r = _grow(q.keys, r.keys, qe, tail_r, +1)
     rs, re_ = min(rs, head_r), max(re_, tail_r)
     qs, qe = _trim(q.text, qs, qe)
     rs, re_ = _trim(r.text, rs, re_)

@@ -126,7 +126,9 @@ def winnow(hashes: np.ndarray, w: int) -> np.ndarray:
     # rightmost minimum: argmin over each window reversed
     pick = (w - 1) - np.argmin(win[:, ::-1], axis=1)
     pos = np.arange(len(win), dtype=np.int64) + pick
-    return np.unique(pos)
+    # consecutive windows never pick an earlier position (a minimum stays picked until it
+    # leaves the window, and ties go right), so repeats are adjacent
+    return pos[np.concatenate(([True], pos[1:] != pos[:-1]))]
 
 
 def as_signed(h: np.ndarray) -> np.ndarray:

@@ -132,12 +132,6 @@ def char_keys(text: str) -> np.ndarray:
     return _key_table()[cps]
 
 
-def word_mask(text: str) -> np.ndarray:
-    """Which code points of ``text`` fold to word or CJK characters (bool)."""
-    kind = tables()[1][codepoints(text).astype(np.int64)]
-    return (kind == WORD) | (kind == CJK)
-
-
 @functools.lru_cache(maxsize=1)
 def _key_table() -> np.ndarray:
     """``char_keys`` for every code point: the normalisation table, except that punctuation
