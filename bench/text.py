@@ -446,6 +446,7 @@ def calibrate(out: Path, write: bool) -> dict:
 def evaluate(out: Path, split: str, lib_dir: Path) -> dict:
     from copytrace.config import EngineConfig
     from copytrace.engine import Library
+    from copytrace.errors import NotMediaError
     from copytrace.eval.pan import SpanPair, pan_scores
 
     truth = json.loads((out / f"truth-{split}.json").read_text())
@@ -462,7 +463,7 @@ def evaluate(out: Path, split: str, lib_dir: Path) -> dict:
         add_s = time.perf_counter() - t0
         by_work = {w.work_id: Path(w.path).stem for w in lib.works()}
         cases, dets, doc_type = [], [], {}
-        neg_above, query_s = [], []
+        neg_above, query_s, too_short = [], [], []
         for doc in truth["documents"]:
             name = doc["name"]
             doc_type[name] = (doc["lang"], doc["type"])
@@ -471,9 +472,13 @@ def evaluate(out: Path, split: str, lib_dir: Path) -> dict:
                     name, c["susp_start"], c["susp_end"], c["source"], c["src_start"],
                     c["src_end"])))
             t = time.perf_counter()
-            res = lib.query(str(out / split / name), top_k=50)
+            try:
+                matches = lib.query(str(out / split / name), top_k=50).matches
+            except NotMediaError:
+                matches = ()  # shorter than any passage the threshold lets through
+                too_short.append(name)
             query_s.append(time.perf_counter() - t)
-            for m in res.matches:
+            for m in matches:
                 for s in m.segments:
                     if s.score < 0.5:
                         continue
@@ -513,6 +518,7 @@ def evaluate(out: Path, split: str, lib_dir: Path) -> dict:
     report["verbatim_inexact"] = misses[:20]
     negs = [d for d in truth["documents"] if d["type"] == "negative"]
     report["negatives"] = len(negs)
+    report["queries_too_short_to_match"] = too_short
     report["negative_detections_above_threshold"] = len(neg_above)
     report["negative_documents_above_threshold"] = len({n["doc"] for n in neg_above})
     report["negatives_above"] = neg_above[:20]

@@ -133,6 +133,16 @@ def test_chance_agreement_across_a_space_does_not_stretch_an_edge():
     assert (s.ref_start_char, s.ref_end_char) == (30, 30 + len(VERSES[:300].rstrip()))
 
 
+def test_a_word_after_a_paragraph_break_is_not_the_word_after_a_space():
+    # after the copy the query starts a paragraph with "And", the original goes on with " And"
+    copy = VERSES[:VERSES.index(" And God said")]
+    query = "Filler words about engines.\n\n" + copy + "\n\nAnd then unrelated prose follows."
+    spans = align_documents(TextDocument.from_string(query), TextDocument.from_string(VERSES), AC)
+    s = max(spans, key=lambda s: s.matched_chars)
+    assert query[s.query_start_char:s.query_end_char] == copy
+    assert (s.ref_start_char, s.ref_end_char) == (0, len(copy))
+
+
 def test_a_phrase_repeated_next_to_the_copy_does_not_stretch_the_reference():
     # the query repeats "I do not" twice after the copy; the reference has it once, before
     # the original: two query runs on one reference k-gram are no evidence of copying

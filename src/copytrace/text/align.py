@@ -165,7 +165,8 @@ def _covered(intervals: list[tuple[int, int]]) -> int:
     return total
 
 
-def _passage(rows: list[tuple[int, int, int, int]], unit_chars: np.ndarray) -> Passage:
+def passage_of(rows: list[tuple[int, int, int, int]], unit_chars: np.ndarray) -> Passage:
+    """The passage made of runs ``rows`` (q0, q1, r0, r1), its evidence counted."""
     q0 = min(r[0] for r in rows)
     q1 = max(r[1] for r in rows)
     r0 = min(r[2] for r in rows)
@@ -211,7 +212,11 @@ def _repeats(p: Passage, a: Passage, max_share: float = 0.5) -> bool:
     aligns with one place of the reference, and is no second piece of the copy (the pieces
     of a shuffled copy come from different places)."""
     shared = _ref_overlap(p, a)
-    return shared > max_share * min(p.r1 - p.r0, a.r1 - a.r0)
+    return shared > max_share * min(_ref_covered(p), _ref_covered(a))
+
+
+def _ref_covered(p: Passage) -> int:
+    return sum(b - a for a, b in _union([(r[2], r[3]) for r in p.runs]))
 
 
 def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> list[Passage]:
@@ -227,7 +232,7 @@ def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> 
             r_gap = max(p.r0 - a.r1, a.r0 - p.r1, 0)
             reach = max(cfg.merge_gap_units, (a.q1 - a.q0) + (p.q1 - p.q0))
             if q_gap <= cfg.merge_gap_units and r_gap <= reach and not _repeats(p, a):
-                out[-1] = _passage(a.runs + p.runs, unit_chars)
+                out[-1] = passage_of(a.runs + p.runs, unit_chars)
                 changed = True
             else:
                 out.append(p)
@@ -245,39 +250,51 @@ def gather_shuffled(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignC
     (query gaps of at most ``merge_gap_units``) whose reference spans together are about as
     compact as their query spans (union no longer than 1.25 times the query's, plus the gap)
     becomes one passage; pieces that break that compactness (reference far from the chain's
-    median) are set aside first. The pieces must cover at least ``MIN_GATHER_DENSITY`` of the
+    median) are set aside first, and what remains is chained again. Pieces that re-align
+    reference text a stronger piece copies, or whose runs cover less than
+    ``MIN_GATHER_DENSITY`` of their own query span, take no part. The pieces must cover at least ``MIN_GATHER_DENSITY`` of the
     chain's query span: stock phrases scattered over a text (a quotation formula, a signature)
     are also pieces of one region, but sparse ones."""
-    items = sorted(passages, key=lambda p: p.q0)
+    # a piece that re-aligns reference text a stronger piece copies is no piece of the copy
+    pieces: list[Passage] = []
     out: list[Passage] = []
-    i = 0
-    while i < len(items):
-        j = i + 1
-        while j < len(items) and items[j].q0 - max(p.q1 for p in items[i:j]) <= cfg.merge_gap_units:
-            j += 1
-        chain = items[i:j]
-        i = j
-        aside: list[Passage] = []
-        for p in sorted(chain, key=lambda p: p.matched):  # weakest first
-            if any(o is not p and o.matched >= p.matched and _repeats(p, o) for o in chain):
-                chain = [o for o in chain if o is not p]
-                aside.append(p)
-        while len(chain) > 1:
-            q_len = max(p.q1 for p in chain) - min(p.q0 for p in chain)
-            r_len = max(p.r1 for p in chain) - min(p.r0 for p in chain)
-            if r_len <= 1.25 * q_len + cfg.merge_gap_units:
-                break
+    # and so is a sparse one (stock phrases a few units each, far apart): a copy's pieces are
+    # copied text, dense with runs
+    for p in sorted(passages, key=lambda p: -p.matched):
+        sparse = p.matched < MIN_GATHER_DENSITY * (p.q1 - p.q0)
+        (out if sparse or any(_repeats(p, o) for o in pieces) else pieces).append(p)
+    todo = _chains(pieces, cfg.merge_gap_units)
+    while todo:
+        chain = todo.pop()
+        if len(chain) < 2:
+            out.extend(chain)
+            continue
+        q_len = max(p.q1 for p in chain) - min(p.q0 for p in chain)
+        r_len = max(p.r1 for p in chain) - min(p.r0 for p in chain)
+        if r_len > 1.25 * q_len + cfg.merge_gap_units:
             mid = float(np.median([(p.r0 + p.r1) / 2 for p in chain]))
             far = max(chain, key=lambda p: abs((p.r0 + p.r1) / 2 - mid))
-            chain = [p for p in chain if p is not far]
-            aside.append(far)
-        span = max(p.q1 for p in chain) - min(p.q0 for p in chain) if chain else 0
-        if len(chain) > 1 and sum(p.matched for p in chain) >= MIN_GATHER_DENSITY * span:
-            out.append(_passage([r for p in chain for r in p.runs], unit_chars))
+            out.append(far)
+            todo.extend(_chains([p for p in chain if p is not far], cfg.merge_gap_units))
+            continue
+        if sum(p.matched for p in chain) >= MIN_GATHER_DENSITY * q_len:
+            out.append(passage_of([r for p in chain for r in p.runs], unit_chars))
         else:
             out.extend(chain)
-        out.extend(aside)
     return sorted(out, key=lambda p: p.q0)
+
+
+def _chains(passages: list[Passage], max_gap: int) -> list[list[Passage]]:
+    """Passages in query order, cut where the query gap to all before exceeds ``max_gap``."""
+    chains: list[list[Passage]] = []
+    end = None
+    for p in sorted(passages, key=lambda p: p.q0):
+        if end is None or p.q0 - end > max_gap:
+            chains.append([])
+            end = p.q1
+        chains[-1].append(p)
+        end = max(end, p.q1)
+    return chains
 
 
 def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignConfig,
@@ -291,7 +308,7 @@ def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignCo
     """
     sq, sr = seeds(qg, rg, cfg, q_mask, q_sorted)
     rows = runs(sq, sr, cfg.seed_k)
-    found = [_passage(frag, q_unit_chars) for frag in fragments(rows, cfg)]
+    found = [passage_of(frag, q_unit_chars) for frag in fragments(rows, cfg)]
     merged = merge(_unshadowed(found), q_unit_chars, cfg)
     gathered = gather_shuffled(merged, q_unit_chars, cfg)
     return [_trim_lonely_ends(p, q_unit_chars, cfg.seed_k) for p in gathered]
@@ -322,7 +339,7 @@ def _trim_lonely_ends(p: Passage, unit_chars: np.ndarray, k: int,
     covered = sum(b - a for a, b in _union([(r[0], r[1]) for r in kept]))
     if covered < min_density * span:
         return p
-    return _passage(kept, unit_chars)
+    return passage_of(kept, unit_chars)
 
 
 def _unshadowed(passages: list[Passage], max_overlap: float = 0.5) -> list[Passage]:

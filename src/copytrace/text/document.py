@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from copytrace.text.align import AlignConfig, Passage, align
+from copytrace.text.align import AlignConfig, Passage, align, passage_of
 from copytrace.text.decode import DecodedText
 from copytrace.text.fingerprint import Units, bag_hashes, kgram_hashes, units, winnow
 from copytrace.text.normalize import Normalized, char_keys, normalize
@@ -108,52 +108,68 @@ class TextDocument:
 _SPACE_KEY = 0x20  # every whitespace character's key (normalize.char_keys)
 
 
-def _grow(qk: np.ndarray, rk: np.ndarray, q: int, r: int, step: int, limit: int = 256
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def _breaks(text: str, a: int, b: int) -> bool:
+    return not _LINE_BREAKS.isdisjoint(text[a:b])
+
+
+def _grow(q: TextDocument, r: TextDocument, qi: int, ri: int, step: int, limit: int = 256
           ) -> tuple[int, int]:
-    """Move a boundary (query ``q``, reference ``r``) by ``step`` while the originals agree
+    """Move a boundary (query ``qi``, reference ``ri``) by ``step`` while the originals agree
     (width, case and script folded), at most ``limit`` characters; a run of whitespace on both
-    sides counts as equal whatever its length (HTML's ``<br>`` and a newline, re-wrapped
-    lines).
+    sides counts as equal whatever its length if both or neither break the line (HTML's
+    ``<br>`` and a newline, re-wrapped lines; not a paragraph break and a space).
 
     What lies beyond a whitespace run the boundary crossed is kept only if the query ends
     there too (its edge or whitespace next): a copy that begins inside a word or a table rule
     of the reference begins after a space or a paragraph break of the query, while filler
     before a copy that agrees by chance with the text before the original ("boats. " and
     "goats. ", "了。" and "的。") leaves the query in the middle of its text."""
+    qk, rk = q.keys, r.keys
     n = 0
     nq, nr = len(qk), len(rk)
     safe: tuple[int, int] | None = None  # where the boundary was before the last space run
     if step < 0:
-        while n < limit and q > 0 and r > 0:
-            if qk[q - 1] == _SPACE_KEY and rk[r - 1] == _SPACE_KEY:
-                safe = (q, r)
-                while q > 0 and qk[q - 1] == _SPACE_KEY:
-                    q -= 1
-                while r > 0 and rk[r - 1] == _SPACE_KEY:
-                    r -= 1
-            elif qk[q - 1] == rk[r - 1]:
-                q, r = q - 1, r - 1
+        while n < limit and qi > 0 and ri > 0:
+            if qk[qi - 1] == _SPACE_KEY and rk[ri - 1] == _SPACE_KEY:
+                q0, r0 = qi, ri
+                while qi > 0 and qk[qi - 1] == _SPACE_KEY:
+                    qi -= 1
+                while ri > 0 and rk[ri - 1] == _SPACE_KEY:
+                    ri -= 1
+                safe = (q0, r0)
+                if _breaks(q.text, qi, q0) != _breaks(r.text, ri, r0):
+                    qi, ri = safe
+                    break
+            elif qk[qi - 1] == rk[ri - 1]:
+                qi, ri = qi - 1, ri - 1
             else:
                 break
             n += 1
-        query_ends = q == 0 or qk[q - 1] == _SPACE_KEY
+        query_ends = qi == 0 or qk[qi - 1] == _SPACE_KEY
     else:
-        while n < limit and q < nq and r < nr:
-            if qk[q] == _SPACE_KEY and rk[r] == _SPACE_KEY:
-                safe = (q, r)
-                while q < nq and qk[q] == _SPACE_KEY:
-                    q += 1
-                while r < nr and rk[r] == _SPACE_KEY:
-                    r += 1
-            elif qk[q] == rk[r]:
-                q, r = q + 1, r + 1
+        while n < limit and qi < nq and ri < nr:
+            if qk[qi] == _SPACE_KEY and rk[ri] == _SPACE_KEY:
+                q0, r0 = qi, ri
+                while qi < nq and qk[qi] == _SPACE_KEY:
+                    qi += 1
+                while ri < nr and rk[ri] == _SPACE_KEY:
+                    ri += 1
+                safe = (q0, r0)
+                if _breaks(q.text, q0, qi) != _breaks(r.text, r0, ri):
+                    qi, ri = safe
+                    break
+            elif qk[qi] == rk[ri]:
+                qi, ri = qi + 1, ri + 1
             else:
                 break
             n += 1
-        query_ends = q == nq or qk[q] == _SPACE_KEY
-    if safe is not None and not query_ends:
+        query_ends = qi == nq or qk[qi] == _SPACE_KEY
+    if safe is not None and (qi, ri) != safe and not query_ends:
         return safe
-    return q, r
+    return qi, ri
 
 
 def _trim(text: str, s: int, e: int) -> tuple[int, int]:
@@ -164,18 +180,46 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-def passage_span(q: TextDocument, r: TextDocument, p: Passage) -> TextSpan:
+def _breaks_after(doc: TextDocument, u: int) -> bool:
+    """Whether the original text between units ``u`` and ``u + 1`` breaks the line."""
+    units, orig = doc.units, doc.norm.orig
+    return _breaks(doc.text, int(orig[units.end[u] - 1]) + 1, int(orig[units.start[u + 1]]))
+
+
+def _cut_edges_across_breaks(q: TextDocument, r: TextDocument, p: Passage, k: int) -> Passage:
+    """Units at the edge of a passage that one text sets apart by a line break and the other
+    does not are dropped (at most ``k - 1``, what a k-gram seed can take along by chance): the
+    paragraph after a copy that begins "And" runs on in the original as " And God said"."""
+    rows = list(p.runs)
+    i_first = min(range(len(rows)), key=lambda i: (rows[i][0], -rows[i][1]))
+    i_last = max(range(len(rows)), key=lambda i: (rows[i][1], -rows[i][0]))
+    q0, q1, r0, r1 = rows[i_last]
+    cut = max([j for j in range(1, k) if q1 - j - 1 >= q0 and r1 - j - 1 >= r0
+               and _breaks_after(q, q1 - j - 1) != _breaks_after(r, r1 - j - 1)], default=0)
+    rows[i_last] = (q0, q1 - cut, r0, r1 - cut)
+    q0, q1, r0, r1 = rows[i_first]
+    cut = max([j for j in range(1, k) if q0 + j < q1 and r0 + j < r1
+               and _breaks_after(q, q0 + j - 1) != _breaks_after(r, r0 + j - 1)], default=0)
+    rows[i_first] = (q0 + cut, q1, r0 + cut, r1)
+    if rows == list(p.runs):
+        return p
+    return passage_of(rows, q.unit_chars)
+
+
+def passage_span(q: TextDocument, r: TextDocument, p: Passage, k: int) -> TextSpan:
     """A passage in code points of the original files (HTML: of the source markup).
 
-    Its first and last runs are grown character by character where both originals agree, so
-    a copy that starts inside a word, or ends with punctuation normalisation ignores, is
-    reported to the character; surrounding whitespace is trimmed."""
+    Its edge units across a line break only one text has are dropped; its first and last
+    runs are then grown character by character where both originals agree, so a copy that
+    starts inside a word, or ends with punctuation normalisation ignores, is reported to the
+    character; surrounding whitespace is trimmed."""
+    p = _cut_edges_across_breaks(q, r, p, k)
     qs, qe = q.unit_span_chars(p.q0, p.q1)
     rs, re_ = r.unit_span_chars(p.r0, p.r1)
     head_r = r.unit_span_chars(p.head[1], p.head[1] + 1)[0]
     tail_r = r.unit_span_chars(p.tail[1] - 1, p.tail[1])[1]
-    qs, head_r = _grow(q.keys, r.keys, qs, head_r, -1)
-    qe, tail_r = _grow(q.keys, r.keys, qe, tail_r, +1)
+    qs, head_r = _grow(q, r, qs, head_r, -1)
+    qe, tail_r = _grow(q, r, qe, tail_r, +1)
     rs, re_ = min(rs, head_r), max(re_, tail_r)
     qs, qe = _trim(q.text, qs, qe)
     rs, re_ = _trim(r.text, rs, re_)
@@ -189,4 +233,4 @@ def align_documents(q: TextDocument, r: TextDocument, cfg: AlignConfig,
     qg, q_sorted = q.seed_kgrams(cfg.seed_k)
     rg = bag_hashes(r.units.hashes, cfg.seed_k)
     passages = align(qg, rg, q.unit_chars, cfg, q_mask, q_sorted)
-    return [passage_span(q, r, p) for p in passages]
+    return [passage_span(q, r, p, cfg.seed_k) for p in passages]
