@@ -62,12 +62,14 @@ def kgram_counts(g: np.ndarray) -> np.ndarray:
 
 def seeds(qg: np.ndarray, rg: np.ndarray, cfg: AlignConfig,
           q_mask: np.ndarray | None = None,
-          q_sorted: tuple[np.ndarray, np.ndarray] | None = None
-          ) -> tuple[np.ndarray, np.ndarray]:
+          q_sorted: tuple[np.ndarray, np.ndarray] | None = None,
+          q_freq: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(query positions, ref positions) of equal k-grams (``seed_k``-gram hashes ``qg``,
     ``rg``); ``q_mask`` limits where the query may have them; ``q_sorted``: (``qg`` sorted,
-    the sorting order) if known. The reference's k-grams are looked up in the sorted query, so
-    a short stretch of reference against a long query costs little."""
+    the sorting order) if known, or only the positions ``q_mask`` keeps, sorted by hash, with
+    ``q_freq`` (how often each position's k-gram occurs in the whole query, ``kgram_counts``).
+    The reference's k-grams are looked up in the sorted query, so a short stretch of
+    reference against a long query costs little."""
     if q_sorted is None:
         order = np.argsort(qg, kind="stable")
         q_sorted = (qg[order], order)
@@ -76,7 +78,8 @@ def seeds(qg: np.ndarray, rg: np.ndarray, cfg: AlignConfig,
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     lo = np.searchsorted(qs, rg, side="left")
     cnt = np.searchsorted(qs, rg, side="right") - lo
-    ok = (cnt > 0) & (cnt <= cfg.max_seed_freq) & (kgram_counts(rg) <= cfg.max_seed_freq)
+    freq = cnt if q_freq is None else q_freq[q_order[np.minimum(lo, len(qs) - 1)]]
+    ok = (cnt > 0) & (freq <= cfg.max_seed_freq) & (kgram_counts(rg) <= cfg.max_seed_freq)
     rj = np.flatnonzero(ok)
     lo, cnt = lo[ok], cnt[ok]
     rep_r = np.repeat(rj, cnt)
@@ -152,8 +155,9 @@ def fragments(run_rows: np.ndarray, cfg: AlignConfig) -> list[list[tuple[int, in
                 buckets[fb].append(best)
     # evidence counts on both sides: a phrase the query repeats gives two runs on one place
     # of the reference, which is no more evidence of copying than one
-    return [f for f, st in zip(frags, state)
-            if min(st[3], _covered([(r[2], r[3]) for r in f])) >= cfg.min_fragment_units]
+    need = cfg.min_fragment_units
+    return [f for f, st in zip(frags, state) if st[3] >= need and (
+        len(f) == 1 or _covered([(r[2], r[3]) for r in f]) >= need)]
 
 
 def _covered(intervals: list[tuple[int, int]]) -> int:
@@ -299,14 +303,15 @@ def _chains(passages: list[Passage], max_gap: int) -> list[list[Passage]]:
 
 def align(qg: np.ndarray, rg: np.ndarray, q_unit_chars: np.ndarray, cfg: AlignConfig,
           q_mask: np.ndarray | None = None,
-          q_sorted: tuple[np.ndarray, np.ndarray] | None = None) -> list[Passage]:
+          q_sorted: tuple[np.ndarray, np.ndarray] | None = None,
+          q_freq: np.ndarray | None = None) -> list[Passage]:
     """Passages of the query copied from the reference, in query order.
 
     ``qg``, ``rg``: the texts' ``seed_k``-gram hashes (``fingerprint.kgram_hashes``);
     ``q_unit_chars[u]``: the normalised character where query unit ``u`` starts (length
     units + 1), so evidence is counted in characters whatever the script.
     """
-    sq, sr = seeds(qg, rg, cfg, q_mask, q_sorted)
+    sq, sr = seeds(qg, rg, cfg, q_mask, q_sorted, q_freq)
     rows = runs(sq, sr, cfg.seed_k)
     found = [passage_of(frag, q_unit_chars) for frag in fragments(rows, cfg)]
     merged = merge(_unshadowed(found), q_unit_chars, cfg)

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from copytrace.text.align import AlignConfig, Passage, align, passage_of
+from copytrace.text.align import AlignConfig, Passage, align, kgram_counts, passage_of
 from copytrace.text.decode import DecodedText
 from copytrace.text.fingerprint import Units, bag_hashes, kgram_hashes, units, winnow
 from copytrace.text.normalize import Normalized, char_keys, normalize
@@ -96,6 +96,21 @@ class TextDocument:
             order = np.argsort(g, kind="stable")
             cache[k] = (g, (g[order], order))
         return cache[k]
+
+    def seed_kgram_counts(self, k: int) -> np.ndarray:
+        """How often each position's order-free k-gram occurs in the text."""
+        cache = self.__dict__.setdefault("_seed_counts", {})
+        if k not in cache:
+            cache[k] = kgram_counts(self.seed_kgrams(k)[0])
+        return cache[k]
+
+    def masked_seed_kgrams(self, k: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hashes, positions) of the order-free k-grams at the positions ``mask`` keeps,
+        sorted by hash."""
+        g = self.seed_kgrams(k)[0]
+        idx = np.flatnonzero(mask[:len(g)])
+        order = np.argsort(g[idx], kind="stable")
+        return g[idx][order], idx[order]
 
     def unit_span_chars(self, u0: int, u1: int) -> tuple[int, int]:
         """Units u0..u1 (end exclusive) as code points of the decoded text."""
@@ -229,8 +244,14 @@ def passage_span(q: TextDocument, r: TextDocument, p: Passage, k: int) -> TextSp
 
 
 def align_documents(q: TextDocument, r: TextDocument, cfg: AlignConfig,
-                    q_mask: np.ndarray | None = None) -> list[TextSpan]:
+                    q_mask: np.ndarray | None = None,
+                    q_masked: tuple[np.ndarray, np.ndarray] | None = None) -> list[TextSpan]:
+    """Passages of ``q`` copied from ``r``; ``q_masked``: ``q.masked_seed_kgrams`` of
+    ``q_mask`` (a long query aligned with many windows sorts its masked part once)."""
     qg, q_sorted = q.seed_kgrams(cfg.seed_k)
+    q_freq = None
+    if q_masked is not None:
+        q_sorted, q_freq = q_masked, q.seed_kgram_counts(cfg.seed_k)
     rg = bag_hashes(r.units.hashes, cfg.seed_k)
-    passages = align(qg, rg, q.unit_chars, cfg, q_mask, q_sorted)
+    passages = align(qg, rg, q.unit_chars, cfg, q_mask, q_sorted, q_freq)
     return [passage_span(q, r, p, cfg.seed_k) for p in passages]

@@ -137,15 +137,17 @@ def align_in_windows(query: TextDocument, ref: TextDocument, qpos: np.ndarray,
 
     nq = len(query.units)
     q_mask = _dilate(qpos, nq, cfg.context_units) if nq > 2 * cfg.context_units else None
+    # the masked part of a long query, sorted once for all windows of this reference
+    q_masked = None if q_mask is None else query.masked_seed_kgrams(align_cfg.seed_k, q_mask)
     text = ref.decoded.text
     radius = 4 * cfg.context_units
     if len(text) <= 4 * radius:
-        spans = align_documents(query, ref, align_cfg, q_mask)
+        spans = align_documents(query, ref, align_cfg, q_mask, q_masked)
     else:
         spans = []
         for a, b in _windows(rchars, len(text), radius):
             win = TextDocument(DecodedText(text[a:b], ref.decoded.format, ref.decoded.encoding))
-            for s in align_documents(query, win, align_cfg, q_mask):
+            for s in align_documents(query, win, align_cfg, q_mask, q_masked):
                 r0, r1 = ref.decoded.to_source(np.array([s.ref_start_char + a,
                                                          s.ref_end_char + a]))
                 spans.append(replace(s, ref_start_char=int(r0), ref_end_char=int(r1)))
