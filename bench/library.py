@@ -7,7 +7,9 @@ copies of registered images (resize, JPEG q 30-50, horizontal flip, crop keeping
 area, text overlay; 20 each) and 100 images edited the same way that were never registered.
 Reports rank-1 correct on the copies, the fraction of unregistered queries whose best score
 reaches the default threshold (0.5), add throughput (images/s) and the median query latency per
-image with the model loaded. If the eval set is smaller than refs + unregistered sources, the
+image with the model loaded. Every query runs twice, with query regions on and off
+(``EngineConfig.query_regions``, issue 20), on one library, the order alternating, so the two
+latencies compare under the same load (``--no-query-regions``: off only). If the eval set is smaller than refs + unregistered sources, the
 references are padded from ``--distract-dir`` (said in the output).
 """
 from __future__ import annotations
@@ -74,6 +76,41 @@ def make_queries(sources: list[str], out: Path, seed: int, tag: str) -> list[tup
     return result
 
 
+def summarise(run: dict, group: dict[str, str]) -> dict:
+    """One mode's figures: latency (all, copies, unregistered), rank-1 and threshold rates."""
+    rows, lat = run["rows"], np.asarray(run["latencies"])
+    fams: dict[str, dict[str, list[bool]]] = {}
+    rank1, found, unreg_above = [], [], []
+    for r in rows:
+        above = r["top_score"] is not None and r["top_score"] >= DEFAULT_MIN_SCORE
+        fam = fams.setdefault(r["family"], {"copies": [], "unregistered_above": []})
+        if r["copy"]:
+            ok = r["top_path"] is not None and group.get(r["top_path"], r["top_path"]) == group.get(
+                r["source"], r["source"])
+            rank1.append(ok)
+            found.append(ok and above)
+            fam["copies"].append(ok and above)
+        else:
+            unreg_above.append(above)
+            fam["unregistered_above"].append(above)
+    is_copy = np.array([r["copy"] for r in rows])
+    ms = lambda a: round(1000 * float(np.median(a)), 2) if len(a) else None  # noqa: E731
+    return {
+        "median_query_latency_ms": ms(lat),
+        "p90_query_latency_ms": round(1000 * float(np.percentile(lat, 90)), 2),
+        "median_copy_latency_ms": ms(lat[is_copy]),
+        "median_unregistered_latency_ms": ms(lat[~is_copy]),
+        "rank1_correct_copies": round(float(np.mean(rank1)), 4),
+        "copies_rank1_and_above_threshold": round(float(np.mean(found)), 4),
+        "unregistered_above_threshold": round(float(np.mean(unreg_above)), 4),
+        "per_family": {
+            f: {"copies_found": round(float(np.mean(v["copies"])), 3),
+                "unregistered_above": round(float(np.mean(v["unregistered_above"])), 3)}
+            for f, v in sorted(fams.items())
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="Library add/query acceptance benchmark (issue 2)")
     ap.add_argument("--eval-dir", default="data/images/eval")
@@ -90,7 +127,8 @@ def main() -> None:
     ap.add_argument("--exclude-source", default=None,
                     help="diagnostics: regex on the manifest source path of eval images to leave out")
     ap.add_argument("--no-query-regions", action="store_true",
-                    help="EngineConfig(query_regions=False): whole-image search only (issue 20)")
+                    help="only EngineConfig(query_regions=False), whole-image search (issue 20); "
+                         "by default every query runs with regions on and off, order alternating")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -133,9 +171,8 @@ def main() -> None:
     cfg_kw = {"backend": args.backend, "precision": args.precision, "models_dir": args.models_dir}
     if args.model:
         cfg_kw["image_model"] = args.model
-    if args.no_query_regions:
-        cfg_kw["query_regions"] = False
-    lib = copytrace.open(str(db), config=EngineConfig(**cfg_kw))
+    modes = ["off"] if args.no_query_regions else ["on", "off"]
+    lib = copytrace.open(str(db), config=EngineConfig(**cfg_kw, query_regions=modes[0] == "on"))
     _ = lib.encoder  # load the model before timing: the latency asked for is "model loaded"
     t0 = time.perf_counter()
     added, failed = lib.add_many(refs)
@@ -144,31 +181,31 @@ def main() -> None:
         log.warning("%d references failed to register: %s", len(failed), failed[:3])
     model_id = lib.image_spec.model_id
     precision = lib.encoder.precision
-
-    lib.query(copies[0][0], top_k=5, min_score=0.0)  # warm-up
-    latencies, rank1, fams, rows = [], [], {}, []
+    # Both modes query the same library in one run, each query in both, the order
+    # alternating, so that the machine's load weighs on them alike.
+    libs = {modes[0]: lib}
+    for mode in modes[1:]:
+        libs[mode] = copytrace.open(str(db), config=EngineConfig(**cfg_kw, query_regions=mode == "on"))
+    for one in libs.values():
+        one.query(copies[0][0], top_k=5, min_score=0.0)  # warm-up
     jobs = [(q, True) for q in copies] + [(q, False) for q in unreg]
-    for (path, family, src), is_copy in jobs:
-        t1 = time.perf_counter()
-        res = lib.query(path, top_k=5, min_score=0.0)
-        latencies.append(time.perf_counter() - t1)
-        top = res.matches[0] if res.matches else None
-        above = top is not None and top.score >= DEFAULT_MIN_SCORE
-        rows.append({"query": path, "family": family, "copy": is_copy, "source": src,
-                     "top_path": top.path if top else None,
-                     "top_score": round(top.score, 6) if top else None,
-                     "top_similarity": round(top.similarity, 6) if top else None})
-        fam = fams.setdefault(family, {"copies": [], "unregistered_above": []})
-        if is_copy:
-            ok = top is not None and group.get(top.path, top.path) == group.get(src, src)
-            rank1.append(ok)
-            fam["copies"].append(ok and above)
-        else:
-            fam["unregistered_above"].append(above)
-    lib.close()
+    runs = {m: {"latencies": [], "rows": []} for m in modes}
+    for n, ((path, family, src), is_copy) in enumerate(jobs):
+        for mode in (modes if n % 2 == 0 else modes[::-1]):
+            t1 = time.perf_counter()
+            res = libs[mode].query(path, top_k=5, min_score=0.0)
+            dt = time.perf_counter() - t1
+            top = res.matches[0] if res.matches else None
+            runs[mode]["latencies"].append(dt)
+            runs[mode]["rows"].append({
+                "query": path, "family": family, "copy": is_copy, "source": src,
+                "latency_ms": round(1000 * dt, 2),
+                "top_path": top.path if top else None,
+                "top_score": round(top.score, 6) if top else None,
+                "top_similarity": round(top.similarity, 6) if top else None})
+    for one in libs.values():
+        one.close()
 
-    unreg_above = [a for f in fams.values() for a in f["unregistered_above"]]
-    copies_found = [a for f in fams.values() for a in f["copies"]]
     results = {
         "command": " ".join([Path(sys.executable).name] + sys.argv),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -177,24 +214,18 @@ def main() -> None:
         "backend": args.backend,
         "precision": precision,
         "exclude_source": args.exclude_source,
-        "query_regions": not args.no_query_regions,
         "refs": len(refs), "eval_refs": n_eval_refs, "distractor_refs": len(refs) - n_eval_refs,
         "added": len(added), "failed": len(failed),
         "add_images_per_s": round(len(refs) / add_s, 2),
-        "rank1_correct_copies": round(float(np.mean(rank1)), 4),
-        "copies_rank1_and_above_threshold": round(float(np.mean(copies_found)), 4),
-        "unregistered_above_threshold": round(float(np.mean(unreg_above)), 4),
         "threshold_score": DEFAULT_MIN_SCORE,
-        "median_query_latency_ms": round(1000 * statistics.median(latencies), 2),
-        "p90_query_latency_ms": round(1000 * float(np.percentile(latencies, 90)), 2),
-        "per_family": {
-            f: {"copies_found": round(float(np.mean(v["copies"])), 3),
-                "unregistered_above": round(float(np.mean(v["unregistered_above"])), 3)}
-            for f, v in sorted(fams.items())
-        },
+        "query_regions": {("on" if m == "on" else "off"): summarise(runs[m], group) for m in modes},
     }
+    if len(modes) == 2:
+        on, off = (results["query_regions"][m]["median_query_latency_ms"] for m in ("on", "off"))
+        results["median_latency_on_over_off"] = round(on / off, 3)
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    (out / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (out / "queries.jsonl").write_text("".join(json.dumps({"regions": m, **r}) + "\n"
+                                               for m in modes for r in runs[m]["rows"]))
     print(json.dumps(results, indent=1))
 
 

@@ -113,3 +113,24 @@ def test_approximate_from_in_the_environment(monkeypatch):
         IndexConfig.from_env()
     with pytest.raises(ValueError, match=">= 256"):
         IndexConfig(approximate_from=100)
+
+
+def test_small_and_large_faiss_searches_agree_and_keep_the_thread_count(monkeypatch):
+    """A small search runs on one OpenMP thread (index/faiss.py), a large one on all; both
+    equal brute force, and the process's thread count is left as it was."""
+    faiss = pytest.importorskip("faiss")
+    from copytrace.index import faiss as faiss_index
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((300, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = faiss_index.FaissIndex(32)
+    index.add(np.arange(300, dtype=np.int64) + 7, x)
+    q = x[:20] + 0.05 * rng.standard_normal((20, 32)).astype(np.float32)
+    want = np.argsort(-(q @ x.T), axis=1)[:, :5] + 7
+    before = faiss.omp_get_max_threads()
+    for work in (1 << 30, 0):  # serial, then parallel
+        monkeypatch.setattr(faiss_index, "SERIAL_SEARCH_WORK", work)
+        _, ids = index.search(q, 5)
+        np.testing.assert_array_equal(ids, want)
+        assert faiss.omp_get_max_threads() == before

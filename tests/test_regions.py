@@ -137,3 +137,39 @@ def test_library_finds_a_pasted_picture_and_reports_its_box(tmp_path):
         assert whole.work_id == ids["object_coffee.jpg"] and iou(tuple(whole.box), (0, 0, w, h)) >= 0.9
         # An unrelated photo finds nothing at the default threshold, regions or not.
         assert lib.query(str(DATA / "nature_flower.jpg")).matches == ()
+
+
+def test_a_box_its_verification_does_not_confirm_keeps_the_whole_image_score(tmp_path):
+    """Score fusion (signals/_verify.py): a strong crop's own reference, found by the whole
+    image, is not outranked by another reference that a box merely resembles; the same box
+    cosine, confirmed by the box's inliers, does count."""
+    pytest.importorskip("cv2")
+    from copytrace.config import EngineConfig
+    from copytrace.models.registry import get_spec
+    from copytrace.signals._verify import ImageVerifier
+    from copytrace.types import Match
+
+    cat = _img("animal_cat.jpg")
+    w, h = cat.size
+    query = cat.crop((w // 5, h // 5, 4 * w // 5, 4 * h // 5))
+    qpath = tmp_path / "crop.jpg"
+    query.save(qpath, quality=90)
+    refs = {n: str(DATA / n) for n in ("animal_cat.jpg", "building_temple.jpg")}
+    spec = get_spec("ct-image-r18s")
+    ver = ImageVerifier(spec, EngineConfig().image_limits, verify_top=10)
+
+    def match(name, cos):
+        return Match(work_id=name, title=name, path=refs[name], media_type="image", score=0.0,
+                     similarity=cos)
+
+    qw, qh = query.size
+    box = (0, 0, qw // 2, qh // 2)
+    own = ver.rescore(str(qpath), [match("animal_cat.jpg", 0.55)])[0]
+    other = ver.rescore(str(qpath), [match("building_temple.jpg", 0.9)], {"building_temple.jpg": box},
+                        whole_similarity={"building_temple.jpg": 0.2})[0]
+    assert other.similarity < 0.3 and other.box is None
+    assert own.score > other.score
+    # The crop's own reference brought by a box that holds part of it: confirmed, it counts.
+    boxed = ver.rescore(str(qpath), [match("animal_cat.jpg", 0.8)], {"animal_cat.jpg": box},
+                        whole_similarity={"animal_cat.jpg": 0.55})[0]
+    assert boxed.similarity > own.similarity

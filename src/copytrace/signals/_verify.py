@@ -45,14 +45,18 @@ class ImageVerifier:
 
     def rescore(self, query_path: str, matches: list[Match],
                 regions: dict[str, tuple[int, int, int, int]] | None = None,
-                image=None) -> list[Match]:
+                image=None, whole_similarity: dict[str, float] | None = None) -> list[Match]:
         """``matches`` (best cosine first) scored on the combined similarity; without the
         query's file (``query_path`` empty) none is verified, each is scored on its cosine.
 
         ``regions`` maps a work id to the query box (``copytrace.verify.regions``) whose
-        descriptor brought it: that box is verified too and the larger inlier count counts.
-        A verified match reports ``box``, where the reference sits in the query. ``image``:
-        the decoded query, when the caller has it."""
+        descriptor brought it (``m.similarity`` is then the box's cosine): that box is verified
+        too. A box's cosine counts only when the box's own verification gives it a bonus
+        (more than ``min_inliers``); otherwise the match is scored as the whole image scores it,
+        on ``whole_similarity[work_id]``, the whole query's cosine: a box is a smaller, plainer
+        picture than the query, and its cosine with an unrelated reference runs higher. A
+        verified match reports ``box``, where the reference sits in the query. ``image``: the
+        decoded query, when the caller has it."""
         from copytrace.media.image import load_image
         from copytrace.verify import verified_score
         from copytrace.verify.regions import box_in_query
@@ -66,7 +70,10 @@ class ImageVerifier:
             if m.media_type != "image":
                 rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
                 continue
-            combined, box = m.similarity, None
+            rbox = regions.get(m.work_id)
+            whole_cos = (whole_similarity or {}).get(m.work_id, m.similarity)
+            # Unverified, a box's cosine does not count (see above).
+            combined, box = (m.similarity if rbox is None else whole_cos), None
             if (query_path and rank < self.verify_top
                     and m.similarity >= cfg.threshold_score - cfg.bonus):
                 ref = self._features_of(m)
@@ -75,15 +82,21 @@ class ImageVerifier:
                         image = load_image(query_path, self.image_limits)
                     if query_features is None:
                         query_features = self.local.features(image, query=True)
-                    tries = [(self.local.verify_features(query_features, ref), query_features, None)]
-                    rbox = regions.get(m.work_id)
+                    whole = self.local.verify_features(query_features, ref)
+                    res, qf, used = whole, query_features, None
+                    combined = float(verified_score(whole_cos, whole.inliers, cfg))
                     if rbox is not None:
                         if rbox not in crop_features:
                             crop_features[rbox] = self.local.features(image.crop(rbox), query=True)
                         cf = crop_features[rbox]
-                        tries.append((self.local.verify_features(cf, ref), cf, rbox))
-                    res, qf, rbox = max(tries, key=lambda t: t[0].inliers)
-                    combined = float(verified_score(m.similarity, res.inliers, cfg))
+                        by_box = self.local.verify_features(cf, ref)
+                        if by_box.inliers > cfg.min_inliers:
+                            boxed = float(verified_score(m.similarity, max(by_box.inliers, whole.inliers), cfg))
+                            if boxed > combined:
+                                combined = boxed
+                                if by_box.inliers >= whole.inliers:
+                                    res, qf, used = by_box, cf, rbox
+                    rbox = used
                     if res.transform is not None and res.inliers > cfg.min_inliers:
                         crop = None if rbox is None else (rbox[2] - rbox[0], rbox[3] - rbox[1])
                         box = box_in_query(res.transform, ref.size, qf.size, image.size, res.mirrored,

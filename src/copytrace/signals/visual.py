@@ -158,15 +158,18 @@ class VisualSignal(Signal):
             return super().find(query, top_k)
         # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
         k = max(top_k, self.config.verify_top)
-        found = self.verifier.rescore(query.media.path, super().find(query, k))
+        whole = super().find(query, k)
+        found = self.verifier.rescore(query.media.path, whole)
         if (self.config.query_regions and query.media.path
                 and not any(m.score >= DEFAULT_MIN_SCORE for m in found)):
-            found = self._find_in_regions(query, found, k)
+            found = self._find_in_regions(query, whole, found, k)
         return found
 
-    def _find_in_regions(self, query: Query, found: list[Match], k: int) -> list[Match]:
+    def _find_in_regions(self, query: Query, whole: list[Match], found: list[Match],
+                         k: int) -> list[Match]:
         """Region proposals of a still query (``copytrace.verify.regions``) searched like the
-        whole image; a registered still a region brings closer than the whole image did is
+        whole image; a registered still a region brings closer than the whole image did
+        (``whole``: the whole image's candidates by cosine, ``found``: them verified) is
         verified against that region (and the whole query) and reported with its box."""
         from copytrace.media.image import load_image
         from copytrace.verify.regions import crop_regions, propose_regions
@@ -176,13 +179,13 @@ class VisualSignal(Signal):
         if not boxes:
             return found
         sims, work_ids, _ = self.store.search(self.name, self.encoder.encode_images(crop_regions(image, boxes)), k)
-        best = {m.work_id: (m.similarity, None) for m in found}
+        whole_cos = {m.work_id: m.similarity for m in whole}
         region_of: dict[str, tuple[float, tuple[int, int, int, int]]] = {}
         for r, box in enumerate(boxes):
             for s, w in zip(sims[r].tolist(), work_ids[r].tolist()):
                 if w is None:
                     continue
-                if s > max(best.get(w, (-2.0,))[0], region_of.get(w, (-2.0,))[0]):
+                if s > max(whole_cos.get(w, -2.0), region_of.get(w, (-2.0,))[0]):
                     region_of[w] = (s, box)
         if not region_of:
             return found
@@ -190,7 +193,15 @@ class VisualSignal(Signal):
         brought = [self.make_match(works[w], self.spec.score(s), s) for w, (s, _) in region_of.items()
                    if works[w].media_type == "image"]  # a region against video frames: not here
         boxes_of = {w: b for w, (_, b) in region_of.items()}
-        rescored = self.verifier.rescore(query.media.path, brought, boxes_of, image=image)
+        # The whole query's cosine with each: what a box that its verification does not
+        # confirm leaves the match (signals/_verify.py).
+        q = query.descriptors.vectors[0]
+        for m in brought:
+            if m.work_id not in whole_cos:
+                ref = self.store.catalog.descriptors(m.work_id, self.name)
+                whole_cos[m.work_id] = float(np.max(ref.vectors @ q)) if ref is not None and len(ref) else -1.0
+        rescored = self.verifier.rescore(query.media.path, brought, boxes_of, image=image,
+                                         whole_similarity=whole_cos)
         merged = {m.work_id: m for m in found}
         for m in rescored:
             if m.work_id not in merged or m.score > merged[m.work_id].score:
