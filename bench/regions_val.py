@@ -194,38 +194,42 @@ def main() -> None:
             return crop_inl[(r, j)]
 
         wl = [int(j) for j in widx[i, :top]]
-        whole_scores = np.full(k, -np.inf, np.float32)
+        whole_scores = wsims[i].astype(np.float32).copy()  # beyond ``top``: unverified cosines
         whole_scores[:top] = [verified_score(float(wsims[i, c]), w_inl(j), vcfg) for c, j in enumerate(wl)]
         res = {"whole": (whole_scores, widx[i].copy())}
         if len(bdesc[i]):
             bs, bi = exact_topk(bdesc[i], refs, k)
+        whole_cos = {int(j): float(c) for c, j in zip(wsims[i], widx[i])}
         for name in VARIANTS:
-            rows = picks[name][i]
-            best: dict[int, tuple[float, int]] = {int(j): (float(s), -1) for s, j in zip(wsims[i], widx[i])}
-            for r in rows:
+            # As the engine does (signals/visual.py): the whole image's candidates keep their
+            # verified scores; a reference some box brings closer than the whole image did is
+            # added, the best ``top`` of them by box cosine verified.
+            brought: dict[int, tuple[float, int]] = {}
+            for r in picks[name][i]:
                 for s, j in zip(bs[r].tolist(), bi[r].tolist()):
-                    if j not in best or s > best[j][0]:
-                        best[j] = (s, r)
-            ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[1][1] != -1, kv[0]))[:k]
+                    if s > max(whole_cos.get(j, -2.0), brought.get(j, (-2.0,))[0]):
+                        brought[j] = (s, r)
+            order = sorted(brought.items(), key=lambda kv: -kv[1][0])
             for fusion in ("max", "verified"):
+                best = {j: float(whole_scores[c]) if c < top else float(wsims[i, c])
+                        for c, j in enumerate(widx[i].tolist())}
+                for c, (j, (s, r)) in enumerate(order):
+                    exact = whole_cos.get(j, float(queries[i] @ refs[j]))
+                    if c >= top:  # not verified: a box's cosine counts only under "max"
+                        score = s if fusion == "max" else exact
+                    else:
+                        n = max(c_inl(r, j), w_inl(j))
+                        score = verified_score(s, n, vcfg)
+                        if fusion == "verified":
+                            # A box's cosine counts only when that box's geometry confirms it.
+                            by_whole = verified_score(exact, w_inl(j), vcfg)
+                            score = max(score if c_inl(r, j) > vcfg.min_inliers else -np.inf, by_whole)
+                    best[j] = max(best.get(j, -np.inf), float(score))
+                ranked = sorted(best.items(), key=lambda kv: -kv[1])[:k]
                 sc = np.full(k, -np.inf, np.float32)
                 ix = np.zeros(k, np.int64)
-                for c, (j, (s, r)) in enumerate(ranked):
-                    ix[c] = j
-                    if c >= top:
-                        sc[c] = s
-                        continue
-                    if r < 0:  # the whole image gave this reference its best cosine
-                        sc[c] = verified_score(s, w_inl(j), vcfg)
-                        continue
-                    n = max(c_inl(r, j), w_inl(j))
-                    by_box = verified_score(s, n, vcfg)
-                    if fusion == "verified":
-                        # A box's cosine counts only when that box's geometry confirms it.
-                        by_whole = verified_score(float(queries[i] @ refs[j]), w_inl(j), vcfg)
-                        by_box = by_box if c_inl(r, j) > vcfg.min_inliers else -np.inf
-                        by_box = max(by_box, by_whole)
-                    sc[c] = by_box
+                for c, (j, v) in enumerate(ranked):
+                    sc[c], ix[c] = v, j
                 res[(name, fusion)] = (sc, ix)
         return i, res, len(crop_feats)
 
@@ -268,7 +272,18 @@ def main() -> None:
                     **metrics(es, ej), "boxes_per_query": round(float(np.mean(nb * use)), 2),
                     "boxes_per_unregistered": round(float(np.mean((nb * use)[unreg])), 2),
                     "share_searching_regions": round(float(np.mean(use)), 4)}
-    report = {"set": image_set.manifest["counts"], "val": args.val, "threshold": thr,
+    # The verified threshold this set gives (precision 0.99 over every prediction, as
+    # bench/verify_val.py calibrated the shipped one), whole image + verification.
+    from verify_val import threshold_for
+
+    arrays = {"whole": whole, "whole_idx": whole_ix, "whole_sims": wsims}
+    for name in VARIANTS:
+        for fusion in ("max", "verified"):
+            arrays[f"{name}|{fusion}|scores"] = np.stack([r[(name, fusion)][0] for r in per_query])
+            arrays[f"{name}|{fusion}|idx"] = np.stack([r[(name, fusion)][1] for r in per_query])
+    np.savez(out / "scores.npz", **arrays)
+    report = {"threshold_p99_whole_verified": round(threshold_for(image_set, whole, whole_ix, 0.99), 4),
+              "set": image_set.manifest["counts"], "val": args.val, "threshold": thr,
               "verify_top": top, "top_k": k, "rows": results}
     (out / "regions.json").write_text(json.dumps(report, indent=1))
     hdr = "| method | fusion | gate | µAP | R@P90 | top-1 | P@thr | R@thr | boxes/query | boxes/unreg | pip | screenshot | crop |"

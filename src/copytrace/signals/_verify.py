@@ -45,7 +45,8 @@ class ImageVerifier:
 
     def rescore(self, query_path: str, matches: list[Match],
                 regions: dict[str, tuple[int, int, int, int]] | None = None,
-                image=None, whole_similarity: dict[str, float] | None = None) -> list[Match]:
+                image=None, whole_similarity: dict[str, float] | None = None,
+                cache: dict | None = None) -> list[Match]:
         """``matches`` (best cosine first) scored on the combined similarity; without the
         query's file (``query_path`` empty) none is verified, each is scored on its cosine.
 
@@ -56,7 +57,8 @@ class ImageVerifier:
         on ``whole_similarity[work_id]``, the whole query's cosine: a box is a smaller, plainer
         picture than the query, and its cosine with an unrelated reference runs higher. A
         verified match reports ``box``, where the reference sits in the query. ``image``: the
-        decoded query, when the caller has it."""
+        decoded query, when the caller has it. ``cache``: one query's decoded image ("image")
+        and local features ("whole", and per box), kept between calls for that query."""
         from copytrace.media.image import load_image
         from copytrace.verify import verified_score
         from copytrace.verify.regions import box_in_query
@@ -64,8 +66,9 @@ class ImageVerifier:
         spec, cfg = self.spec, self.local.cfg
         regions = regions or {}
         rescored = []
-        query_features = None
-        crop_features: dict[tuple[int, int, int, int], object] = {}
+        cache = {} if cache is None else cache
+        if image is not None:
+            cache["image"] = image
         for rank, m in enumerate(matches):
             if m.media_type != "image":
                 rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries
@@ -78,17 +81,19 @@ class ImageVerifier:
                     and m.similarity >= cfg.threshold_score - cfg.bonus):
                 ref = self._features_of(m)
                 if ref is not None:
-                    if image is None:
-                        image = load_image(query_path, self.image_limits)
-                    if query_features is None:
-                        query_features = self.local.features(image, query=True)
+                    if "image" not in cache:
+                        cache["image"] = load_image(query_path, self.image_limits)
+                    image = cache["image"]
+                    if "whole" not in cache:
+                        cache["whole"] = self.local.features(image, query=True)
+                    query_features = cache["whole"]
                     whole = self.local.verify_features(query_features, ref)
                     res, qf, used = whole, query_features, None
                     combined = float(verified_score(whole_cos, whole.inliers, cfg))
                     if rbox is not None:
-                        if rbox not in crop_features:
-                            crop_features[rbox] = self.local.features(image.crop(rbox), query=True)
-                        cf = crop_features[rbox]
+                        if rbox not in cache:
+                            cache[rbox] = self.local.features(image.crop(rbox), query=True)
+                        cf = cache[rbox]
                         by_box = self.local.verify_features(cf, ref)
                         if by_box.inliers > cfg.min_inliers:
                             boxed = float(verified_score(m.similarity, max(by_box.inliers, whole.inliers), cfg))

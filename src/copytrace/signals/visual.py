@@ -159,14 +159,15 @@ class VisualSignal(Signal):
         # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
         k = max(top_k, self.config.verify_top)
         whole = super().find(query, k)
-        found = self.verifier.rescore(query.media.path, whole)
+        cache: dict = {}  # the decoded query and its local features, for both passes
+        found = self.verifier.rescore(query.media.path, whole, cache=cache)
         if (self.config.query_regions and query.media.path
                 and not any(m.score >= DEFAULT_MIN_SCORE for m in found)):
-            found = self._find_in_regions(query, whole, found, k)
+            found = self._find_in_regions(query, whole, found, k, cache)
         return found
 
     def _find_in_regions(self, query: Query, whole: list[Match], found: list[Match],
-                         k: int) -> list[Match]:
+                         k: int, cache: dict) -> list[Match]:
         """Region proposals of a still query (``copytrace.verify.regions``) searched like the
         whole image; a registered still a region brings closer than the whole image did
         (``whole``: the whole image's candidates by cosine, ``found``: them verified) is
@@ -174,7 +175,9 @@ class VisualSignal(Signal):
         from copytrace.media.image import load_image
         from copytrace.verify.regions import crop_regions, propose_regions
 
-        image = load_image(query.media.path, self.config.image_limits)
+        if "image" not in cache:
+            cache["image"] = load_image(query.media.path, self.config.image_limits)
+        image = cache["image"]
         boxes = propose_regions(image)
         if not boxes:
             return found
@@ -190,7 +193,9 @@ class VisualSignal(Signal):
         if not region_of:
             return found
         works = {w: self.store.catalog.get(w) for w in region_of}
-        brought = [self.make_match(works[w], self.spec.score(s), s) for w, (s, _) in region_of.items()
+        # Best box cosine first: the verifier checks the first ``verify_top`` of them.
+        brought = [self.make_match(works[w], self.spec.score(s), s)
+                   for w, (s, _) in sorted(region_of.items(), key=lambda kv: -kv[1][0])
                    if works[w].media_type == "image"]  # a region against video frames: not here
         boxes_of = {w: b for w, (_, b) in region_of.items()}
         # The whole query's cosine with each: what a box that its verification does not
@@ -200,8 +205,8 @@ class VisualSignal(Signal):
             if m.work_id not in whole_cos:
                 ref = self.store.catalog.descriptors(m.work_id, self.name)
                 whole_cos[m.work_id] = float(np.max(ref.vectors @ q)) if ref is not None and len(ref) else -1.0
-        rescored = self.verifier.rescore(query.media.path, brought, boxes_of, image=image,
-                                         whole_similarity=whole_cos)
+        rescored = self.verifier.rescore(query.media.path, brought, boxes_of,
+                                         whole_similarity=whole_cos, cache=cache)
         merged = {m.work_id: m for m in found}
         for m in rescored:
             if m.work_id not in merged or m.score > merged[m.work_id].score:
