@@ -8,7 +8,8 @@ model entry's verifier settings (``verify_threshold_similarity``, ``verify_bonus
 describing or verifying again, and reports three rows at that threshold:
 
 - whole image + verification (the engine with ``query_regions=False``);
-- whole + regions for every query;
+- whole + regions for every query (the whole image's verified candidates and the boxes'
+  together, each reference at its best score, as the engine merges them);
 - **engine**: regions only for queries whose whole image has no candidate at the threshold
   (what ``EngineConfig.query_regions`` does).
 
@@ -25,6 +26,23 @@ from images import resolve_spec  # bench/ is on sys.path when run as a script
 
 from copytrace.eval.image_bench import Predictions, load_image_set, score_predictions
 from copytrace.verify import VerifyConfig, verified_score
+
+
+def union_topk(s1: np.ndarray, i1: np.ndarray, s2: np.ndarray, i2: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per query, each reference's best score over two candidate lists, the best k kept."""
+    k = s1.shape[1]
+    out_s = np.full_like(s1, -np.inf)
+    out_i = np.zeros_like(i1)
+    for q in range(s1.shape[0]):
+        best: dict[int, float] = {}
+        for s, j in zip(np.concatenate([s1[q], s2[q]]).tolist(), np.concatenate([i1[q], i2[q]]).tolist()):
+            if s > best.get(j, -np.inf):
+                best[j] = s
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:k]
+        out_i[q, :len(ranked)] = [j for j, _ in ranked]
+        out_s[q, :len(ranked)] = [v for _, v in ranked]
+    return out_s, out_i
 
 
 def rows(out: Path, model: str, threshold: float | None = None, same_folder: str | None = None,
@@ -68,6 +86,10 @@ def rows(out: Path, model: str, threshold: float | None = None, same_folder: str
                     r_ = int(j_[q, c])
                     if r_ != image_set.queries[q].ref and labels.get(image_set.refs[r_], "") == a_:
                         s_[q, c] = -np.inf
+    # The merged list was cut to k by cosine before verification, so box hits could push a
+    # whole-image candidate out unverified (a strong crop's own reference: crop 1.00 -> 0.88).
+    # The engine keeps the whole image's verified candidates and adds the boxes' (issue 20).
+    merged, mi = union_topk(whole, wi, merged, mi)
     eng = np.where(use_regions[:, None], merged, whole)
     eidx = np.where(use_regions[:, None], mi, wi)
     for name, s, j in (("whole + verification", whole, wi), ("whole + regions (every query)", merged, mi),
