@@ -36,6 +36,8 @@ def export_stage(spec, fp32_model, qmodel, data: Path, out: Path | None, bench_s
         "onnxruntime-fp32": load_encoder(dspec, "onnxruntime", "fp32"),
         "onnxruntime-int8-u8": load_encoder(dspec, "onnxruntime", "int8"),
     }
+    if _cuda_int8_available():  # the GPU 8-bit backend, gated like the CPU ones (issue 26)
+        encoders["cuda-int8"] = load_encoder(dspec, "cuda-int8", "int8")
     result: dict = {"files": {"int8": str(s8), "int8_u8": str(u8)},
                     "u8_rewrite": rewrite, "tensorrt_rule_violations": violations}
     result.update(_deployed_metrics(spec, qmodel, encoders, data, fp32_metric))
@@ -47,6 +49,12 @@ def export_stage(spec, fp32_model, qmodel, data: Path, out: Path | None, bench_s
         _set_int8_keys(out / f"{spec.name}.json", s8.name, u8.name)
         result["registry_updated"] = True
     return result
+
+
+def _cuda_int8_available() -> bool:
+    import importlib.util
+
+    return torch.cuda.is_available() and importlib.util.find_spec("triton") is not None
 
 
 def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) -> dict:
@@ -69,7 +77,7 @@ def _deployed_metrics(spec, qmodel, encoders, data: Path, fp32_metric: float) ->
     uap = {k: uap_from_descriptors(d["queries"], d["refs"], truth) for k, d in desc.items()}
     ref = desc["torch-fakequant"]
     parity = {}
-    for k in ("openvino-int8", "onnxruntime-int8-u8"):
+    for k in [k for k in ("openvino-int8", "onnxruntime-int8-u8", "cuda-int8") if k in desc]:
         cos = np.concatenate([(desc[k][s] * ref[s]).sum(1) for s in ("refs", "queries")])
         top1 = lambda d: (d["queries"] @ d["refs"].T).argmax(1)
         parity[k] = {"min_cosine": float(cos.min()), "mean_cosine": float(cos.mean()),

@@ -101,6 +101,7 @@ def load_encoder(
     from copytrace.runtime import openvino as _ov  # noqa: F401
     from copytrace.runtime import tensorrt as _trt  # noqa: F401
     from copytrace.runtime import torch_cuda as _tc  # noqa: F401
+    from copytrace.runtime import triton_int8 as _ti8  # noqa: F401
 
     if backend not in _BACKENDS:
         raise ModelError(f"unknown backend {backend!r} (known: {', '.join(sorted(_BACKENDS))})")
