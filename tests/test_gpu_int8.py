@@ -73,11 +73,19 @@ def test_plan_refuses_a_float_model(spec):
 
 
 def test_backend_is_registered_and_refuses_fp32(spec):
-    from copytrace.runtime import base, load_encoder
+    from copytrace.runtime import base, load_encoder, resolve_precision
 
     with pytest.raises(ModelError):
         load_encoder(spec, "cuda-int8", "fp32")
     assert "cuda-int8" in base._BACKENDS
+    # EngineConfig(backend="cuda"): INT8 by default (the CPU's int8 check does not apply)
+    assert resolve_precision(spec, "auto", "cuda") == "int8"
+    assert resolve_precision(spec, "auto", "torch-cuda") == "fp32"
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match="needs a CUDA GPU"):
+            load_encoder(spec, "cuda", "int8")
+        with pytest.raises(ModelError, match="needs a CUDA GPU"):
+            load_encoder(spec, "cuda", "fp32")  # routed to torch-cuda
 
 
 @pytest.mark.slow

@@ -170,7 +170,8 @@ def add(paths, title, db, as_json, precision, ray_address, workers) -> None:
     help="Hide matches below this calibrated score (default 0.5; 0 shows every candidate).",
 )
 @click.option("--precision", type=click.Choice(["auto", "fp32", "int8"]), default="auto")
-@click.option("--backend", type=click.Choice(["openvino", "onnxruntime"]), default="openvino")
+@click.option("--backend", type=click.Choice(["openvino", "onnxruntime", "cuda"]),
+              default="openvino", help="cuda: the GPU 8-bit backend (extra [gpu])")
 @click.option("--html", "html_path", help="Also write an HTML evidence report to this file.")
 @click.option("--evidence", "evidence_dir",
               help="Write one evidence bundle per match under this folder "

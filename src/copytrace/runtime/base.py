@@ -65,15 +65,23 @@ class Encoder(ABC):
         return np.concatenate(parts, axis=0)
 
 
-def resolve_precision(spec, precision: str) -> str:
+GPU_BACKENDS = ("cuda", "cuda-int8", "torch-cuda", "tensorrt")
+
+
+def resolve_precision(spec, precision: str, backend: str | None = None) -> str:
     """The precision a descriptor runs at, the same rule for every signal: 'auto' is 'int8'
     when the registry entry ships INT8 files made from the FP32 file now present
     (``spec.has_int8()``) and this CPU's int8 kernels are exact (``models/cpu.py``, issue 17),
-    else 'fp32'; 'fp32' and 'int8' are taken as asked."""
+    else 'fp32'; on a GPU ``backend`` the CPU test is left out (torch-cuda runs FP32 only);
+    'fp32' and 'int8' are taken as asked."""
     if precision not in ("auto", *PRECISIONS):
         raise ModelError(f"precision must be 'auto' or one of {PRECISIONS}, not {precision!r}")
     if precision != "auto":
         return precision
+    if backend == "torch-cuda":
+        return "fp32"
+    if backend in GPU_BACKENDS:  # the CPU's int8 kernels do not matter on a GPU
+        return "int8" if spec.has_int8() else "fp32"
     from copytrace.models.cpu import int8_exact
 
     return "int8" if spec.has_int8() and int8_exact() else "fp32"
@@ -103,6 +111,8 @@ def load_encoder(
     from copytrace.runtime import torch_cuda as _tc  # noqa: F401
     from copytrace.runtime import triton_int8 as _ti8  # noqa: F401
 
+    if backend == "cuda":  # a GPU machine: the 8-bit kernels for INT8, bf16 torch for FP32
+        backend = "cuda-int8" if precision == "int8" else "torch-cuda"
     if backend not in _BACKENDS:
         raise ModelError(f"unknown backend {backend!r} (known: {', '.join(sorted(_BACKENDS))})")
     return _BACKENDS[backend](spec, precision, threads)

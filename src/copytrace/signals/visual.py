@@ -57,7 +57,8 @@ class VisualSignal(Signal):
         if self._encoder is None:
             from copytrace.runtime import load_encoder, resolve_precision
 
-            precision = resolve_precision(self.spec, self.config.precision)
+            precision = resolve_precision(self.spec, self.config.precision,
+                                          self.config.backend)
             self._encoder = load_encoder(self.spec, self.config.backend, precision,
                                          self.config.threads)
         return self._encoder
