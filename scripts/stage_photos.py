@@ -2,7 +2,7 @@
 
     python scripts/stage_images.py train        # the train hash pool (eval is deduped against it)
     python scripts/stage_images.py eval         # data/images/eval
-    python scripts/stage_videos.py eval         # data/videos/eval (camera clips, see DATA.md)
+    python scripts/stage_videos.py              # data/videos/eval (camera clips, see DATA.md)
     python scripts/stage_photos.py [--out data/images/photos]
 
 Three kinds of camera photographs, all from DATA.md's *eval* lists or from packages on no list:
@@ -149,7 +149,7 @@ def main() -> None:
                 new.append(rec)
     vmf = a.videos / "manifest.json"
     if not vmf.is_file():
-        raise SystemExit(f"{vmf} missing: run `scripts/stage_videos.py eval` first")
+        raise SystemExit(f"{vmf} missing: run `scripts/stage_videos.py` first")
     for v in json.loads(vmf.read_text())["videos"]:
         if not CAMERA_CLIPS.search(v["source"]):
             continue
