@@ -21,7 +21,6 @@ import os
 import platform
 import re
 import shutil
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -76,6 +75,10 @@ def make_queries(sources: list[str], out: Path, seed: int, tag: str) -> list[tup
     return result
 
 
+def _median_ms(a: np.ndarray) -> float | None:
+    return round(1000 * float(np.median(a)), 2) if len(a) else None
+
+
 def summarise(run: dict, group: dict[str, str]) -> dict:
     """One mode's figures: latency (all, copies, unregistered), rank-1 and threshold rates."""
     rows, lat = run["rows"], np.asarray(run["latencies"])
@@ -94,12 +97,11 @@ def summarise(run: dict, group: dict[str, str]) -> dict:
             unreg_above.append(above)
             fam["unregistered_above"].append(above)
     is_copy = np.array([r["copy"] for r in rows])
-    ms = lambda a: round(1000 * float(np.median(a)), 2) if len(a) else None  # noqa: E731
     return {
-        "median_query_latency_ms": ms(lat),
+        "median_query_latency_ms": _median_ms(lat),
         "p90_query_latency_ms": round(1000 * float(np.percentile(lat, 90)), 2),
-        "median_copy_latency_ms": ms(lat[is_copy]),
-        "median_unregistered_latency_ms": ms(lat[~is_copy]),
+        "median_copy_latency_ms": _median_ms(lat[is_copy]),
+        "median_unregistered_latency_ms": _median_ms(lat[~is_copy]),
         "rank1_correct_copies": round(float(np.mean(rank1)), 4),
         "copies_rank1_and_above_threshold": round(float(np.mean(found)), 4),
         "unregistered_above_threshold": round(float(np.mean(unreg_above)), 4),

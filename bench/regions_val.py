@@ -80,9 +80,9 @@ def pick(boxes, kinds, size, scales: tuple[float, ...], max_edges: int) -> list[
     cfg = RegionConfig()
     keep: list[int] = [r for r, k in enumerate(kinds) if k.startswith("e") and int(k[1:]) < max_edges]
     for r, k in enumerate(kinds):
-        if k.startswith("g") and float(k[1:]) in scales:
-            if all(iou(boxes[r], boxes[o]) <= cfg.nms_iou for o in keep):
-                keep.append(r)
+        if (k.startswith("g") and float(k[1:]) in scales
+                and all(iou(boxes[r], boxes[o]) <= cfg.nms_iou for o in keep)):
+            keep.append(r)
     w, h = size
     whole = (0, 0, w, h)
     return [r for r in keep if iou(boxes[r], whole) < cfg.max_area + 0.1
