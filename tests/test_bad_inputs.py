@@ -148,3 +148,14 @@ def test_readme_python_snippet_runs_as_written(tmp_path):
     result = next(json.loads(x) for x in printed if x.startswith("{"))  # to_json(): a string
     assert result["matches"] and result["matches"][0]["title"] == "Poster"
     assert (tmp_path / "my-library" / "catalog.sqlite").exists()
+
+
+def test_errors_survive_pickling_for_worker_processes():
+    import pickle
+
+    from copytrace.errors import MediaError, NotMediaError, UnknownWorkError
+
+    for e in (MediaError("a.mp4", "truncated"), NotMediaError("b.txt", "not media"),
+              UnknownWorkError("w1")):
+        back = pickle.loads(pickle.dumps(e))
+        assert type(back) is type(e) and str(back) == str(e)

@@ -14,6 +14,9 @@ class MediaError(CopytraceError):
         self.path = path
         self.cause = cause
 
+    def __reduce__(self):  # picklable, so worker processes can send it back
+        return type(self), (self.path, self.cause)
+
 
 class NotMediaError(MediaError):
     """The content is not media at all (plain text, an unknown format, a named pipe, a
@@ -24,6 +27,9 @@ class UnknownWorkError(CopytraceError):
     def __init__(self, work_id: str) -> None:
         super().__init__(f"no registered work with id {work_id!r}")
         self.work_id = work_id
+
+    def __reduce__(self):
+        return type(self), (self.work_id,)
 
 
 class StoreError(CopytraceError):
