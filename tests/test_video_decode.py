@@ -48,6 +48,39 @@ def test_read_frames_between_native_rate(ntsc_clip):
     assert t[0] >= 2.0 and t[-1] <= 2.5
 
 
+@pytest.mark.parametrize("windows", [
+    [(2.0, 2.5), (2.2, 3.4), (4.0, 4.6), (0.0, 0.3), (2.3, 2.4), (4.9, 9.0)],  # overlaps, back
+    [(0.5, 1.0), (1.5, 2.0), (3.0, 3.2), (3.2, 3.2)],  # forward: decoded on, no seek back
+])
+def test_window_reader_gives_read_frames_between_frames(ntsc_clip, windows):
+    from copytrace.media.video import WindowReader
+
+    with WindowReader(str(ntsc_clip), max_side=None) as reader:
+        for a, b in windows:
+            got, want = reader(a, b, None), read_frames_between(str(ntsc_clip), a, b, None)
+            assert [t for t, _ in got] == [t for t, _ in want]
+            assert all(np.array_equal(np.asarray(g), np.asarray(w))
+                       for (_, g), (_, w) in zip(got, want))
+        again = reader(*windows[0], None)  # served from memory: the very same images
+        assert [id(im) for _, im in again] == [id(im) for _, im in reader(*windows[0], None)]
+    with pytest.raises(ValueError, match="max_side"):
+        WindowReader(str(ntsc_clip), max_side=None)(0.0, 1.0, 320)
+
+
+def test_window_reader_decodes_on_instead_of_seeking_back(ntsc_clip, monkeypatch):
+    import copytrace.media.video as video
+
+    opened = []
+    real = video._decode
+    monkeypatch.setattr(video, "_decode", lambda *a, **k: opened.append(a[1]) or real(*a, **k))
+    with video.WindowReader(str(ntsc_clip), max_side=None) as reader:
+        for a, b in [(0.5, 1.0), (1.5, 2.0), (3.0, 3.2), (0.6, 0.9)]:
+            reader(a, b, None)
+        assert opened == [0.5]  # later windows within CONTINUE_S decoded on; the last is cached
+        reader(1.0, 1.2, None)  # behind the open decoder, not read before: one seek
+        assert opened == [0.5, 1.0]
+
+
 def test_rotation_applied(tmp_path):
     p = write_clip(tmp_path / "rot.mp4", pan_frames("eval_fruits.jpg", 10, seed=2),
                    Fraction(25), rotation=90)

@@ -325,6 +325,95 @@ def read_frames_between(
     return list(iter_frames_between(path, start_s, end_s, max_side))
 
 
+# A window starting at most this far after where the open decoder stands is reached by decoding
+# on: a seek would restart from the keyframe before it, often farther back (x264 puts one every
+# 10 s unless the scene cuts).
+CONTINUE_S = 3.0
+
+
+class WindowReader:
+    """Native-rate frames of one video for many short windows (``read_frames_between``'s
+    contract, same frames), each frame decoded and converted at most once.
+
+    Boundary refinement reads four windows per segment, and a query's segments (several works,
+    adjacent segments) often share windows: frames already converted come from memory, and a
+    window that starts shortly after where the open decoder stands is reached by decoding on
+    instead of seeking back to a keyframe. Memory grows with the windows read (frames of at most
+    ``max_side``), so one reader serves one request. The same image objects are returned for the
+    same frame, so a caller may memoise work on them. Call ``close`` when done (or use it as a
+    context manager).
+    """
+
+    def __init__(self, path: str, max_side: int | None = 320) -> None:
+        self.path = str(path)
+        self.max_side = max_side
+        self._frames: dict[float, "Image.Image"] = {}
+        self._covered: list[tuple[float, float]] = []  # closed spans fully in _frames
+        self._gen = None  # the open decode: a _decode generator
+        self._pending = None  # the frame it yielded past the last window's end
+        self._pos_s = -math.inf  # every frame before this was consumed by the open decode
+        self._scaler = None
+
+    def __call__(self, start_s: float, end_s: float,
+                 max_side: int | None = 320) -> list[tuple[float, "Image.Image"]]:
+        if end_s < start_s:
+            raise ValueError(f"end_s {end_s} before start_s {start_s}")
+        if max_side != self.max_side:
+            raise ValueError(f"this reader converts frames to max_side={self.max_side}, "
+                             f"not {max_side}: open one per size")
+        start_s = max(0.0, start_s)
+        for lo, hi in self._gaps(start_s, end_s):
+            self._decode_span(lo, hi)
+        return [(t, im) for t, im in sorted(self._frames.items()) if start_s <= t <= end_s]
+
+    def _gaps(self, start_s: float, end_s: float) -> list[tuple[float, float]]:
+        """The parts of [start_s, end_s] not yet decoded."""
+        gaps, t, t_covered = [], start_s, False
+        for lo, hi in sorted(self._covered):
+            if hi < t or lo > end_s:
+                continue
+            if lo > t:
+                gaps.append((t, lo))
+            t, t_covered = max(t, hi), True
+        if t < end_s or not t_covered:
+            gaps.append((t, end_s))
+        return gaps
+
+    def _decode_span(self, lo: float, hi: float) -> None:
+        if self._gen is None or not self._pos_s <= lo <= self._pos_s + CONTINUE_S:
+            self.close()
+            self._gen = _decode(self.path, lo, skip_nonref=False)
+            self._scaler = _scaler()
+        try:
+            while True:
+                item = self._pending if self._pending is not None else next(self._gen, None)
+                self._pending = None
+                if item is None:  # the stream ended: what [lo, hi] holds is all decoded
+                    self.close()
+                    break
+                t, fr, rot, _ = item
+                if t > hi:
+                    self._pending, self._pos_s = item, hi
+                    break
+                if t >= lo and t not in self._frames:
+                    self._frames[t] = _to_image(fr, self.max_side, rot, self._scaler)
+        except BaseException:
+            self.close()  # a corrupt packet (MediaError) or a deadline: start afresh next time
+            raise
+        self._covered.append((lo, hi))
+
+    def close(self) -> None:
+        if self._gen is not None:
+            self._gen.close()
+        self._gen, self._pending, self._pos_s = None, None, -math.inf
+
+    def __enter__(self) -> "WindowReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 # Frames this uniform (grey-level standard deviation out of 255) carry no identity: black
 # leaders, fades and title cards match every other video's and would plant false copies.
 FLAT_FRAME_STD = 8.0

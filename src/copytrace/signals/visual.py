@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
-
 import numpy as np
 
 from copytrace.config import DEFAULT_MIN_SCORE
@@ -152,6 +150,13 @@ class VisualSignal(Signal):
         return searched_vectors(d)
 
     def find(self, query: Query, top_k: int) -> list[Match]:
+        try:
+            return self._find(query, top_k)
+        finally:
+            for reader in query.cache.pop("frame_readers", {}).values():
+                reader.close()
+
+    def _find(self, query: Query, top_k: int) -> list[Match]:
         d = query.descriptors
         if (len(d) > 1 and self.config.video_frame_cohort and self.frame_cohort is not None):
             query.cache["typicality"] = self.frame_cohort.typicality(d.vectors)
@@ -259,8 +264,7 @@ class VisualSignal(Signal):
         if self.config.refine_boundaries and work.media_type == "video" and query.media.path:
             # Only segments that will be reported as matches are worth the extra decoding.
             segments = [
-                self._refine(s, query.media.path, work.path,
-                             found_through_views(s, d, ref, whole, viewed))
+                self._refine(query, s, work.path, found_through_views(s, d, ref, whole, viewed))
                 if spec.score(s.score) >= DEFAULT_MIN_SCORE else s
                 for s in segments
             ]
@@ -281,18 +285,43 @@ class VisualSignal(Signal):
         crops = [c for im in frames for c in [im, *view_crops(im, *fractions)]]
         return self.encoder.encode_images(crops).reshape(len(frames), len(crops) // len(frames), -1)
 
-    def _refine(self, segment, query_path: str, ref_path: str, through_views: bool = False):
+    def _refine(self, query: Query, segment, ref_path: str, through_views: bool = False):
+        """Native-rate boundaries of a segment. The windows' frames and descriptors are kept for
+        the rest of the query (``query.cache``): a query's segments often share windows."""
         from copytrace.align.refine import RefineConfig, refine_boundaries
-        from copytrace.media.video import read_frames_between
+        from copytrace.media.video import WindowReader
 
         if not os.path.exists(ref_path):
             return segment  # the registered file moved: keep the coarse boundaries
+        cfg = RefineConfig()
+        readers = query.cache.setdefault("frame_readers", {})
+        for path in (query.media.path, ref_path):
+            if path not in readers:
+                readers[path] = WindowReader(path, cfg.max_side)
+        embed = query.cache.setdefault("refine_embed", _MemoEmbed(self._embed_frames))
+        views = query.cache.setdefault("refine_embed_views", _MemoEmbed(self._embed_frame_views))
         try:
-            query_embed = self._embed_frame_views if through_views else None
-            return refine_boundaries(segment, partial(read_frames_between, query_path),
-                                     partial(read_frames_between, ref_path), self._embed_frames,
-                                     RefineConfig(), query_embed)
+            return refine_boundaries(segment, readers[query.media.path], readers[ref_path], embed,
+                                     cfg, views if through_views else None)
         except MediaError as e:
             log.warning("boundary refinement skipped: %s", e)
             return segment
 
+
+class _MemoEmbed:
+    """An embed function that describes each image object once (``WindowReader`` hands out
+    the same object for the same frame); it keeps the images it saw alive, so one serves one
+    query."""
+
+    def __init__(self, embed) -> None:
+        self.embed = embed
+        self._seen: dict[int, tuple[object, np.ndarray]] = {}
+
+    def __call__(self, images: list) -> np.ndarray:
+        todo = list({id(im): im for im in images if id(im) not in self._seen}.values())
+        if todo:
+            for im, v in zip(todo, np.asarray(self.embed(todo))):
+                self._seen[id(im)] = (im, v)
+        if not images:
+            return self.embed(images)
+        return np.stack([self._seen[id(im)][1] for im in images])
