@@ -655,7 +655,7 @@ LATENCY_STAGES = {
     "candidate search": ("signals/base.py", "candidates"),
     "alignment + scoring": ("signals/visual.py", "match"),
     "boundary refinement": ("align/refine.py", "refine_boundaries"),
-    "  decoding the refinement windows": ("media/video.py", "read_frames_between"),
+    "  decoding the refinement windows": ("media/video.py", "__call__"),  # WindowReader
     "  describing refinement frames": ("align/refine.py", "get"),
 }
 
