@@ -649,6 +649,68 @@ def innocent(args: argparse.Namespace) -> None:
         Path(args.json_out).write_text(json.dumps(result, indent=1))
 
 
+def distinct(args: argparse.Namespace) -> None:
+    """Fit the frame cohort's ``verify_min_inliers`` on innocent pairs: every two different
+    videos of the content kinds of the negatives corpus's ``--split`` (calibration), each pair's
+    ``VERIFY_PAIRS`` most similar frame pairs (pairs that share a source picture left out) (1 fps, the engine's descriptor) verified with the
+    engine's local verifier at its frame size; the fit is the most inliers any innocent pair
+    reached, plus one (so none of them confirms). ``--write`` stores it in the entry."""
+    from copytrace.media.video import WindowReader
+    from copytrace.models import get_spec
+    from copytrace.models.frame_cohort import entry_path, read_frame_cohort_spec
+    from copytrace.models.registry import WEIGHTS_DIR
+    from copytrace.signals._verify import ImageVerifier
+    from copytrace.signals.visual import VERIFY_PAIRS, VERIFY_SIDE
+
+    items = [it for it in json.loads((args.data / "manifest.json").read_text())["items"]
+             if it["signal"] == "visual" and it["split"] == args.split
+             and it["kind"] in CONTENT_KINDS]
+    from copytrace.runtime import resolve_precision
+
+    precision = resolve_precision(get_spec(args.model), args.precision)
+    embed, spec = model_embed(args.model, precision, args.backend, Path(tempfile.mkdtemp()))
+    verifier = ImageVerifier(spec, None, 1).local
+    desc = [describe(str(args.data / it["path"]), embed, spec.dims, 1.0) for it in items]
+    readers = [WindowReader(str(args.data / it["path"]), VERIFY_SIDE) for it in items]
+    rows = []
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            if (not len(desc[i]) or not len(desc[j])
+                    or set(items[i].get("sources", [])) & set(items[j].get("sources", []))):
+                continue  # a shared source picture is a real copy, not an innocent pair
+            sim = desc[i].vectors @ desc[j].vectors.T
+            best = 0
+            for r in np.argsort(-sim.max(axis=1))[:VERIFY_PAIRS]:
+                ti, tj = float(desc[i].starts_s[r]), float(desc[j].starts_s[sim[r].argmax()])
+                a, b = readers[i](ti, ti + 0.1, VERIFY_SIDE), readers[j](tj, tj + 0.1, VERIFY_SIDE)
+                if a and b:
+                    best = max(best, verifier.verify(a[0][1], b[0][1]).inliers)
+            rows.append({"a": items[i]["path"], "b": items[j]["path"], "kinds": [
+                items[i]["kind"], items[j]["kind"]], "cosine": float(sim.max()), "inliers": best})
+    for rd in readers:
+        rd.close()
+    fit = max(r["inliers"] for r in rows) + 1
+    by_kind = {}
+    for r in rows:
+        k = "/".join(sorted(r["kinds"]))
+        by_kind.setdefault(k, []).append(r["inliers"])
+    out = {"split": args.split, "videos": len(items), "pairs": len(rows), "fit": fit,
+           "inliers_by_kinds": {k: {"pairs": len(v), "median": statistics.median(v),
+                                    "max": max(v)} for k, v in sorted(by_kind.items())},
+           "top": sorted(rows, key=lambda r: -r["inliers"])[:5], "load_average": os.getloadavg()}
+    print(json.dumps(out, indent=1))
+    if args.write:
+        from dataclasses import replace
+
+        entry = read_frame_cohort_spec(WEIGHTS_DIR, spec.name)
+        entry = replace(entry, verify_min_inliers=fit)
+        entry_path(WEIGHTS_DIR, spec.name).write_text(json.dumps(entry.to_json(), indent=1) + "\n")
+        log.info("verify_min_inliers %d written", fit)
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps({**out, "rows": rows}, indent=1))
+
+
 # Where a query's time goes: the engine functions whose cumulative time is reported.
 LATENCY_STAGES = {
     "describe (decode + sample + views + encode)": ("signals/visual.py", "describe"),
@@ -1055,6 +1117,13 @@ def main(argv: list[str] | None = None) -> None:
                  "centre_view", "views_all_frames", "max_query_overlap", "frame_cohort",
                  "min_sim"):
         la.set_defaults(**{name: r.get_default(name)})
+    di = sub.add_parser("distinct", help="fit verify_min_inliers on innocent video pairs")
+    di.add_argument("--data", type=Path, default=Path("data/negatives"))
+    di.add_argument("--split", default="calibration")
+    di.add_argument("--write", action="store_true")
+    di.add_argument("--json-out", default="")
+    for name in ("model", "backend", "precision"):
+        di.set_defaults(**{name: r.get_default(name)})
     tk = sub.add_parser("tmk", help="TMK+PDQF video-level detection baseline (tmkpy)")
     tk.add_argument("--data", type=Path, default=Path("data/bench/video"))
     tk.add_argument("--ffmpeg", default="/usr/bin/ffmpeg")
@@ -1062,7 +1131,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     {"make": make, "run": run, "speed": speed, "scale": scale, "innocent": innocent,
-     "tmk": tmk, "latency": latency}[args.cmd](args)
+     "tmk": tmk, "latency": latency, "distinct": distinct}[args.cmd](args)
 
 
 if __name__ == "__main__":

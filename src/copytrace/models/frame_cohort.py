@@ -47,6 +47,10 @@ class FrameCohortSpec:
     threshold_similarity: float
     score_slope: float
     min_detail: float = 0.0
+    # A reportable segment whose query frames another candidate work matches too (at the video
+    # threshold) must be confirmed by local features with at least this many inliers
+    # (signals/visual.py ``_confirm_distinct``); 0: no check.
+    verify_min_inliers: int = 0
     calibration: str = ""
     directory: str = ""
 
@@ -58,6 +62,8 @@ class FrameCohortSpec:
                              f"{self.weights}")
         if self.score_slope <= 0:
             raise ValueError("frame cohort: score_slope must be positive")
+        if self.verify_min_inliers < 0:
+            raise ValueError("frame cohort: verify_min_inliers is a count >= 0 (0: no check)")
 
     def score(self, similarity):
         z = self.score_slope * (np.asarray(similarity, np.float64) - self.threshold_similarity)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
+
 import numpy as np
 
 from copytrace.config import DEFAULT_MIN_SCORE
@@ -153,13 +155,16 @@ class VisualSignal(Signal):
         try:
             return self._find(query, top_k)
         finally:
-            for reader in query.cache.pop("frame_readers", {}).values():
-                reader.close()
+            for key in ("frame_readers", "verify_readers"):
+                for reader in query.cache.pop(key, {}).values():
+                    reader.close()
 
     def _find(self, query: Query, top_k: int) -> list[Match]:
         d = query.descriptors
         if (len(d) > 1 and self.config.video_frame_cohort and self.frame_cohort is not None):
             query.cache["typicality"] = self.frame_cohort.typicality(d.vectors)
+        if len(d) > 1:
+            return self._find_timed(query, top_k)
         if query.media.media_type != "image" or self.config.verify_top == 0:
             return super().find(query, top_k)
         # Verification may lift a candidate ranked below top_k by cosine: fetch enough.
@@ -220,6 +225,26 @@ class VisualSignal(Signal):
         return sorted(merged.values(), key=lambda m: -m.score)[:k]
 
     def match(self, query: Query, work: Work, cand: Candidate) -> Match | None:
+        found = self._align(query, work, cand)
+        return self._report(query, found) if isinstance(found, _Aligned) else found
+
+    def _find_timed(self, query: Query, top_k: int) -> list[Match]:
+        """A video query: every candidate aligned first, so that segments another work explains
+        as well can be confirmed (``_confirm_distinct``) before any is refined."""
+        found = [self._align(query, self.store.catalog.get(c.work_id), c)
+                 for c in self.candidates(query, top_k)]
+        self._confirm_distinct(query, [a for a in found if isinstance(a, _Aligned)])
+        out = []
+        for a in found:
+            if isinstance(a, _Aligned):
+                a = self._report(query, a) if a.segments else None
+            if a is not None:
+                out.append(a)
+        return out
+
+    def _align(self, query: Query, work: Work, cand: Candidate) -> Match | _Aligned | None:
+        """A candidate's aligned segments (``_Aligned``), or its match when there is nothing to
+        align (a still), or None (no informative evidence)."""
         d = query.descriptors
         spec = self.spec
         if len(d) == 1 and work.media_type == "image":
@@ -261,14 +286,86 @@ class VisualSignal(Signal):
         if not segments:
             return self.make_match(work, spec.score(cand.similarity), cand.similarity,
                                    [self.best_row_segment(query, ref, cand)])
-        if self.config.refine_boundaries and work.media_type == "video" and query.media.path:
+        return _Aligned(work, segments, spec, ref, matrix, whole, viewed)
+
+    def _report(self, query: Query, a: _Aligned) -> Match:
+        """The match of aligned segments, those that will be reported refined."""
+        segments = a.segments
+        if self.config.refine_boundaries and a.work.media_type == "video" and query.media.path:
             # Only segments that will be reported as matches are worth the extra decoding.
+            d = query.descriptors
             segments = [
-                self._refine(query, s, work.path, found_through_views(s, d, ref, whole, viewed))
-                if spec.score(s.score) >= DEFAULT_MIN_SCORE else s
+                self._refine(query, s, a.work.path,
+                             found_through_views(s, d, a.ref, a.whole, a.viewed))
+                if a.spec.score(s.score) >= DEFAULT_MIN_SCORE else s
                 for s in segments
             ]
-        return self.timed_match(work, segments, spec)
+        return self.timed_match(a.work, segments, a.spec)
+
+    # -- distinct evidence ------------------------------------------------------------------
+    def _confirm_distinct(self, query: Query, aligned: list[_Aligned]) -> None:
+        """Drop reportable segments whose query frames another candidate work matches too,
+        unless local features confirm them on their best frame pairs.
+
+        Some kinds of footage look alike to a global descriptor whatever they show (screens of
+        text in one layout and colour scheme: two documents meet at cosines as high as a copy's).
+        When the query frames of a segment also match another registered work above the video
+        threshold, the descriptor cannot tell which (if any) they show, so keypoints decide: the
+        segment is kept when its query frame and matched reference frame agree on one transform
+        with ``verify_min_inliers`` inliers (the frame cohort entry's, fitted on innocent pairs
+        of the negatives corpus's calibration split; 0 turns the check off). A copy of footage
+        no other work resembles is never checked.
+        """
+        cohort = self.frame_cohort
+        if cohort is None or cohort.spec.verify_min_inliers <= 0 or len(aligned) < 2:
+            return
+        d = query.descriptors
+        if not query.media.path:
+            return  # nothing to verify on: descriptors only
+        row_best = np.stack([a.matrix.max(axis=1) for a in aligned])  # [works, query frames]
+        for i, a in enumerate(aligned):
+            others = np.delete(row_best, i, axis=0).max(axis=0)
+            kept = []
+            for s in a.segments:
+                if (a.spec.score(s.score) >= DEFAULT_MIN_SCORE
+                        and _ambiguous(s, d.starts_s, row_best[i], others,
+                                       cohort.spec.threshold_similarity)
+                        and not self._verified(query, a, s, cohort.spec.verify_min_inliers)):
+                    log.info("segment %.1f-%.1f s of %s dropped: another work matches it too "
+                             "and local features do not confirm it", s.query_start_s,
+                             s.query_end_s, a.work.title)
+                    continue
+                kept.append(s)
+            a.segments = kept
+
+    def _verified(self, query: Query, a: _Aligned, seg, min_inliers: int) -> bool:
+        """Whether local features confirm ``seg`` on one of its best frame pairs."""
+        d = query.descriptors
+        if not os.path.exists(a.work.path):
+            return True  # nothing to look at: the global evidence stands
+        rows = np.flatnonzero((d.starts_s >= seg.query_start_s) & (d.starts_s < seg.query_end_s))
+        cols = np.flatnonzero((a.ref.starts_s >= seg.ref_start_s - 1e-6)
+                              & (a.ref.starts_s < seg.ref_end_s))
+        if not len(rows) or not len(cols):
+            return False
+        sub = a.matrix[np.ix_(rows, cols)]
+        readers = query.cache.setdefault("verify_readers", {})
+        for path in (query.media.path, a.work.path):
+            if path not in readers:
+                from copytrace.media.video import WindowReader
+
+                readers[path] = WindowReader(path, VERIFY_SIDE)
+        for r in np.argsort(-sub.max(axis=1))[:VERIFY_PAIRS]:
+            tq, tr = float(d.starts_s[rows[r]]), float(a.ref.starts_s[cols[sub[r].argmax()]])
+            try:
+                qf = readers[query.media.path](tq, tq + 0.1, VERIFY_SIDE)
+                rf = readers[a.work.path](tr, tr + 0.1, VERIFY_SIDE)
+            except MediaError as e:
+                log.warning("segment verification skipped: %s", e)
+                return True
+            if qf and rf and self.verifier.local.verify(qf[0][1], rf[0][1]).inliers >= min_inliers:
+                return True
+        return False
 
     # -- boundary refinement ----------------------------------------------------------------
     def _embed_frames(self, images: list) -> np.ndarray:
@@ -306,6 +403,39 @@ class VisualSignal(Signal):
         except MediaError as e:
             log.warning("boundary refinement skipped: %s", e)
             return segment
+
+
+# Segment confirmation by local features: frames decoded this large (text stays legible), the
+# best this many frame pairs of a segment tried.
+VERIFY_SIDE = 640
+VERIFY_PAIRS = 2
+
+
+@dataclass
+class _Aligned:
+    """One candidate work's aligned segments before they are reported (``VisualSignal._align``):
+    ``matrix`` is the similarity the aligner read, ``whole`` / ``viewed`` the cosines without /
+    with query views."""
+
+    work: Work
+    segments: list
+    spec: object
+    ref: Descriptors
+    matrix: np.ndarray
+    whole: np.ndarray
+    viewed: np.ndarray
+
+
+def _ambiguous(seg, q_times_s: np.ndarray, best: np.ndarray, others: np.ndarray,
+               min_sim: float) -> bool:
+    """Whether the segment's informative query frames (``best``: their best similarity to this
+    work) also match another work (``others``: their best similarity to any other candidate)
+    at ``min_sim`` or more, in the median."""
+    rows = np.flatnonzero((q_times_s >= seg.query_start_s) & (q_times_s < seg.query_end_s)
+                          & (best > -1))
+    if not len(rows):
+        return False
+    return float(np.median(others[rows])) >= min_sim
 
 
 class _MemoEmbed:
