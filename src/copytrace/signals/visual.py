@@ -355,15 +355,25 @@ class VisualSignal(Signal):
                 from copytrace.media.video import WindowReader
 
                 readers[path] = WindowReader(path, VERIFY_SIDE)
+        local = self.verifier.local
+        features = query.cache.setdefault("verify_features", {})  # (path, time) -> features
+
+        def features_at(path: str, t: float, is_query: bool):
+            if (path, t) not in features:
+                frames = readers[path](t, t + 0.1, VERIFY_SIDE)
+                features[path, t] = local.features(frames[0][1], query=is_query) if frames else None
+            return features[path, t]
+
         for r in np.argsort(-sub.max(axis=1))[:VERIFY_PAIRS]:
             tq, tr = float(d.starts_s[rows[r]]), float(a.ref.starts_s[cols[sub[r].argmax()]])
             try:
-                qf = readers[query.media.path](tq, tq + 0.1, VERIFY_SIDE)
-                rf = readers[a.work.path](tr, tr + 0.1, VERIFY_SIDE)
+                qf = features_at(query.media.path, tq, True)
+                rf = features_at(a.work.path, tr, False)
             except MediaError as e:
                 log.warning("segment verification skipped: %s", e)
                 return True
-            if qf and rf and self.verifier.local.verify(qf[0][1], rf[0][1]).inliers >= min_inliers:
+            if qf is not None and rf is not None and \
+                    local.verify_features(qf, rf).inliers >= min_inliers:
                 return True
         return False
 
