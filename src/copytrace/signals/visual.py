@@ -11,8 +11,9 @@ local verification (``signals/_verify.py``).
 from __future__ import annotations
 
 import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -302,52 +303,88 @@ class VisualSignal(Signal):
             ]
         return self.timed_match(a.work, segments, a.spec)
 
-    # -- distinct evidence ------------------------------------------------------------------
+    # -- second opinion of local features -------------------------------------------------
     def _confirm_distinct(self, query: Query, aligned: list[_Aligned]) -> None:
-        """Drop reportable segments whose query frames another candidate work matches too,
-        unless local features confirm them on their best frame pairs.
+        """Local features decide where the global descriptor cannot.
 
         Some kinds of footage look alike to a global descriptor whatever they show (screens of
-        text in one layout and colour scheme: two documents meet at cosines as high as a copy's).
-        When the query frames of a segment also match another registered work above the video
-        threshold, the descriptor cannot tell which (if any) they show, so keypoints decide: the
-        segment is kept when its query frame and matched reference frame agree on one transform
-        with ``verify_min_inliers`` inliers (the frame cohort entry's, fitted on innocent pairs
-        of the negatives corpus's calibration split; 0 turns the check off). A copy of footage
-        no other work resembles is never checked.
+        text in one layout and colour scheme: two documents meet at cosines as high as a
+        copy's, and the frame cohort rates such frames typical, so even true copies fall under
+        the video threshold). Two cases get a second opinion from keypoints on a segment's best
+        frame pairs (a query frame and its matched reference frame agreeing on one transform,
+        with at least ``verify_min_inliers`` inliers: the frame cohort entry's, fitted on
+        innocent pairs of the negatives corpus's calibration split; 0 turns both off):
+
+        - a reportable segment whose query frames also match another candidate work above the
+          video threshold is kept only when confirmed;
+        - a segment under the video threshold whose plain cosines reach the still-image
+          threshold is reported when confirmed, scored as a verified still is (its cosine plus
+          the verifier's inlier bonus, on the verifier's calibrated threshold).
+
+        A copy of footage no other work resembles, clearly above or below the threshold, is
+        never checked.
         """
         cohort = self.frame_cohort
-        if cohort is None or cohort.spec.verify_min_inliers <= 0 or len(aligned) < 2:
+        if cohort is None or cohort.spec.verify_min_inliers <= 0 or not aligned:
             return
-        d = query.descriptors
         if not query.media.path:
-            return  # nothing to verify on: descriptors only
+            return  # nothing to look at: descriptors only
+        d = query.descriptors
+        min_inliers = cohort.spec.verify_min_inliers
         row_best = np.stack([a.matrix.max(axis=1) for a in aligned])  # [works, query frames]
         for i, a in enumerate(aligned):
-            others = np.delete(row_best, i, axis=0).max(axis=0)
+            others = (np.delete(row_best, i, axis=0).max(axis=0) if len(aligned) > 1
+                      else np.full(row_best.shape[1], -1.0, np.float32))
             kept = []
-            for s in a.segments:
-                if (a.spec.score(s.score) >= DEFAULT_MIN_SCORE
-                        and _ambiguous(s, d.starts_s, row_best[i], others,
-                                       cohort.spec.threshold_similarity)
-                        and not self._verified(query, a, s, cohort.spec.verify_min_inliers)):
-                    log.info("segment %.1f-%.1f s of %s dropped: another work matches it too "
-                             "and local features do not confirm it", s.query_start_s,
-                             s.query_end_s, a.work.title)
-                    continue
-                kept.append(s)
+            for seg in a.segments:
+                if a.spec is not cohort.spec or a.work.media_type != "video":
+                    kept.append(seg)
+                elif a.spec.score(seg.score) >= DEFAULT_MIN_SCORE:
+                    if (_ambiguous(seg, d.starts_s, row_best[i], others,
+                                   cohort.spec.threshold_similarity)
+                            and self._inliers(query, a, seg, min_inliers) < min_inliers):
+                        log.info("segment %.1f-%.1f s of %s dropped: another work matches it "
+                                 "too and local features do not confirm it", seg.query_start_s,
+                                 seg.query_end_s, a.work.title)
+                        continue
+                    kept.append(seg)
+                else:
+                    kept.append(self._second_look(query, a, seg, cohort.spec))
             a.segments = kept
 
-    def _verified(self, query: Query, a: _Aligned, seg, min_inliers: int) -> bool:
-        """Whether local features confirm ``seg`` on one of its best frame pairs."""
+    def _second_look(self, query: Query, a: _Aligned, seg, cohort_spec):
+        """A segment under the video threshold, re-scored when its plain cosines reach the
+        still-image threshold and keypoints confirm it (see ``_confirm_distinct``)."""
+        from copytrace.signals._verify import verified_match_score
+        from copytrace.verify import verified_score
+
+        raw = _box_similarity(seg, query.descriptors.starts_s, a.ref.starts_s, a.viewed)
+        if raw < self.spec.threshold_similarity:
+            return seg
+        inliers = self._inliers(query, a, seg, cohort_spec.verify_min_inliers)
+        if inliers < cohort_spec.verify_min_inliers:
+            return seg
+        cfg = self.verifier.local.cfg
+        p = verified_match_score(self.spec, verified_score(raw, inliers, cfg), cfg.threshold_score)
+        p = min(max(p, 1e-9), 1 - 1e-9)
+        # The similarity that the video scale scores as p: one score, one meaning.
+        sim = cohort_spec.threshold_similarity + math.log(p / (1 - p)) / cohort_spec.score_slope
+        log.info("segment %.1f-%.1f s of %s confirmed by %d inliers (cosine %.3f)",
+                 seg.query_start_s, seg.query_end_s, a.work.title, inliers, raw)
+        return replace(seg, score=max(seg.score, float(sim)))
+
+    def _inliers(self, query: Query, a: _Aligned, seg, enough: int) -> int:
+        """The most keypoint inliers among ``seg``'s best frame pairs (``VERIFY_PAIRS``; stops
+        at ``enough``). A reference file gone or unreadable: ``enough`` (the global evidence
+        stands)."""
         d = query.descriptors
         if not os.path.exists(a.work.path):
-            return True  # nothing to look at: the global evidence stands
+            return enough
         rows = np.flatnonzero((d.starts_s >= seg.query_start_s) & (d.starts_s < seg.query_end_s))
         cols = np.flatnonzero((a.ref.starts_s >= seg.ref_start_s - 1e-6)
                               & (a.ref.starts_s < seg.ref_end_s))
         if not len(rows) or not len(cols):
-            return False
+            return 0
         sub = a.matrix[np.ix_(rows, cols)]
         readers = query.cache.setdefault("verify_readers", {})
         for path in (query.media.path, a.work.path):
@@ -364,6 +401,7 @@ class VisualSignal(Signal):
                 features[path, t] = local.features(frames[0][1], query=is_query) if frames else None
             return features[path, t]
 
+        best = 0
         for r in np.argsort(-sub.max(axis=1))[:VERIFY_PAIRS]:
             tq, tr = float(d.starts_s[rows[r]]), float(a.ref.starts_s[cols[sub[r].argmax()]])
             try:
@@ -371,11 +409,12 @@ class VisualSignal(Signal):
                 rf = features_at(a.work.path, tr, False)
             except MediaError as e:
                 log.warning("segment verification skipped: %s", e)
-                return True
-            if qf is not None and rf is not None and \
-                    local.verify_features(qf, rf).inliers >= min_inliers:
-                return True
-        return False
+                return enough
+            if qf is not None and rf is not None:
+                best = max(best, local.verify_features(qf, rf).inliers)
+            if best >= enough:
+                break
+        return best
 
     # -- boundary refinement ----------------------------------------------------------------
     def _embed_frames(self, images: list) -> np.ndarray:
@@ -434,6 +473,15 @@ class _Aligned:
     matrix: np.ndarray
     whole: np.ndarray
     viewed: np.ndarray
+
+
+def _box_similarity(seg, q_times_s: np.ndarray, r_times_s: np.ndarray, sim: np.ndarray) -> float:
+    """Mean over the segment's query frames of their best ``sim`` inside its reference span."""
+    rows = np.flatnonzero((q_times_s >= seg.query_start_s) & (q_times_s < seg.query_end_s))
+    cols = np.flatnonzero((r_times_s >= seg.ref_start_s - 1e-6) & (r_times_s < seg.ref_end_s))
+    if not len(rows) or not len(cols):
+        return -1.0
+    return float(sim[np.ix_(rows, cols)].max(axis=1).mean())
 
 
 def _ambiguous(seg, q_times_s: np.ndarray, best: np.ndarray, others: np.ndarray,
