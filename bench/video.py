@@ -650,65 +650,63 @@ def innocent(args: argparse.Namespace) -> None:
 
 
 def distinct(args: argparse.Namespace) -> None:
-    """Fit the frame cohort's ``verify_min_inliers`` on innocent pairs: every two different
-    videos of the content kinds of the negatives corpus's ``--split`` (calibration), each pair's
-    ``VERIFY_PAIRS`` most similar frame pairs (pairs that share a source picture left out) (1 fps, the engine's descriptor) verified with the
-    engine's local verifier at its frame size; the fit is the most inliers any innocent pair
-    reached, plus one (so none of them confirms). ``--write`` stores it in the entry."""
-    from copytrace.media.video import WindowReader
+    """Fit the frame cohort's ``verify_min_inliers`` where the engine uses it, on innocent
+    pairs only: the content-kind videos (slideshow, screen, game) of the negatives corpus's
+    ``--split`` (calibration) are registered in a fresh Library, every video of the split is
+    queried, and every keypoint check the engine makes (``VisualSignal._inliers``, run to the
+    end) is recorded; checks of a video against itself or against one sharing a source picture
+    (a real copy) are left out. The fit is the most inliers an innocent check reached, plus one.
+    ``--write`` stores it in the entry."""
+    from dataclasses import replace
+
+    from copytrace.engine import Library
     from copytrace.models import get_spec
     from copytrace.models.frame_cohort import entry_path, read_frame_cohort_spec
     from copytrace.models.registry import WEIGHTS_DIR
-    from copytrace.signals._verify import ImageVerifier
-    from copytrace.signals.visual import VERIFY_PAIRS, VERIFY_SIDE
+    from copytrace.signals import visual
 
     items = [it for it in json.loads((args.data / "manifest.json").read_text())["items"]
-             if it["signal"] == "visual" and it["split"] == args.split
-             and it["kind"] in CONTENT_KINDS]
-    from copytrace.runtime import resolve_precision
+             if it["signal"] == "visual" and it["split"] == args.split]
+    sources = {os.path.realpath(args.data / it["path"]): set(it.get("sources", []))
+               for it in items}
+    checks: list[dict] = []
+    real = visual.VisualSignal._inliers
 
-    precision = resolve_precision(get_spec(args.model), args.precision)
-    embed, spec = model_embed(args.model, precision, args.backend, Path(tempfile.mkdtemp()))
-    verifier = ImageVerifier(spec, None, 1).local
-    desc = [describe(str(args.data / it["path"]), embed, spec.dims, 1.0) for it in items]
-    readers = [WindowReader(str(args.data / it["path"]), VERIFY_SIDE) for it in items]
-    rows = []
-    for i in range(len(items)):
-        for j in range(i + 1, len(items)):
-            if (not len(desc[i]) or not len(desc[j])
-                    or set(items[i].get("sources", [])) & set(items[j].get("sources", []))):
-                continue  # a shared source picture is a real copy, not an innocent pair
-            sim = desc[i].vectors @ desc[j].vectors.T
-            best = 0
-            for r in np.argsort(-sim.max(axis=1))[:VERIFY_PAIRS]:
-                ti, tj = float(desc[i].starts_s[r]), float(desc[j].starts_s[sim[r].argmax()])
-                a, b = readers[i](ti, ti + 0.1, VERIFY_SIDE), readers[j](tj, tj + 0.1, VERIFY_SIDE)
-                if a and b:
-                    best = max(best, verifier.verify(a[0][1], b[0][1]).inliers)
-            rows.append({"a": items[i]["path"], "b": items[j]["path"], "kinds": [
-                items[i]["kind"], items[j]["kind"]], "cosine": float(sim.max()), "inliers": best})
-    for rd in readers:
-        rd.close()
-    fit = max(r["inliers"] for r in rows) + 1
-    by_kind = {}
-    for r in rows:
-        k = "/".join(sorted(r["kinds"]))
-        by_kind.setdefault(k, []).append(r["inliers"])
-    out = {"split": args.split, "videos": len(items), "pairs": len(rows), "fit": fit,
-           "inliers_by_kinds": {k: {"pairs": len(v), "median": statistics.median(v),
-                                    "max": max(v)} for k, v in sorted(by_kind.items())},
-           "top": sorted(rows, key=lambda r: -r["inliers"])[:5], "load_average": os.getloadavg()}
+    def recorded(self, query, a, seg, enough):
+        n = real(self, query, a, seg, 1 << 30)  # every pair tried: the most an innocent reaches
+        checks.append({"query": os.path.realpath(query.media.path),
+                       "ref": os.path.realpath(a.work.path), "inliers": n,
+                       "query_s": [seg.query_start_s, seg.query_end_s]})
+        return n
+
+    visual.VisualSignal._inliers = recorded
+    tmp = Path(tempfile.mkdtemp(prefix="ct-bench-distinct-"))
+    try:
+        with Library.open(tmp / "library", engine_config(args)) as lib:
+            for it in items:
+                if it["kind"] in CONTENT_KINDS:
+                    lib.add(str(args.data / it["path"]), title=Path(it["path"]).stem)
+            for it in items:
+                lib.query(str(args.data / it["path"]), top_k=10)
+    finally:
+        visual.VisualSignal._inliers = real
+    innocent = [c for c in checks if c["query"] != c["ref"]
+                and not sources[c["query"]] & sources.get(c["ref"], set())]
+    fit = max([c["inliers"] for c in innocent], default=0) + 1
+    out = {"split": args.split, "videos": len(items), "checks": len(checks),
+           "innocent_checks": len(innocent), "fit": fit,
+           "top": sorted(innocent, key=lambda c: -c["inliers"])[:8],
+           "load_average": os.getloadavg()}
     print(json.dumps(out, indent=1))
     if args.write:
-        from dataclasses import replace
-
+        spec = get_spec(args.model)
         entry = read_frame_cohort_spec(WEIGHTS_DIR, spec.name)
         entry = replace(entry, verify_min_inliers=fit)
         entry_path(WEIGHTS_DIR, spec.name).write_text(json.dumps(entry.to_json(), indent=1) + "\n")
         log.info("verify_min_inliers %d written", fit)
     if args.json_out:
         Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps({**out, "rows": rows}, indent=1))
+        Path(args.json_out).write_text(json.dumps({**out, "checks": checks}, indent=1))
 
 
 # Where a query's time goes: the engine functions whose cumulative time is reported.
@@ -1122,7 +1120,8 @@ def main(argv: list[str] | None = None) -> None:
     di.add_argument("--split", default="calibration")
     di.add_argument("--write", action="store_true")
     di.add_argument("--json-out", default="")
-    for name in ("model", "backend", "precision"):
+    for name in ("model", "backend", "precision", "fps", "aligner", "refine", "corner_views",
+                 "centre_view", "views_all_frames", "max_query_overlap", "frame_cohort"):
         di.set_defaults(**{name: r.get_default(name)})
     tk = sub.add_parser("tmk", help="TMK+PDQF video-level detection baseline (tmkpy)")
     tk.add_argument("--data", type=Path, default=Path("data/bench/video"))
