@@ -713,9 +713,10 @@ def distinct(args: argparse.Namespace) -> None:
 LATENCY_STAGES = {
     "describe (decode + sample + views + encode)": ("signals/visual.py", "describe"),
     "candidate search": ("signals/base.py", "candidates"),
-    "alignment + scoring": ("signals/visual.py", "match"),
+    "alignment + scoring": ("signals/visual.py", "_align"),
+    "keypoint checks (decode + features + RANSAC)": ("signals/visual.py", "_inliers"),
     "boundary refinement": ("align/refine.py", "refine_boundaries"),
-    "  decoding the refinement windows": ("media/video.py", "__call__"),  # WindowReader
+    "decoding windows (refinement and checks)": ("media/video.py", "__call__"),  # WindowReader
     "  describing refinement frames": ("align/refine.py", "get"),
 }
 

@@ -335,30 +335,39 @@ class VisualSignal(Signal):
         for i, a in enumerate(aligned):
             others = (np.delete(row_best, i, axis=0).max(axis=0) if len(aligned) > 1
                       else np.full(row_best.shape[1], -1.0, np.float32))
-            kept = []
+            if a.spec is not cohort.spec or a.work.media_type != "video":
+                continue
+            kept, below = [], []
             for seg in a.segments:
-                if a.spec is not cohort.spec or a.work.media_type != "video":
-                    kept.append(seg)
-                elif a.spec.score(seg.score) >= DEFAULT_MIN_SCORE:
-                    if (_ambiguous(seg, d.starts_s, row_best[i], others,
-                                   cohort.spec.threshold_similarity)
-                            and self._inliers(query, a, seg, min_inliers) < min_inliers):
-                        log.info("segment %.1f-%.1f s of %s dropped: another work matches it "
-                                 "too and local features do not confirm it", seg.query_start_s,
-                                 seg.query_end_s, a.work.title)
-                        continue
-                    kept.append(seg)
+                if a.spec.score(seg.score) < DEFAULT_MIN_SCORE:
+                    below.append(seg)
+                elif (_ambiguous(seg, d.starts_s, row_best[i], others,
+                                 cohort.spec.threshold_similarity)
+                      and self._inliers(query, a, seg, min_inliers) < min_inliers):
+                    log.info("segment %.1f-%.1f s of %s dropped: another work matches it too "
+                             "and local features do not confirm it", seg.query_start_s,
+                             seg.query_end_s, a.work.title)
                 else:
-                    kept.append(self._second_look(query, a, seg, cohort.spec))
+                    kept.append(seg)
+            # Under the threshold, best cosine first; a work whose best such segment is not
+            # confirmed gets no more checks (one check per unconfirmed work bounds the cost).
+            raw = {id(s): _box_similarity(s, d.starts_s, a.ref.starts_s, a.viewed) for s in below}
+            below.sort(key=lambda s: -raw[id(s)])
+            for k, seg in enumerate(below):
+                looked = self._second_look(query, a, seg, raw[id(seg)], cohort.spec)
+                kept.append(looked)
+                if looked is seg:
+                    kept.extend(below[k + 1:])
+                    break
             a.segments = kept
 
-    def _second_look(self, query: Query, a: _Aligned, seg, cohort_spec):
-        """A segment under the video threshold, re-scored when its plain cosines reach the
-        still-image threshold and keypoints confirm it (see ``_confirm_distinct``)."""
+    def _second_look(self, query: Query, a: _Aligned, seg, raw: float, cohort_spec):
+        """A segment under the video threshold (``raw``: its plain cosine), re-scored when that
+        reaches the still-image threshold and keypoints confirm it (see
+        ``_confirm_distinct``); else the segment itself."""
         from copytrace.signals._verify import verified_match_score
         from copytrace.verify import verified_score
 
-        raw = _box_similarity(seg, query.descriptors.starts_s, a.ref.starts_s, a.viewed)
         if raw < self.spec.threshold_similarity:
             return seg
         inliers = self._inliers(query, a, seg, cohort_spec.verify_min_inliers)
@@ -454,9 +463,9 @@ class VisualSignal(Signal):
             return segment
 
 
-# Segment confirmation by local features: frames decoded this large (text stays legible), the
-# best this many frame pairs of a segment tried.
-VERIFY_SIDE = 640
+# Segment confirmation by local features: frames decoded at the verifier's working size
+# (VerifyConfig.max_side, 512: text stays legible), the best this many frame pairs tried.
+VERIFY_SIDE = 512
 VERIFY_PAIRS = 2
 
 
