@@ -47,10 +47,12 @@ class FrameCohortSpec:
     threshold_similarity: float
     score_slope: float
     min_detail: float = 0.0
-    # A reportable segment whose query frames another candidate work matches too (at the video
-    # threshold) must be confirmed by local features with at least this many inliers
-    # (signals/visual.py ``_confirm_distinct``); 0: no check.
+    # Local features' second opinion (signals/visual.py ``_confirm_distinct``): a reportable
+    # segment whose query frames another candidate work matches too (at the video threshold and
+    # within ``distinct_margin`` of this one, median cosines) must be confirmed with at least
+    # ``verify_min_inliers`` inliers; 0 inliers: no checks.
     verify_min_inliers: int = 0
+    distinct_margin: float = 0.1
     calibration: str = ""
     directory: str = ""
 
@@ -62,8 +64,9 @@ class FrameCohortSpec:
                              f"{self.weights}")
         if self.score_slope <= 0:
             raise ValueError("frame cohort: score_slope must be positive")
-        if self.verify_min_inliers < 0:
-            raise ValueError("frame cohort: verify_min_inliers is a count >= 0 (0: no check)")
+        if self.verify_min_inliers < 0 or not 0 <= self.distinct_margin < 1:
+            raise ValueError("frame cohort: verify_min_inliers is a count >= 0 (0: no check), "
+                             "distinct_margin a cosine difference in [0, 1)")
 
     def score(self, similarity):
         z = self.score_slope * (np.asarray(similarity, np.float64) - self.threshold_similarity)

@@ -316,7 +316,9 @@ class VisualSignal(Signal):
         innocent pairs of the negatives corpus's calibration split; 0 turns both off):
 
         - a reportable segment whose query frames also match another candidate work above the
-          video threshold is kept only when confirmed;
+          video threshold and within ``distinct_margin`` of this one is kept only when
+          confirmed (a copy matches its source clearly better than any look-alike; keypoints
+          can fail on a real copy of soft footage, so they are asked only when needed);
         - a segment under the video threshold whose plain cosines reach the still-image
           threshold is reported when confirmed, scored as a verified still is (its cosine plus
           the verifier's inlier bonus, on the verifier's calibrated threshold).
@@ -342,7 +344,7 @@ class VisualSignal(Signal):
                 if a.spec.score(seg.score) < DEFAULT_MIN_SCORE:
                     below.append(seg)
                 elif (_ambiguous(seg, d.starts_s, row_best[i], others,
-                                 cohort.spec.threshold_similarity)
+                                 cohort.spec.threshold_similarity, cohort.spec.distinct_margin)
                       and self._inliers(query, a, seg, min_inliers) < min_inliers):
                     log.info("segment %.1f-%.1f s of %s dropped: another work matches it too "
                              "and local features do not confirm it", seg.query_start_s,
@@ -494,15 +496,16 @@ def _box_similarity(seg, q_times_s: np.ndarray, r_times_s: np.ndarray, sim: np.n
 
 
 def _ambiguous(seg, q_times_s: np.ndarray, best: np.ndarray, others: np.ndarray,
-               min_sim: float) -> bool:
+               min_sim: float, margin: float) -> bool:
     """Whether the segment's informative query frames (``best``: their best similarity to this
     work) also match another work (``others``: their best similarity to any other candidate)
-    at ``min_sim`` or more, in the median."""
+    at ``min_sim`` or more and within ``margin`` of this one, in the median."""
     rows = np.flatnonzero((q_times_s >= seg.query_start_s) & (q_times_s < seg.query_end_s)
                           & (best > -1))
     if not len(rows):
         return False
-    return float(np.median(others[rows])) >= min_sim
+    return (float(np.median(others[rows])) >= min_sim
+            and float(np.median(others[rows] - best[rows])) > -margin)
 
 
 class _MemoEmbed:
