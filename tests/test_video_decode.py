@@ -68,7 +68,7 @@ def test_window_reader_gives_read_frames_between_frames(ntsc_clip, windows):
 
 
 def test_window_reader_decodes_on_instead_of_seeking_back(ntsc_clip, monkeypatch):
-    import copytrace.media.video as video
+    from copytrace.media import video
 
     opened = []
     real = video._decode

@@ -161,8 +161,8 @@ def screens(tmp_path_factory):
     return tmp, db, paths
 
 
-def _titles(db, path, config=EngineConfig(audio=False)):
-    with copytrace.open(str(db), config) as lib:
+def _titles(db, path):
+    with copytrace.open(str(db), EngineConfig(audio=False)) as lib:
         return [m.title for m in lib.query(str(path)).matches]
 
 
