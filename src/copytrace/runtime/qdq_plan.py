@@ -93,11 +93,7 @@ def read_plan(path: str | Path) -> QdqPlan:
         return float(inits[name].ravel()[0])
 
     def only(name, op):
-        nodes = consumers.get(name, [])
-        if len(nodes) != 1 or nodes[0].op_type != op:
-            raise ModelError(f"{path}: {name} should feed one {op}, feeds "
-                             f"{[n.op_type for n in nodes]}")
-        return nodes[0]
+        return _single_consumer(path, consumers, name, op)
 
     def zero_point_ok(node):
         if len(node.input) > 2 and node.input[2]:
@@ -180,14 +176,18 @@ def read_plan(path: str | Path) -> QdqPlan:
     return plan
 
 
+def _single_consumer(path, consumers, name, op):
+    nodes = consumers.get(name, [])
+    if len(nodes) != 1 or nodes[0].op_type != op:
+        raise ModelError(f"{path}: {name} should feed one {op}, feeds "
+                         f"{[n.op_type for n in nodes]}")
+    return nodes[0]
+
+
 def _read_head(path, g, inits, consumers, feat, plan: QdqPlan) -> None:
     """GeM (Cast? Clip Pow ReduceMean Pow), the projection's quantizer and Gemm."""
     def follow(name, op):
-        nodes = consumers.get(name, [])
-        if len(nodes) != 1 or nodes[0].op_type != op:
-            raise ModelError(f"{path}: after {name} expected {op}, found "
-                             f"{[n.op_type for n in nodes]}")
-        return nodes[0]
+        return _single_consumer(path, consumers, name, op)
 
     cur = feat
     nodes = consumers.get(cur, [])
