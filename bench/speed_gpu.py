@@ -75,16 +75,13 @@ def _gate(spec, fp32_net, int8_net, plan, data: Path) -> dict:
     import numpy as np
     import torch
 
-    from copytrace.runtime.qdq_plan import reference_forward
     from copytrace.recipes.image_task import load_val_set, preprocess, uap_from_descriptors
+    from copytrace.runtime.qdq_plan import reference_forward
 
     val = load_val_set(data)
     size = spec.input_size[0]
-    fns = {
-        "fp32": lambda x: fp32_net(x),
-        "int8_reference": lambda x: reference_forward(plan, x),
-        "int8_triton": lambda x: int8_net(x),
-    }
+    fns = {"fp32": fp32_net, "int8_reference": lambda x: reference_forward(plan, x),
+           "int8_triton": int8_net}
     desc = {}
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     with torch.inference_mode():

@@ -19,9 +19,14 @@ PRECISIONS = ("fp32", "int8")
 
 def prepare_images(images: list[Image.Image], spec: DescriptorSpec) -> np.ndarray:
     """RGB PIL images -> float32 NCHW batch, resized and normalised as the spec says."""
+    return normalise_pixels(resize_pixels(images, spec.input_size), spec)
+
+
+def resize_pixels(images: list[Image.Image], size: tuple[int, int]) -> np.ndarray:
+    """PIL images -> uint8 NHWC RGB at ``size`` (h, w), resized as every encoder input is."""
     from PIL import Image
 
-    h, w = spec.input_size
+    h, w = size
     pixels = np.empty((len(images), h, w, 3), dtype=np.uint8)
     for i, im in enumerate(images):
         if im.mode != "RGB":
@@ -29,10 +34,16 @@ def prepare_images(images: list[Image.Image], spec: DescriptorSpec) -> np.ndarra
         if im.size != (w, h):
             im = im.resize((w, h), Image.BILINEAR, reducing_gap=3.0)
         pixels[i] = np.asarray(im)
+    return pixels
+
+
+def normalise_pixels(pixels: np.ndarray, spec: DescriptorSpec) -> np.ndarray:
+    """uint8 NHWC pixels at the spec's input size -> the float32 NCHW batch encoders take."""
     # One pass over the batch, in the same float32 operations as image by image.
+    n, h, w, _ = pixels.shape
     mean = np.asarray(spec.mean, dtype=np.float32)[:, None, None]
     std = np.asarray(spec.std, dtype=np.float32)[:, None, None]
-    out = np.empty((len(images), 3, h, w), dtype=np.float32)
+    out = np.empty((n, 3, h, w), dtype=np.float32)
     np.divide(pixels.transpose(0, 3, 1, 2), np.float32(255.0), out=out, dtype=np.float32)
     out -= mean
     out /= std

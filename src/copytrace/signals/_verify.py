@@ -45,7 +45,7 @@ class ImageVerifier:
 
     def rescore(self, query_path: str, matches: list[Match],
                 regions: dict[str, tuple[int, int, int, int]] | None = None,
-                image=None, whole_similarity: dict[str, float] | None = None,
+                whole_similarity: dict[str, float] | None = None,
                 cache: dict | None = None) -> list[Match]:
         """``matches`` (best cosine first) scored on the combined similarity; without the
         query's file (``query_path`` empty) none is verified, each is scored on its cosine.
@@ -56,9 +56,9 @@ class ImageVerifier:
         (more than ``min_inliers``); otherwise the match is scored as the whole image scores it,
         on ``whole_similarity[work_id]``, the whole query's cosine: a box is a smaller, plainer
         picture than the query, and its cosine with an unrelated reference runs higher. A
-        verified match reports ``box``, where the reference sits in the query. ``image``: the
-        decoded query, when the caller has it. ``cache``: one query's decoded image ("image")
-        and local features ("whole", and per box), kept between calls for that query."""
+        verified match reports ``box``, where the reference sits in the query. ``cache``: one
+        query's decoded image ("image") and local features ("whole", and per box), kept
+        between calls for that query."""
         from copytrace.media.image import load_image
         from copytrace.verify import verified_score
         from copytrace.verify.regions import box_in_query
@@ -67,8 +67,6 @@ class ImageVerifier:
         regions = regions or {}
         rescored = []
         cache = {} if cache is None else cache
-        if image is not None:
-            cache["image"] = image
         for rank, m in enumerate(matches):
             if m.media_type != "image":
                 rescored.append(m)  # a frame of a video: scored by its cosine, as for video queries

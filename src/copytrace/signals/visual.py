@@ -335,10 +335,10 @@ class VisualSignal(Signal):
         min_inliers = cohort.spec.verify_min_inliers
         row_best = np.stack([a.matrix.max(axis=1) for a in aligned])  # [works, query frames]
         for i, a in enumerate(aligned):
-            others = (np.delete(row_best, i, axis=0).max(axis=0) if len(aligned) > 1
-                      else np.full(row_best.shape[1], -1.0, np.float32))
             if a.spec is not cohort.spec or a.work.media_type != "video":
                 continue
+            others = (np.delete(row_best, i, axis=0).max(axis=0) if len(aligned) > 1
+                      else np.full(row_best.shape[1], -1.0, np.float32))
             kept, below = [], []
             for seg in a.segments:
                 if a.spec.score(seg.score) < DEFAULT_MIN_SCORE:
@@ -391,9 +391,7 @@ class VisualSignal(Signal):
         d = query.descriptors
         if not os.path.exists(a.work.path):
             return enough
-        rows = np.flatnonzero((d.starts_s >= seg.query_start_s) & (d.starts_s < seg.query_end_s))
-        cols = np.flatnonzero((a.ref.starts_s >= seg.ref_start_s - 1e-6)
-                              & (a.ref.starts_s < seg.ref_end_s))
+        rows, cols = _segment_cells(seg, d.starts_s, a.ref.starts_s)
         if not len(rows) or not len(cols):
             return 0
         sub = a.matrix[np.ix_(rows, cols)]
@@ -486,10 +484,17 @@ class _Aligned:
     viewed: np.ndarray
 
 
-def _box_similarity(seg, q_times_s: np.ndarray, r_times_s: np.ndarray, sim: np.ndarray) -> float:
-    """Mean over the segment's query frames of their best ``sim`` inside its reference span."""
+def _segment_cells(seg, q_times_s: np.ndarray, r_times_s: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The query rows and reference columns of the frames inside a segment's two spans."""
     rows = np.flatnonzero((q_times_s >= seg.query_start_s) & (q_times_s < seg.query_end_s))
     cols = np.flatnonzero((r_times_s >= seg.ref_start_s - 1e-6) & (r_times_s < seg.ref_end_s))
+    return rows, cols
+
+
+def _box_similarity(seg, q_times_s: np.ndarray, r_times_s: np.ndarray, sim: np.ndarray) -> float:
+    """Mean over the segment's query frames of their best ``sim`` inside its reference span."""
+    rows, cols = _segment_cells(seg, q_times_s, r_times_s)
     if not len(rows) or not len(cols):
         return -1.0
     return float(sim[np.ix_(rows, cols)].max(axis=1).mean())

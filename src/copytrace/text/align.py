@@ -195,10 +195,13 @@ def _union(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _ref_overlap(a: Passage, b: Passage) -> int:
-    """Reference units that runs of both passages cover."""
-    ra = _union([(r[2], r[3]) for r in a.runs])
-    rb = _union([(r[2], r[3]) for r in b.runs])
+def _ref_union(p: Passage) -> list[tuple[int, int]]:
+    """The reference intervals the passage's runs cover, merged."""
+    return _union([(r[2], r[3]) for r in p.runs])
+
+
+def _overlap(ra: list[tuple[int, int]], rb: list[tuple[int, int]]) -> int:
+    """Units that two sorted, merged interval lists both cover."""
     total, j = 0, 0
     for x0, x1 in ra:
         while j < len(rb) and rb[j][1] <= x0:
@@ -215,12 +218,9 @@ def _repeats(p: Passage, a: Passage, max_share: float = 0.5) -> bool:
     already copies: a phrase the query has twice (in the copy and in the text next to it)
     aligns with one place of the reference, and is no second piece of the copy (the pieces
     of a shuffled copy come from different places)."""
-    shared = _ref_overlap(p, a)
-    return shared > max_share * min(_ref_covered(p), _ref_covered(a))
-
-
-def _ref_covered(p: Passage) -> int:
-    return sum(b - a for a, b in _union([(r[2], r[3]) for r in p.runs]))
+    rp, ra = _ref_union(p), _ref_union(a)
+    covered = min(sum(y - x for x, y in rp), sum(y - x for x, y in ra))
+    return _overlap(rp, ra) > max_share * covered
 
 
 def merge(passages: list[Passage], unit_chars: np.ndarray, cfg: AlignConfig) -> list[Passage]:

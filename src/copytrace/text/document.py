@@ -76,16 +76,21 @@ class TextDocument:
 
     def fingerprints(self, cfg: FingerprintConfig) -> tuple[np.ndarray, np.ndarray]:
         """(hashes int64, first unit of each k-gram) selected by winnowing."""
-        g = kgram_hashes(self.units.hashes, cfg.k)
-        pos = winnow(g, cfg.w)
-        return g[pos].view(np.int64), pos
+        g = self.all_kgrams(cfg)
+        pos = winnow(g.view(np.uint64), cfg.w)
+        return g[pos], pos
 
     def unit_text_offsets(self, unit_pos: np.ndarray) -> np.ndarray:
         """Where units start, in code points of ``text`` (the decoded text)."""
         return self.norm.orig[self.units.start[np.asarray(unit_pos, np.int64)]]
 
     def all_kgrams(self, cfg: FingerprintConfig) -> np.ndarray:
-        return kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
+        """Every k-gram's hash (int64), once per k: search looks up all of a query's k-grams
+        and its near-duplicate signature takes the winnowed ones."""
+        cache = self.__dict__.setdefault("_kgrams", {})
+        if cfg.k not in cache:
+            cache[cfg.k] = kgram_hashes(self.units.hashes, cfg.k).view(np.int64)
+        return cache[cfg.k]
 
     def seed_kgrams(self, k: int) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
         """(order-free k-gram hashes, (sorted hashes, sorting order)), once per k: alignment
