@@ -28,10 +28,9 @@ import numpy as np
 
 def _decode(job):
     """One file -> (uint8 frames [N, H, W, 3] at the descriptor input, seconds of video)."""
-    from PIL import Image
-
     from copytrace.errors import MediaError
     from copytrace.media.video import crop_uniform_borders, is_flat_frame, iter_frames, probe_video
+    from copytrace.runtime.base import resize_pixels
 
     path, fps, size = job
     frames = []
@@ -39,26 +38,17 @@ def _decode(job):
         info = probe_video(path)
         for _, im in iter_frames(path, fps=fps, max_side=2 * max(size), info=info):
             im = crop_uniform_borders(im)
-            if is_flat_frame(im):
-                continue
-            frames.append(np.asarray(im.convert("RGB").resize((size[1], size[0]),
-                                                              Image.BILINEAR)))
+            if not is_flat_frame(im):
+                frames.append(im)
     except MediaError:  # a damaged file: the engine stores nothing of it, neither do we
-        return np.zeros((0, size[0], size[1], 3), np.uint8), 0.0
-    return np.stack(frames) if frames else np.zeros((0, size[0], size[1], 3), np.uint8), \
-        info.duration_s
-
-
-def _normalise(pixels: np.ndarray, spec) -> np.ndarray:
-    x = pixels.transpose(0, 3, 1, 2).astype(np.float32) / np.float32(255.0)
-    x -= np.asarray(spec.mean, np.float32)[:, None, None]
-    x /= np.asarray(spec.std, np.float32)[:, None, None]
-    return x
+        return resize_pixels([], size), 0.0
+    return resize_pixels(frames, size), info.duration_s
 
 
 def main() -> None:
     from copytrace.models.registry import get_spec
     from copytrace.runtime import load_encoder, resolve_precision
+    from copytrace.runtime.base import normalise_pixels
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--videos", type=Path, default=Path("data/videos/eval"))
@@ -74,7 +64,7 @@ def main() -> None:
     enc = load_encoder(spec, a.backend, resolve_precision(spec, "auto", a.backend))
     man = json.loads((a.videos / "manifest.json").read_text())["videos"]
     jobs = [(str(a.videos / v["file"]), a.fps, tuple(spec.input_size)) for v in man] * a.copies
-    enc.encode(_normalise(np.zeros((2, *spec.input_size, 3), np.uint8), spec))  # warm-up
+    enc.encode(normalise_pixels(np.zeros((2, *spec.input_size, 3), np.uint8), spec))  # warm-up
     ctx = get_context("spawn")
 
     with ctx.Pool(a.workers) as pool:
@@ -86,20 +76,16 @@ def main() -> None:
     frames = np.concatenate([f for f, _ in decoded])
 
     def describe(stream) -> int:
-        pending, n = [], 0
+        """Frames arriving in blocks, described in batches of ``--batch`` (the rest last)."""
+        held, n = frames[:0], 0
         for f in stream:
-            pending.append(f)
-            if sum(len(p) for p in pending) >= a.batch:
-                block = np.concatenate(pending)
-                for i in range(0, len(block) - a.batch + 1, a.batch):
-                    enc.encode(_normalise(block[i:i + a.batch], spec))
-                    n += a.batch
-                pending = [block[len(block) // a.batch * a.batch:]]
-        rest = np.concatenate(pending) if pending else frames[:0]
-        if len(rest):
-            enc.encode(_normalise(rest, spec))
-            n += len(rest)
-        return n
+            held = np.concatenate([held, f])
+            while len(held) >= a.batch:
+                enc.encode(normalise_pixels(held[:a.batch], spec))
+                held, n = held[a.batch:], n + a.batch
+        if len(held):
+            enc.encode(normalise_pixels(held, spec))
+        return n + len(held)
 
     t0 = time.perf_counter()
     n_frames = describe(frames[i:i + 64] for i in range(0, len(frames), 64))
